@@ -1,0 +1,187 @@
+"""``musicsim`` command line: parse -> services -> print.
+
+Exit codes: 0 ok, 1 some files failed (or another error), 2 usage error / nothing matched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+from musicsim import __version__
+from musicsim.config import SETTINGS, Config
+from musicsim.errors import MusicsimError, NotFound
+from musicsim.jobs import CancelToken, Progress
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="musicsim", description="Organise a music library by how it sounds.")
+    p.add_argument("--version", action="version", version=f"musicsim {__version__}")
+    p.add_argument("--db", help="library database file (default: in the user data dir; MUSICSIM_HOME overrides)")
+    for s in SETTINGS:
+        kw = {"choices": s.choices} if s.choices else {}
+        if s.type is bool:
+            p.add_argument(s.flag, dest=s.name, action=argparse.BooleanOptionalAction, default=None, help=s.help)
+        else:
+            p.add_argument(s.flag, dest=s.name, type=s.type, default=None, help=f"{s.help} (default: {s.default!r})", **kw)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sc = sub.add_parser("scan", help="add folders or files to the library and analyse new or changed music")
+    sc.add_argument("paths", nargs="+", metavar="PATH")
+    sc.add_argument("--retry-failed", action="store_true", help="try again files that failed before")
+    sub.add_parser("status", help="library size, active model, failures")
+    si = sub.add_parser("similar", help="tracks that sound like QUERY (a path, a track id, or title/artist words)")
+    si.add_argument("query")
+    si.add_argument("-n", type=int, default=10, help="how many (default 10)")
+    si.add_argument("--json", action="store_true", help="machine-readable output")
+    ex = sub.add_parser("export", help="write every track's embedding to a file")
+    ex.add_argument("--out", required=True)
+    ex.add_argument("--format", choices=("npz", "csv"), default=None, help="default: from the file extension")
+    sub.add_parser("failures", help="files that could not be analysed, with the reason")
+    sub.add_parser("purge", help="forget tracks whose files are gone")
+    return p
+
+
+class Bar:
+    """A one-line progress bar on a terminal; silent when output is piped."""
+
+    def __init__(self, stream=sys.stderr) -> None:
+        self.stream = stream
+        self.enabled = stream.isatty()
+        self.last = 0.0
+
+    def __call__(self, p: Progress) -> None:
+        now = time.monotonic()
+        if not self.enabled or (now - self.last < 0.1 and p.done < p.total):
+            return
+        self.last = now
+        width = 24
+        fill = int(width * p.fraction)
+        eta = f" ETA {int(p.eta_s) // 60}:{int(p.eta_s) % 60:02d}" if p.eta_s is not None else ""
+        line = f"\r{p.stage} [{'#' * fill}{'-' * (width - fill)}] {p.done}/{p.total}{eta} {p.current[:40]}"
+        self.stream.write(line.ljust(100)[:100])
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.stream.write("\r" + " " * 100 + "\r")
+            self.stream.flush()
+
+
+def open_library(args, *, writable: bool):
+    from musicsim.services import Library
+
+    overrides = {s.name: getattr(args, s.name, None) for s in SETTINGS}
+    return Library(args.db, config=Config.load(overrides), writable=writable)
+
+
+def cmd_scan(args) -> int:
+    bar, cancel = Bar(), CancelToken()
+    with open_library(args, writable=True) as lib:
+        if not lib.trained:
+            print(f"note: {lib.status()['warning']}", file=sys.stderr)
+        try:
+            rep = lib.scan(args.paths, progress=bar, cancel=cancel, retry_failed=args.retry_failed)
+        except KeyboardInterrupt:
+            cancel.cancel()
+            raise
+        finally:
+            bar.close()
+    rt = rep.audio_seconds / rep.seconds if rep.seconds else 0.0
+    print(f"found {rep.found}, analysed {rep.analysed}, unchanged {rep.skipped}, failed {rep.failed}, "
+          f"missing {rep.missing} in {rep.seconds:.1f} s ({rt:.0f}x real time)")
+    for path, reason in rep.failures:
+        print(f"  failed: {path}: {reason}")
+    if rep.cancelled:
+        print("scan cancelled; run it again to resume")
+    return 1 if rep.failed or rep.failures else 0
+
+
+def cmd_status(args) -> int:
+    with open_library(args, writable=False) as lib:
+        st = lib.status()
+    print(f"database: {st['database']}")
+    print(f"model:    {st['model']} ({'trained' if st['trained'] else 'UNTRAINED'}, {st['checksum']})")
+    print(f"tracks:   {st['tracks']} analysed, {st['indexed']} indexed, {st['failed']} failed, {st['missing']} missing")
+    if st["degraded"]:
+        print(f"degraded: {st['degraded']} MIDI tracks rendered without FluidSynth (install libfluidsynth3 and re-scan)")
+    for r in st["roots"]:
+        print(f"folder:   {r}")
+    if st["warning"]:
+        print(f"warning:  {st['warning']}")
+    return 0
+
+
+def _label(t) -> str:
+    who = f"{t.artist} - " if t.artist else ""
+    return f"{who}{t.title or os.path.basename(t.path)}"
+
+
+def cmd_similar(args) -> int:
+    with open_library(args, writable=False) as lib:
+        matches = lib.resolve(args.query)
+        seed = matches[0]
+        hits = lib.similar(seed.id, args.n)
+        warning = None if lib.trained else lib.status()["warning"]
+    if args.json:
+        print(json.dumps({"seed": {"id": seed.id, "path": seed.path}, "untrained": warning is not None,
+                          "results": [{"id": h.track.id, "path": h.track.path, "distance": round(h.distance, 6)} for h in hits]}))
+        return 0
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
+    if len(matches) > 1:
+        print(f"({len(matches)} tracks match '{args.query}'; using the first)", file=sys.stderr)
+    print(f"similar to [{seed.id}] {_label(seed)}")
+    for rank, h in enumerate(hits, 1):
+        print(f"{rank:3d}. {h.distance:.4f}  [{h.track.id}] {_label(h.track)}  ({h.track.path})")
+    return 0
+
+
+def cmd_export(args) -> int:
+    fmt = args.format or ("csv" if args.out.lower().endswith(".csv") else "npz")
+    with open_library(args, writable=False) as lib:
+        n = lib.export(args.out, fmt=fmt)
+    print(f"wrote {n} tracks to {args.out}")
+    return 0
+
+
+def cmd_failures(args) -> int:
+    with open_library(args, writable=False) as lib:
+        rows = lib.failures()
+    for f in rows:
+        print(f"{f.path}: {f.reason}")
+    if not rows:
+        print("no failures")
+    return 0
+
+
+def cmd_purge(args) -> int:
+    with open_library(args, writable=True) as lib:
+        n = lib.purge()
+    print(f"purged {n} missing tracks")
+    return 0
+
+
+COMMANDS = {"scan": cmd_scan, "status": cmd_status, "similar": cmd_similar, "export": cmd_export,
+            "failures": cmd_failures, "purge": cmd_purge}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return COMMANDS[args.command](args)
+    except NotFound as e:
+        print(f"musicsim: {e}", file=sys.stderr)
+        return 2
+    except MusicsimError as e:
+        print(f"musicsim: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nmusicsim: interrupted; finished tracks are saved", file=sys.stderr)
+        return 130

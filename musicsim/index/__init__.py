@@ -1,0 +1,1 @@
+"""Approximate nearest-neighbour index (hnswlib), derived from the database."""

@@ -1,0 +1,126 @@
+"""hnswlib index per model (cosine, label = track id), kept in step with the database.
+
+The database is the source of truth. Beside ``<model>.hnsw`` a small JSON sidecar records
+the model checksum, the labels marked deleted, the highest embedding ``seq`` the index
+holds, and the index file's size. On open, :func:`open_index` checks the sidecar and
+catches up: vectors written after ``seq`` are (re)added, labels gone from the database are
+marked deleted. A missing, unreadable or foreign index is rebuilt from the database.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import hnswlib
+import numpy as np
+
+M = 16
+EF_CONSTRUCTION = 200
+
+
+@dataclass
+class AnnIndex:
+    dim: int
+    checksum: str
+    index: hnswlib.Index
+    deleted: set[int] = field(default_factory=set)
+    seq: int = 0
+    dirty: bool = False
+
+    @classmethod
+    def empty(cls, dim: int, checksum: str, capacity: int = 1024) -> AnnIndex:
+        idx = hnswlib.Index(space="cosine", dim=dim)
+        idx.init_index(max_elements=max(capacity, 16), ef_construction=EF_CONSTRUCTION, M=M, allow_replace_deleted=False)
+        idx.set_ef(64)
+        return cls(dim=dim, checksum=checksum, index=idx)
+
+    def __len__(self) -> int:
+        return self.index.get_current_count() - len(self.deleted)
+
+    def live_ids(self) -> set[int]:
+        return set(int(i) for i in self.index.get_ids_list()) - self.deleted
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray, seq: int = 0) -> None:
+        ids = np.asarray(ids, dtype=np.int64)
+        if len(ids) == 0:
+            return
+        need = self.index.get_current_count() + len(ids)
+        if need > self.index.get_max_elements():
+            self.index.resize_index(max(need, 2 * self.index.get_max_elements()))
+        for i in ids:  # a re-added label was marked deleted before: bring it back
+            if int(i) in self.deleted:
+                self.index.unmark_deleted(int(i))
+                self.deleted.discard(int(i))
+        # Adding an existing label replaces its vector (a re-analysed track).
+        self.index.add_items(np.asarray(vectors, dtype=np.float32), ids)
+        self.seq = max(self.seq, int(seq))
+        self.dirty = True
+
+    def remove(self, ids) -> None:
+        present = set(int(i) for i in self.index.get_ids_list())
+        for i in ids:
+            i = int(i)
+            if i in present and i not in self.deleted:
+                self.index.mark_deleted(i)
+                self.deleted.add(i)
+                self.dirty = True
+
+    def query(self, vector: np.ndarray, k: int, *, ef: int = 64) -> tuple[np.ndarray, np.ndarray]:
+        """Nearest ``k`` live tracks: (ids, cosine distances)."""
+        k = min(k, len(self))
+        if k <= 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        self.index.set_ef(max(ef, k))
+        labels, dists = self.index.knn_query(np.asarray(vector, dtype=np.float32).reshape(1, -1), k=k)
+        return labels[0].astype(np.int64), dists[0]
+
+    def save(self, path: Path) -> None:
+        """Atomically write the index, then its sidecar (which names the index's size)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        try:
+            self.index.save_index(tmp)
+            size = os.path.getsize(tmp)
+            os.replace(tmp, path)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        meta = {"dim": self.dim, "checksum": self.checksum, "seq": self.seq, "deleted": sorted(self.deleted), "size": size}
+        _atomic_write_text(sidecar(path), json.dumps(meta))
+        self.dirty = False
+
+
+def sidecar(path: Path) -> Path:
+    return path.with_suffix(".json")
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def load(path: Path, *, dim: int, checksum: str) -> AnnIndex | None:
+    """The saved index, or None when it is missing, damaged or belongs to other weights."""
+    try:
+        meta = json.loads(sidecar(path).read_text())
+        if meta["dim"] != dim or meta["checksum"] != checksum or os.path.getsize(path) != meta["size"]:
+            return None
+        idx = hnswlib.Index(space="cosine", dim=dim)
+        idx.load_index(str(path), max_elements=0)
+        deleted = set(int(i) for i in meta["deleted"])
+        for i in deleted:
+            try:
+                idx.mark_deleted(i)  # load_index restores delete marks; this is belt and braces
+            except RuntimeError:
+                pass
+        return AnnIndex(dim=dim, checksum=checksum, index=idx, deleted=deleted, seq=int(meta["seq"]))
+    except (OSError, ValueError, KeyError, RuntimeError, TypeError):
+        return None

@@ -1,0 +1,1 @@
+"""Embedding model: ResNet18 on log-Mel segments, checkpoints and batched embedding."""

@@ -1,0 +1,72 @@
+"""Batched embedding of decoded audio on the best available device."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from musicsim.audio.features import LogMel, segment_mel
+from musicsim.model.checkpoint import LoadedModel
+
+
+def best_device(preference: str = "auto") -> torch.device:
+    """``auto``: CUDA, then Apple MPS, then CPU; otherwise the named device."""
+    if preference and preference != "auto":
+        return torch.device(preference)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"GPU: {torch.cuda.get_device_name(device)}"
+    if device.type == "mps":
+        return "GPU: Apple MPS"
+    return f"CPU ({torch.get_num_threads()} threads)"
+
+
+class Embedder:
+    """Turns decoded chunks of one track into segment vectors and a track vector."""
+
+    def __init__(self, loaded: LoadedModel, *, device: str = "auto", batch_size: int = 64) -> None:
+        self.loaded = loaded
+        self.fe = loaded.frontend
+        self.device = best_device(device)
+        self.batch_size = batch_size
+        self.logmel = LogMel(self.fe).to(self.device).eval()
+        self.model = loaded.model.to(self.device).eval()
+
+    @torch.inference_mode()
+    def features(self, chunks: list[np.ndarray], starts_s: list[float]) -> tuple[torch.Tensor, np.ndarray]:
+        """Log-Mel segments ``[N,1,mels,frames]`` and their start times in seconds."""
+        segs, times = [], []
+        frame_s = self.fe.hop_length / self.fe.sr
+        for chunk, t0 in zip(chunks, starts_s):
+            wave = torch.from_numpy(np.ascontiguousarray(chunk, dtype=np.float32)).to(self.device)
+            mel = self.logmel(wave)
+            s, st = segment_mel(mel, self.fe.segment_frames)
+            segs.append(s)
+            times.extend(t0 + f * frame_s for f in st)
+        return torch.cat(segs), np.asarray(times, dtype=np.float32)
+
+    @torch.inference_mode()
+    def embed_segments(self, segs: torch.Tensor) -> np.ndarray:
+        out = [self.model(segs[i : i + self.batch_size].to(self.device)) for i in range(0, len(segs), self.batch_size)]
+        return torch.cat(out).float().cpu().numpy()
+
+    def embed(self, chunks: list[np.ndarray], starts_s: list[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return (track vector, segment vectors, segment start times)."""
+        segs, times = self.features(chunks, starts_s)
+        vecs = self.embed_segments(segs)
+        return track_vector(vecs), vecs, times
+
+
+def track_vector(segment_vectors: np.ndarray) -> np.ndarray:
+    """The normalised mean of a track's segment vectors."""
+    v = segment_vectors.astype(np.float32).mean(axis=0)
+    n = float(np.linalg.norm(v))
+    return v / n if n > 0 else v

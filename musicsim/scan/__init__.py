@@ -1,0 +1,1 @@
+"""Discovering music files and analysing them into the database."""

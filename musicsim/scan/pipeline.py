@@ -1,0 +1,159 @@
+"""Scan: walk -> (worker processes) tags + decode -> (main process) features + model -> store.
+
+Decoding is CPU-bound and crash-prone (third-party decoders), so it runs in worker
+processes; the model batches on one device in this process. Each finished track is
+committed at once, so an interrupted scan resumes with at most the in-flight tracks redone.
+A worker that dies (a decoder crash) costs only its file: the in-flight files are retried
+one by one in a fresh process and the one that crashes again is recorded as a failure.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+
+from musicsim.config import Config
+from musicsim.errors import Cancelled, MusicsimError
+from musicsim.jobs import CancelToken, EtaClock, ProgressFn, report
+from musicsim.scan.walker import FileEntry
+
+
+@dataclass
+class ScanReport:
+    found: int = 0
+    analysed: int = 0
+    skipped: int = 0
+    failed: int = 0
+    missing: int = 0
+    cancelled: bool = False
+    seconds: float = 0.0
+    audio_seconds: float = 0.0
+    stage_seconds: dict = field(default_factory=lambda: {"decode": 0.0, "features": 0.0, "model": 0.0, "store": 0.0})
+    failures: list = field(default_factory=list)  # (path, reason)
+
+
+@dataclass(frozen=True)
+class DecodeParams:
+    sr: int
+    windows: int
+    window_seconds: float
+    max_seconds: float
+    soundfont: str | None
+
+
+def analyse_file(path: str, params: DecodeParams) -> dict:
+    """Worker: read tags and decode. Never raises; errors come back as a one-line reason."""
+    t0 = time.perf_counter()
+    try:
+        from musicsim.audio.decode import decode_for_analysis
+        from musicsim.audio.tags import read_tags
+
+        tags = read_tags(path)
+        dec = decode_for_analysis(path, sr=params.sr, windows=params.windows, window_seconds=params.window_seconds,
+                                  max_seconds=params.max_seconds, soundfont=params.soundfont)
+        if tags.get("duration") is None:
+            tags["duration"] = dec.duration
+        return {"ok": True, "tags": tags, "chunks": dec.chunks, "starts": dec.starts, "duration": dec.duration,
+                "degraded": dec.degraded, "renderer": dec.renderer, "t": time.perf_counter() - t0}
+    except MusicsimError as e:
+        return {"ok": False, "stage": "decode", "reason": e.reason, "t": time.perf_counter() - t0}
+    except MemoryError:
+        return {"ok": False, "stage": "decode", "reason": "out of memory while decoding", "t": time.perf_counter() - t0}
+    except Exception as e:  # a decoder bug must cost one file, not the scan
+        msg = " ".join(str(e).split())[:200]
+        return {"ok": False, "stage": "decode", "reason": f"unexpected {type(e).__name__}: {msg}", "t": time.perf_counter() - t0}
+
+
+def _context():
+    # forkserver: workers fork from a clean server process, never from this one with
+    # torch's thread pools running; spawn where forkserver does not exist.
+    method = "forkserver" if sys.platform.startswith("linux") else "spawn"
+    return mp.get_context(method)
+
+
+Handler = Callable[[FileEntry, dict], None]
+
+
+class DecodePool:
+    """Bounded, crash-tolerant map of ``analyse_file`` over files, results in completion order."""
+
+    def __init__(self, workers: int, params: DecodeParams) -> None:
+        self.workers = workers
+        self.params = params
+        self.pool = self._new_pool(workers)
+
+    def _new_pool(self, n: int) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(max_workers=n, mp_context=_context())
+
+    def run(self, files: list[FileEntry], handle: Handler, cancel: CancelToken | None) -> None:
+        queue = list(reversed(files))
+        inflight: dict[Future, FileEntry] = {}
+        limit = self.workers * 2  # bounded: decoded audio waits in memory only this deep
+        while queue or inflight:
+            if cancel is not None and cancel.cancelled:
+                raise Cancelled("scan cancelled")
+            while queue and len(inflight) < limit:
+                entry = queue.pop()
+                inflight[self.pool.submit(analyse_file, entry.path, self.params)] = entry
+            done, _ = wait(list(inflight), timeout=0.5, return_when=FIRST_COMPLETED)
+            for fut in done:
+                entry = inflight.pop(fut)
+                try:
+                    result = fut.result()
+                except BrokenProcessPool:
+                    queue.extend(self._isolate([entry, *inflight.values()], handle))
+                    inflight.clear()
+                    self.pool.shutdown(wait=False, cancel_futures=True)
+                    self.pool = self._new_pool(self.workers)
+                    break
+                handle(entry, result)
+
+    def _isolate(self, suspects: list[FileEntry], handle: Handler) -> list[FileEntry]:
+        """Re-run each file that was in flight when a worker died, alone, to find the culprit."""
+        for entry in suspects:
+            with self._new_pool(1) as solo:
+                try:
+                    result = solo.submit(analyse_file, entry.path, self.params).result()
+                except BrokenProcessPool:
+                    result = {"ok": False, "stage": "decode", "reason": "the decoder crashed on this file", "t": 0.0}
+            handle(entry, result)
+        return []
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def decode_params(cfg: Config, sr: int) -> DecodeParams:
+    return DecodeParams(sr=sr, windows=cfg.analysis_windows, window_seconds=cfg.window_seconds,
+                        max_seconds=cfg.max_seconds, soundfont=cfg.soundfont or None)
+
+
+def run_pool(files: list[FileEntry], cfg: Config, sr: int, handle: Handler, cancel: CancelToken | None,
+             progress: ProgressFn | None) -> None:
+    """Decode ``files`` with worker processes and pass each result to ``handle`` as it is ready."""
+    workers = min(cfg.effective_workers(), max(1, len(files)))
+    pool = DecodePool(workers, decode_params(cfg, sr))
+    try:
+        pool.run(files, handle, cancel)
+    finally:
+        pool.close()
+
+
+class Tracker:
+    """Progress with ETA for a scan."""
+
+    def __init__(self, total: int, progress: ProgressFn | None) -> None:
+        self.clock = EtaClock(total)
+        self.total = total
+        self.done = 0
+        self.progress = progress
+
+    def step(self, current: str) -> None:
+        self.done += 1
+        report(self.progress, "scan", self.done, self.total, os.path.basename(current), self.clock.eta(self.done))

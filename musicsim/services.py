@@ -1,0 +1,254 @@
+"""The Library facade: the one API the CLI, the GUI and the trainer use.
+
+Qt-free. Opens the database (the source of truth), the active model and its HNSW index,
+and offers scan / status / similar / export / failures / purge.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import delete, select
+
+from musicsim import paths
+from musicsim.config import Config
+from musicsim.errors import ModelMismatch, NotFound
+from musicsim.jobs import CancelToken, ProgressFn
+from musicsim.store import repo
+from musicsim.store.db import Database
+from musicsim.store.schema import Embedding, Failure, Model, Track
+
+UNTRAINED_WARNING = (
+    "the active model is untrained (seeded random weights): similarity is only a rough "
+    "timbre match until a trained model is installed or `python -m trainer` is run"
+)
+
+
+@dataclass
+class Hit:
+    track: Track
+    distance: float
+
+
+class Library:
+    """An open music library. ``writable=False`` opens for reading alongside a writer."""
+
+    def __init__(self, db_path: str | os.PathLike | None = None, *, config: Config | None = None,
+                 writable: bool = True) -> None:
+        self.db = Database(db_path or paths.default_db(), writable=writable)
+        self.config = config or Config.load()
+        self._loaded = None
+        self._ann = None
+        self.model_row = self._ensure_model()
+
+    # --- model ------------------------------------------------------------------------------
+
+    def _ensure_model(self) -> Model:
+        with self.db.session() as s:
+            row = repo.active_model(s)
+            if row is not None:
+                return row
+        from musicsim.model.checkpoint import default_model
+
+        loaded = default_model()
+        self._loaded = loaded
+        return self.register(loaded, activate=True)
+
+    def register(self, loaded, *, activate: bool = False) -> Model:
+        self.db.require_writer()
+        with self.db.session() as s:
+            row = repo.register_model(s, name=loaded.name, checksum=loaded.checksum, path=loaded.path,
+                                      frontend=loaded.frontend.to_dict(), config=loaded.config.to_dict(),
+                                      trained=loaded.trained, metrics=loaded.metrics)
+            if activate:
+                repo.set_active(s, row)
+            return row
+
+    @property
+    def loaded(self):
+        """The active model's network and front end (loaded on first use)."""
+        if self._loaded is None or self._loaded.checksum != self.model_row.checksum:
+            self._loaded = self._load_row(self.model_row)
+        return self._loaded
+
+    def _load_row(self, row: Model):
+        from musicsim.model.checkpoint import default_model, load_model, untrained_model
+
+        if row.path:
+            loaded = load_model(row.path)
+        else:
+            loaded = default_model()
+            if loaded.checksum != row.checksum:
+                loaded = untrained_model()
+        if loaded.checksum != row.checksum:
+            raise ModelMismatch(f"the weights of model '{row.name}' changed on disk (checksum {loaded.checksum}, "
+                                f"expected {row.checksum})", path=row.path)
+        return loaded
+
+    def embedder(self):
+        from musicsim.model.embed import Embedder
+
+        return Embedder(self.loaded, device=self.config.device, batch_size=self.config.batch_size)
+
+    @property
+    def trained(self) -> bool:
+        return bool(self.model_row.trained)
+
+    # --- index ------------------------------------------------------------------------------
+
+    def index_path(self) -> Path:
+        return paths.index_dir(self.db.path) / f"{self.model_row.name}.hnsw"
+
+    def ann(self):
+        """The HNSW index of the active model, verified against the database on first use."""
+        if self._ann is None:
+            from musicsim.index import ann
+
+            dim = int(self.model_row.config.get("embed_dim", 128))
+            self._ann = ann.load(self.index_path(), dim=dim, checksum=self.model_row.checksum)
+            if self._ann is None:
+                self._ann = ann.AnnIndex.empty(dim, self.model_row.checksum)
+            self.sync_index(full=True)
+        return self._ann
+
+    def sync_index(self, *, full: bool = False) -> None:
+        """Bring the index in step with the database (the source of truth)."""
+        if self._ann is None:
+            return
+        idx = self._ann
+        with self.db.session() as s:
+            ids, X, seqs, live = repo.vectors(s, self.model_row.id, since_seq=idx.seq)
+            db_max = repo.max_seq(s)
+            all_live = set(repo.vectors(s, self.model_row.id, status="ok")[0].tolist()) if full else None
+        if len(ids):
+            idx.add(ids[live], X[live], int(seqs.max()))
+            idx.remove(ids[~live])
+        if full:
+            stale = idx.live_ids() - all_live
+            idx.remove(stale)
+        idx.seq = max(idx.seq, db_max)
+        if idx.dirty:
+            self.save_index()
+
+    def save_index(self) -> None:
+        if self._ann is not None and self._ann.dirty and self.db.writable:
+            self._ann.save(self.index_path())
+
+    # --- scanning -------------------------------------------------------------------------
+
+    def scan(self, paths_: list[str], *, progress: ProgressFn | None = None, cancel: CancelToken | None = None,
+             retry_failed: bool = False):
+        from musicsim.scan.scanner import scan
+
+        self.db.require_writer()
+        self.ann()
+        return scan(self, paths_, progress=progress, cancel=cancel, retry_failed=retry_failed)
+
+    def record_failure(self, path: str, stage: str, reason: str, size: int | None, mtime: float | None) -> None:
+        with self.db.session() as s:
+            repo.record_failure(s, path=path, stage=stage, reason=reason, size=size, mtime=mtime)
+        self.sync_index()
+
+    def failures(self) -> list[Failure]:
+        with self.db.session() as s:
+            return list(s.scalars(select(Failure).order_by(Failure.path)))
+
+    def purge(self) -> int:
+        """Delete missing tracks (and their embeddings) and failures of files that are gone."""
+        self.db.require_writer()
+        with self.db.session() as s:
+            gone = list(s.scalars(select(Track.id).where(Track.status == "missing")))
+            for chunk in range(0, len(gone), 500):
+                s.execute(delete(Track).where(Track.id.in_(gone[chunk : chunk + 500])))
+            for f in list(s.scalars(select(Failure))):
+                if not os.path.exists(f.path):
+                    s.delete(f)
+        if self._ann is not None:
+            self._ann.remove(gone)
+            self.save_index()
+        return len(gone)
+
+    # --- queries ----------------------------------------------------------------------------
+
+    def resolve(self, query: str) -> list[Track]:
+        with self.db.session() as s:
+            q = query
+            if os.path.exists(query):
+                q = os.path.abspath(query)
+            found = repo.find_tracks(s, q)
+        if not found:
+            raise NotFound(f"no track matches '{query}'")
+        return found
+
+    def vector(self, track_id: int) -> np.ndarray:
+        with self.db.session() as s:
+            emb = s.get(Embedding, (track_id, self.model_row.id))
+            if emb is None:
+                raise NotFound(f"track {track_id} has no embedding for model '{self.model_row.name}'")
+            return np.frombuffer(emb.vector, np.float32).copy()
+
+    def similar(self, track_id: int, n: int = 10) -> list[Hit]:
+        idx = self.ann()
+        ids, dists = idx.query(self.vector(track_id), n + 1, ef=self.config.ef_search)
+        keep = [(int(i), float(d)) for i, d in zip(ids, dists) if int(i) != track_id][:n]
+        with self.db.session() as s:
+            tracks = {t.id: t for t in s.scalars(select(Track).where(Track.id.in_([i for i, _ in keep])))}
+        return [Hit(tracks[i], d) for i, d in keep if i in tracks]
+
+    def tracks(self, *, status: str | None = "ok") -> list[Track]:
+        with self.db.session() as s:
+            q = select(Track).order_by(Track.id)
+            if status:
+                q = q.where(Track.status == status)
+            return list(s.scalars(q))
+
+    def embeddings(self) -> tuple[np.ndarray, np.ndarray]:
+        """(track ids, unit vectors) of every live track for the active model."""
+        with self.db.session() as s:
+            ids, X, _, _ = repo.vectors(s, self.model_row.id, status="ok")
+        return ids, X
+
+    def status(self) -> dict:
+        with self.db.session() as s:
+            counts = repo.counts(s)
+            models = [(m.name, m.trained, m.active) for m in repo.list_models(s)]
+            roots = repo.roots(s)
+        return {"database": str(self.db.path), "model": self.model_row.name, "trained": self.trained,
+                "checksum": self.model_row.checksum, "tracks": counts.get("ok", 0), "failed": counts.get("failed", 0),
+                "missing": counts.get("missing", 0), "degraded": counts.get("degraded", 0),
+                "failures": counts.get("failures", 0), "models": models, "roots": roots,
+                "indexed": len(self.ann()), "warning": None if self.trained else UNTRAINED_WARNING}
+
+    def export(self, out: str | os.PathLike, *, fmt: str = "npz") -> int:
+        ids, X = self.embeddings()
+        with self.db.session() as s:
+            path_of = dict(s.execute(select(Track.id, Track.path)).all())
+        track_paths = np.array([path_of[int(i)] for i in ids], dtype=str)
+        out = Path(out)
+        if fmt == "npz":
+            with open(out, "wb") as f:
+                np.savez(f, paths=track_paths, embeddings=X.astype(np.float32), track_ids=ids,
+                         model=np.array(self.model_row.name))
+        else:
+            with open(out, "w", newline="", encoding="utf-8") as f:
+                w = csv.writer(f)
+                w.writerow(["path", "model"] + [f"e{i}" for i in range(X.shape[1] if len(X) else 0)])
+                for p, v in zip(track_paths, X):
+                    w.writerow([p, self.model_row.name] + [f"{x:.6f}" for x in v])
+        return len(ids)
+
+    def close(self) -> None:
+        try:
+            self.save_index()
+        finally:
+            self.db.close()
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

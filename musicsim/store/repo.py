@@ -1,0 +1,209 @@
+"""Queries and writes on the library database. All SQL goes through the ORM / bound params."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from musicsim.store.schema import Embedding, Failure, Meta, Model, Root, Track, utcnow
+
+TAG_FIELDS = ("title", "artist", "album", "albumartist", "genre", "year", "tracknumber", "duration")
+
+
+def next_seq(s: Session) -> int:
+    row = s.get(Meta, "embedding_seq")
+    value = int(row.value) + 1 if row else 1
+    if row:
+        row.value = str(value)
+    else:
+        s.add(Meta(key="embedding_seq", value=str(value)))
+    return value
+
+
+# --- models -------------------------------------------------------------------------------
+
+
+def register_model(s: Session, *, name: str, checksum: str, path: str | None, frontend: dict, config: dict,
+                   trained: bool, metrics: dict | None = None) -> Model:
+    """The model row for these weights, created when new (a name is never reused for other weights)."""
+    row = s.scalars(select(Model).where(Model.checksum == checksum)).first()
+    if row is not None:
+        return row
+    taken = set(s.scalars(select(Model.name)))
+    unique, n = name, 2
+    while unique in taken:
+        unique, n = f"{name}-{n}", n + 1
+    row = Model(name=unique, checksum=checksum, path=path, frontend=frontend, config=config,
+                trained=trained, metrics=metrics or {}, active=False)
+    s.add(row)
+    s.flush()
+    return row
+
+
+def active_model(s: Session) -> Model | None:
+    return s.scalars(select(Model).where(Model.active.is_(True))).first()
+
+
+def set_active(s: Session, model: Model) -> None:
+    s.execute(update(Model).values(active=False))
+    model.active = True
+
+
+def list_models(s: Session) -> list[Model]:
+    return list(s.scalars(select(Model).order_by(Model.created)))
+
+
+def model_by_name(s: Session, name: str) -> Model | None:
+    return s.scalars(select(Model).where(Model.name == name)).first()
+
+
+# --- tracks -------------------------------------------------------------------------------
+
+
+def known_files(s: Session) -> dict[str, tuple[int, int, float, str]]:
+    """path -> (track id, size, mtime, status) for every track row."""
+    rows = s.execute(select(Track.path, Track.id, Track.size, Track.mtime, Track.status))
+    return {p: (i, sz, mt, st) for p, i, sz, mt, st in rows}
+
+
+def failed_files(s: Session) -> dict[str, tuple[int | None, float | None]]:
+    return {p: (sz, mt) for p, sz, mt in s.execute(select(Failure.path, Failure.size, Failure.mtime))}
+
+
+def embedded_track_ids(s: Session, model_id: int) -> set[int]:
+    return set(s.scalars(select(Embedding.track_id).where(Embedding.model_id == model_id)))
+
+
+def upsert_track(s: Session, *, path: str, size: int, mtime: float, fmt: str, tags: dict,
+                 degraded: bool = False, renderer: str | None = None) -> Track:
+    track = s.scalars(select(Track).where(Track.path == path)).first()
+    if track is None:
+        track = Track(path=path, size=size, mtime=mtime, format=fmt, extra={})
+        s.add(track)
+    track.size, track.mtime, track.format = size, mtime, fmt
+    for key in TAG_FIELDS:
+        setattr(track, key, tags.get(key))
+    track.extra = dict(tags.get("extra") or {})
+    track.status, track.error = "ok", None
+    track.degraded, track.renderer = degraded, renderer
+    track.analysed = utcnow()
+    s.flush()
+    s.execute(delete(Failure).where(Failure.path == path))
+    return track
+
+
+def save_embedding(s: Session, track_id: int, model_id: int, vector: np.ndarray, segments: np.ndarray,
+                   starts: np.ndarray) -> int:
+    seq = next_seq(s)
+    row = s.get(Embedding, (track_id, model_id))
+    if row is None:
+        row = Embedding(track_id=track_id, model_id=model_id)
+        s.add(row)
+    row.dim = int(vector.shape[0])
+    row.vector = np.asarray(vector, np.float32).tobytes()
+    row.n_segments = int(segments.shape[0])
+    row.segments = np.asarray(segments, np.float16).tobytes()
+    row.segment_starts = np.asarray(starts, np.float32).tobytes()
+    row.seq = seq
+    return seq
+
+
+def record_failure(s: Session, *, path: str, stage: str, reason: str, size: int | None, mtime: float | None) -> None:
+    row = s.scalars(select(Failure).where(Failure.path == path)).first()
+    if row is None:
+        row = Failure(path=path, stage=stage, reason=reason)
+        s.add(row)
+    row.stage, row.reason, row.size, row.mtime, row.at = stage, reason, size, mtime, utcnow()
+    # A track analysed before keeps its old embedding out of results until it decodes again.
+    track = s.scalars(select(Track).where(Track.path == path)).first()
+    if track is not None:
+        track.status, track.error = "failed", reason
+        _touch_embeddings(s, [track.id])
+
+
+def mark_status(s: Session, track_ids: Iterable[int], status: str) -> None:
+    ids = list(track_ids)
+    for chunk in _chunks(ids, 500):
+        s.execute(update(Track).where(Track.id.in_(chunk)).values(status=status))
+    _touch_embeddings(s, ids)
+
+
+def _touch_embeddings(s: Session, track_ids: list[int]) -> None:
+    """Give embeddings a new seq so the index notices the track's change of status."""
+    for chunk in _chunks(track_ids, 500):
+        for emb in s.scalars(select(Embedding).where(Embedding.track_id.in_(chunk))):
+            emb.seq = next_seq(s)
+
+
+def _chunks(items: list, n: int) -> Iterator[list]:
+    for i in range(0, len(items), n):
+        yield items[i : i + n]
+
+
+def vectors(s: Session, model_id: int, *, since_seq: int = 0, status: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(track ids, track vectors [n, d], seqs, is_live) for a model's embeddings written after ``since_seq``."""
+    q = (select(Embedding.track_id, Embedding.vector, Embedding.seq, Track.status)
+         .join(Track, Track.id == Embedding.track_id)
+         .where(Embedding.model_id == model_id, Embedding.seq > since_seq)
+         .order_by(Embedding.track_id))
+    if status:
+        q = q.where(Track.status == status)
+    rows = s.execute(q).all()
+    if not rows:
+        return np.zeros(0, np.int64), np.zeros((0, 0), np.float32), np.zeros(0, np.int64), np.zeros(0, bool)
+    ids = np.array([r[0] for r in rows], np.int64)
+    X = np.stack([np.frombuffer(r[1], np.float32) for r in rows])
+    seqs = np.array([r[2] for r in rows], np.int64)
+    live = np.array([r[3] == "ok" for r in rows], bool)
+    return ids, X, seqs, live
+
+
+def max_seq(s: Session) -> int:
+    row = s.get(Meta, "embedding_seq")
+    return int(row.value) if row else 0
+
+
+def find_tracks(s: Session, query: str, *, limit: int = 20) -> list[Track]:
+    """Tracks whose id, path, or title/artist text matches ``query`` (parameters bound, never formatted)."""
+    q = query.strip()
+    if q.isdigit():
+        t = s.get(Track, int(q))
+        if t is not None:
+            return [t]
+    exact = s.scalars(select(Track).where(Track.path == q)).first()
+    if exact is not None:
+        return [exact]
+    words = q.split()
+    stmt = select(Track).where(Track.status == "ok")
+    for w in words:
+        like = f"%{_escape_like(w)}%"
+        stmt = stmt.where(or_(Track.title.ilike(like, escape="\\"), Track.artist.ilike(like, escape="\\"),
+                              Track.path.ilike(like, escape="\\")))
+    return list(s.scalars(stmt.order_by(Track.artist, Track.title).limit(limit)))
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def counts(s: Session) -> dict[str, int]:
+    rows = s.execute(select(Track.status, func.count()).group_by(Track.status)).all()
+    out = {status: n for status, n in rows}
+    out["degraded"] = s.scalar(select(func.count()).select_from(Track).where(Track.degraded.is_(True), Track.status == "ok")) or 0
+    out["failures"] = s.scalar(select(func.count()).select_from(Failure)) or 0
+    return out
+
+
+def add_roots(s: Session, paths: Iterable[str]) -> None:
+    have = set(s.scalars(select(Root.path)))
+    for p in paths:
+        if p not in have:
+            s.add(Root(path=p))
+            have.add(p)
+
+
+def roots(s: Session) -> list[str]:
+    return list(s.scalars(select(Root.path).order_by(Root.path)))
