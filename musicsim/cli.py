@@ -89,9 +89,9 @@ def cmd_scan(args) -> int:
             raise
         finally:
             bar.close()
-    rt = rep.audio_seconds / rep.seconds if rep.seconds else 0.0
+    speed = f", {rep.audio_seconds / rep.seconds:.0f}x real time" if rep.analysed and rep.seconds else ""
     print(f"found {rep.found}, analysed {rep.analysed}, unchanged {rep.skipped}, failed {rep.failed}, "
-          f"missing {rep.missing} in {rep.seconds:.1f} s ({rt:.0f}x real time)")
+          f"missing {rep.missing} in {rep.seconds:.1f} s{speed}")
     for path, reason in rep.failures:
         print(f"  failed: {path}: {reason}")
     if rep.cancelled:

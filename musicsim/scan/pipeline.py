@@ -134,8 +134,7 @@ def decode_params(cfg: Config, sr: int) -> DecodeParams:
                         max_seconds=cfg.max_seconds, soundfont=cfg.soundfont or None)
 
 
-def run_pool(files: list[FileEntry], cfg: Config, sr: int, handle: Handler, cancel: CancelToken | None,
-             progress: ProgressFn | None) -> None:
+def run_pool(files: list[FileEntry], cfg: Config, sr: int, handle: Handler, cancel: CancelToken | None) -> None:
     """Decode ``files`` with worker processes and pass each result to ``handle`` as it is ready."""
     workers = min(cfg.effective_workers(), max(1, len(files)))
     pool = DecodePool(workers, decode_params(cfg, sr))

@@ -75,7 +75,7 @@ def scan(lib: Library, paths: list[str], *, progress: ProgressFn | None = None, 
     rep.missing = mark_missing(lib, readable_roots, {e.path for e in entries}, [])
     todo, rep.skipped = plan(lib, entries, retry_failed=retry_failed)
     tracker = Tracker(len(todo), progress)
-    embedder = lib.embedder()
+    embedder = lib.embedder() if todo else None  # loading the model costs seconds; skip it when idle
 
     def handle(entry: FileEntry, result: dict) -> None:
         rep.stage_seconds["decode"] += result.get("t", 0.0)
@@ -91,7 +91,7 @@ def scan(lib: Library, paths: list[str], *, progress: ProgressFn | None = None, 
 
     try:
         if todo:
-            run_pool(todo, lib.config, embedder.fe.sr, handle, cancel, progress)
+            run_pool(todo, lib.config, embedder.fe.sr, handle, cancel)
     except Cancelled:
         rep.cancelled = True
     finally:

@@ -1,0 +1,1 @@
+"""Reading music files: decoding to mono samples, MIDI rendering and tag reading."""

@@ -1,0 +1,433 @@
+"""Decode any supported music file to mono float32 samples at a fixed rate.
+
+libsndfile (bundled with the ``soundfile`` wheel) reads MP3, FLAC, Ogg/Opus, WAV and AIFF;
+an ``ffmpeg`` subprocess reads the container formats libsndfile cannot (M4A, AAC, WMA);
+MIDI is rendered by :mod:`musicsim.audio.midi`. Files are only ever opened for reading.
+
+Every failure raises :class:`~musicsim.errors.DecodeError` (or a subclass) with a one-line
+reason, so a library scan can record it and move on.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile
+import soxr
+
+from musicsim.audio import midi
+from musicsim.errors import DecodeError, MissingDecoder, UnsupportedFormat
+
+AUDIO_EXTENSIONS = frozenset({".mp3", ".flac", ".ogg", ".oga", ".opus", ".wav", ".aif", ".aiff",
+                              ".m4a", ".aac", ".mp4", ".wma"})
+MIDI_EXTENSIONS = frozenset({".mid", ".midi", ".kar"})
+SUPPORTED_EXTENSIONS = AUDIO_EXTENSIONS | MIDI_EXTENSIONS
+FFMPEG_EXTENSIONS = frozenset({".m4a", ".aac", ".mp4", ".wma"})
+
+_FORMAT_NAMES = {".mp3": "MP3", ".flac": "FLAC", ".ogg": "Ogg", ".oga": "Ogg", ".opus": "Opus",
+                 ".wav": "WAV", ".aif": "AIFF", ".aiff": "AIFF", ".m4a": "M4A", ".aac": "AAC",
+                 ".mp4": "MP4", ".wma": "WMA"}
+# ~3 s at 44.1 kHz: large enough that per-call overhead vanishes, small enough that a
+# whole-track decode never holds more than one multi-channel block besides the mono output.
+_BLOCK_FRAMES = 1 << 17
+_FFMPEG_BATCH = 30  # windows per ffmpeg process; keeps command lines short (Windows: 32k chars)
+_AUDIO_MAGIC = (b"RIFF", b"RF64", b"fLaC", b"OggS", b"FORM", b"ID3", b"MThd", b"caff",
+                b"\x30\x26\xb2\x75")
+_OTHER_MAGIC = ((b"\x89PNG", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF8", "GIF"),
+                (b"%PDF", "PDF"), (b"PK\x03\x04", "ZIP archive"), (b"\x7fELF", "a program"),
+                (b"MZ", "a program"), (b"\x1f\x8b", "gzip"), (b"Rar!", "RAR archive"),
+                (b"7z\xbc\xaf", "7z archive"), (b"SQLite format 3", "SQLite database"))
+
+
+@dataclass
+class Decoded:
+    """Audio prepared for analysis: one or more contiguous stretches of a track."""
+
+    chunks: list[np.ndarray]
+    starts: list[float]
+    duration: float
+    sr: int
+    degraded: bool = False
+    renderer: str = ""
+
+
+def _sniff(head: bytes) -> str | None:
+    """Name what ``head`` looks like when it is clearly not audio, else None."""
+    if head.startswith(_AUDIO_MAGIC) or head[4:8] == b"ftyp":
+        return None
+    if len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:  # MPEG/ADTS frame sync
+        return None
+    for magic, kind in _OTHER_MAGIC:
+        if head.startswith(magic):
+            return kind
+    if b"\x00" in head:
+        return None
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 3:  # a multi-byte char cut by the read is still text
+            return None
+        text = head[:exc.start].decode("utf-8")
+    text = text.lstrip("\ufeff")
+    if text and all(ch.isprintable() or ch in "\t\r\n\f" for ch in text):
+        return "text"
+    return None
+
+
+def _check_file(path: str | os.PathLike) -> str:
+    """Validate extension and content of ``path``; return the lower-case extension."""
+    ext = Path(path).suffix.lower()
+    if ext not in SUPPORTED_EXTENSIONS:
+        raise UnsupportedFormat(f"unsupported file type {ext or '(no extension)'}", path=path)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(512)
+    except FileNotFoundError:
+        raise DecodeError("file not found", path=path) from None
+    except IsADirectoryError:
+        raise DecodeError("is a directory, not a file", path=path) from None
+    except PermissionError:
+        raise DecodeError("permission denied", path=path) from None
+    except OSError as exc:
+        raise DecodeError(f"cannot read file: {exc.strerror or exc}", path=path) from None
+    if not head:
+        raise DecodeError("empty file", path=path)
+    kind = _sniff(head)
+    if kind:
+        raise DecodeError(f"not an audio file (looks like {kind})", path=path)
+    return ext
+
+
+class _Source:
+    """A decodable track: ``duration`` in seconds and ``read(offset, seconds)`` -> mono at sr."""
+
+    degraded = False
+    renderer = ""
+    duration = 0.0
+
+    def read(self, offset: float, seconds: float | None) -> np.ndarray:
+        raise NotImplementedError
+
+    def read_many(self, offsets: list[float], seconds: float) -> list[np.ndarray]:
+        return [self.read(offset, seconds) for offset in offsets]
+
+    def close(self) -> None:
+        pass
+
+
+class _SndfileSource(_Source):
+    renderer = "libsndfile"
+
+    def __init__(self, path: str | os.PathLike, ext: str, sr: int) -> None:
+        self.path, self.ext, self.sr = path, ext, sr
+        try:
+            self.f = soundfile.SoundFile(os.fspath(path), "r")
+        except Exception as exc:
+            raise self._error(exc) from None
+        if not 1000 <= self.f.samplerate <= 1_000_000 or self.f.channels < 1:
+            self.f.close()
+            raise DecodeError(f"implausible {_FORMAT_NAMES[ext]} header "
+                              f"({self.f.samplerate} Hz, {self.f.channels} channels)", path=path)
+        self.duration = max(self.f.frames, 0) / self.f.samplerate
+
+    def _error(self, exc: Exception) -> DecodeError:
+        msg = getattr(exc, "error_string", None) or str(exc)
+        return DecodeError(f"truncated or corrupt {_FORMAT_NAMES[self.ext]}: {msg}", path=self.path)
+
+    def read(self, offset: float, seconds: float | None) -> np.ndarray:
+        f, sr_in = self.f, self.f.samplerate
+        start = min(int(round(offset * sr_in)), max(f.frames, 0))
+        remaining = None if seconds is None else int(round(seconds * sr_in))
+        # Streaming resampler: memory stays one block plus the mono output, whatever the length.
+        stream = None if sr_in == self.sr else soxr.ResampleStream(sr_in, self.sr, 1, dtype="float32")
+        out: list[np.ndarray] = []
+        try:
+            f.seek(start)
+            while remaining is None or remaining > 0:
+                want = _BLOCK_FRAMES if remaining is None else min(_BLOCK_FRAMES, remaining)
+                block = f.read(want, dtype="float32", always_2d=True)
+                if len(block) == 0:
+                    break
+                mono = np.ascontiguousarray(block.mean(axis=1) if block.shape[1] > 1 else block[:, 0])
+                if not np.isfinite(mono).all():
+                    raise DecodeError("audio contains NaN or infinite samples", path=self.path)
+                out.append(stream.resample_chunk(mono) if stream else mono)
+                if remaining is not None:
+                    remaining -= len(block)
+                if len(block) < want:
+                    break
+        except DecodeError:
+            raise
+        except Exception as exc:
+            raise self._error(exc) from None
+        if stream is not None:
+            out.append(stream.resample_chunk(np.zeros(0, np.float32), last=True))
+        return np.concatenate(out).astype(np.float32, copy=False) if out else np.zeros(0, np.float32)
+
+    def close(self) -> None:
+        self.f.close()
+
+
+def _run(cmd: list[str], *, path, timeout: float) -> subprocess.CompletedProcess:
+    flags = getattr(subprocess, "CREATE_NO_WINDOW", 0)  # no console flashes on Windows
+    try:
+        return subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True,
+                              timeout=timeout, creationflags=flags)
+    except subprocess.TimeoutExpired:
+        raise DecodeError(f"{Path(cmd[0]).stem} timed out after {timeout:.0f} s", path=path) from None
+    except OSError as exc:
+        raise MissingDecoder(f"cannot run {cmd[0]}: {exc.strerror or exc}", path=path) from None
+
+
+def _stderr_reason(proc: subprocess.CompletedProcess, path) -> str:
+    lines = [ln.strip() for ln in proc.stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
+    msg = (lines[-1] if lines else f"exit status {proc.returncode}").replace(os.fspath(path), "")
+    return msg.strip(" :")[:200]
+
+
+class _FfmpegSource(_Source):
+    renderer = "ffmpeg"
+
+    def __init__(self, path: str | os.PathLike, ext: str, sr: int) -> None:
+        self.path, self.ext, self.sr = path, ext, sr
+        self.ffmpeg = shutil.which("ffmpeg")
+        if self.ffmpeg is None:
+            raise MissingDecoder(f"ffmpeg is not installed; needed for {ext}", path=path)
+        # "file:" keeps names starting with "-" or containing "proto:" from being misread.
+        self.url = "file:" + os.fspath(Path(path).absolute())
+        self.duration = self._probe()
+
+    def _probe(self) -> float:
+        ffprobe = shutil.which("ffprobe")
+        if ffprobe is None:  # ffmpeg alone can still measure by decoding at a low rate
+            return len(self._decode(0.0, None, sr=8000)) / 8000
+        proc = _run([ffprobe, "-v", "error", "-select_streams", "a:0", "-show_entries",
+                     "stream=duration:format=duration", "-of", "json", self.url],
+                    path=self.path, timeout=60)
+        if proc.returncode != 0:
+            raise DecodeError(f"corrupt or unreadable {_FORMAT_NAMES[self.ext]}: "
+                              f"{_stderr_reason(proc, self.path)}", path=self.path)
+        try:
+            info = json.loads(proc.stdout or b"{}")
+        except ValueError:
+            info = {}
+        if not info.get("streams"):
+            raise DecodeError("no audio stream in file", path=self.path)
+        for value in (info["streams"][0].get("duration"), info.get("format", {}).get("duration")):
+            try:
+                if value is not None and math.isfinite(float(value)) and float(value) > 0:
+                    return float(value)
+            except ValueError:
+                pass
+        return len(self._decode(0.0, None, sr=8000)) / 8000
+
+    def _decode(self, offset: float, seconds: float | None, *, sr: int) -> np.ndarray:
+        cmd = [self.ffmpeg, "-nostdin", "-v", "error"]
+        if offset > 0:
+            cmd += ["-ss", f"{offset:.6f}"]  # before -i: seeks in the input, no full decode
+        cmd += ["-i", self.url, "-map", "0:a:0", "-vn", "-sn", "-dn"]
+        if seconds is not None:
+            cmd += ["-t", f"{seconds:.6f}"]
+        cmd += ["-ac", "1", "-ar", str(sr), "-f", "f32le", "-"]
+        # Generous: ffmpeg decodes far faster than real time, but a hang must still end.
+        span = seconds if seconds is not None else (self.duration or 36000.0)
+        proc = _run(cmd, path=self.path, timeout=60 + 0.05 * span)
+        if proc.returncode != 0:
+            reason = _stderr_reason(proc, self.path)
+            if "matches no streams" in reason:
+                raise DecodeError("no audio stream in file", path=self.path)
+            raise DecodeError(f"corrupt or unreadable {_FORMAT_NAMES[self.ext]}: {reason}",
+                              path=self.path)
+        audio = np.frombuffer(proc.stdout[: len(proc.stdout) // 4 * 4], dtype="<f4").astype(np.float32)
+        if not np.isfinite(audio).all():
+            raise DecodeError("audio contains NaN or infinite samples", path=self.path)
+        return audio
+
+    def read(self, offset: float, seconds: float | None) -> np.ndarray:
+        return self._decode(offset, seconds, sr=self.sr)
+
+    def read_many(self, offsets: list[float], seconds: float) -> list[np.ndarray]:
+        # One ffmpeg process per batch of windows, each an input seeked with -ss: process
+        # start-up dominates a 6 s window, so this is ~10x faster than one process each.
+        out: list[np.ndarray] = []
+        with tempfile.TemporaryDirectory(prefix="musicsim-") as tmp:
+            for first in range(0, len(offsets), _FFMPEG_BATCH):
+                batch = offsets[first:first + _FFMPEG_BATCH]
+                cmd = [self.ffmpeg, "-nostdin", "-v", "error", "-y"]
+                for offset in batch:
+                    cmd += ["-ss", f"{offset:.6f}", "-t", f"{seconds:.6f}", "-i", self.url]
+                names = [os.path.join(tmp, f"{i}.f32") for i in range(len(batch))]
+                for i, name in enumerate(names):
+                    cmd += ["-map", f"{i}:a:0", "-ac", "1", "-ar", str(self.sr), "-f", "f32le", name]
+                proc = _run(cmd, path=self.path, timeout=60 + 2 * seconds * len(batch))
+                if proc.returncode != 0:
+                    raise DecodeError(f"corrupt or unreadable {_FORMAT_NAMES[self.ext]}: "
+                                      f"{_stderr_reason(proc, self.path)}", path=self.path)
+                for name in names:
+                    audio = np.fromfile(name, dtype="<f4").astype(np.float32)
+                    if not np.isfinite(audio).all():
+                        raise DecodeError("audio contains NaN or infinite samples", path=self.path)
+                    out.append(audio)
+        return out
+
+
+class _RenderedSource(_Source):
+    """MIDI, rendered once to memory (rendering is capped in length by midi.render_midi)."""
+
+    def __init__(self, path: str | os.PathLike, sr: int, soundfont: str | None) -> None:
+        self.audio, self.degraded, self.renderer = midi.render_midi(path, sr=sr, soundfont=soundfont)
+        self.sr = sr
+        self.duration = len(self.audio) / sr
+
+    def read(self, offset: float, seconds: float | None) -> np.ndarray:
+        start = int(round(offset * self.sr))
+        stop = None if seconds is None else start + int(round(seconds * self.sr))
+        return self.audio[start:stop]
+
+
+def _open(path: str | os.PathLike, sr: int, soundfont: str | None) -> _Source:
+    if int(sr) != sr or not 1000 <= sr <= 384_000:
+        raise ValueError(f"sr must be an integer between 1000 and 384000, got {sr!r}")
+    ext = _check_file(path)
+    if ext in MIDI_EXTENSIONS:
+        return _RenderedSource(path, sr, soundfont)
+    if ext in FFMPEG_EXTENSIONS:
+        return _FfmpegSource(path, ext, sr)
+    try:
+        return _SndfileSource(path, ext, sr)
+    except DecodeError as err:
+        # Some files libsndfile rejects (odd WAV codecs, MP3 quirks) are fine for ffmpeg;
+        # if ffmpeg also fails, libsndfile's reason is the more useful one to report.
+        if shutil.which("ffmpeg") is None:
+            raise
+        try:
+            return _FfmpegSource(path, ext, sr)
+        except DecodeError:
+            raise err from None
+
+
+def probe_duration(path: str | os.PathLike, *, soundfont: str | None = None) -> float:
+    """Return the duration of a track in seconds without decoding it.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        Audio or MIDI file.
+    soundfont : str, optional
+        Unused for audio; MIDI duration comes from its note events, not a rendering.
+
+    Raises
+    ------
+    DecodeError
+        If the file cannot be read.
+    """
+    ext = _check_file(path)
+    if ext in MIDI_EXTENSIONS:
+        return float(midi.midi_info(path)["duration"])
+    src = _open(path, 22050, soundfont)
+    src.close()
+    return src.duration
+
+
+def load(path: str | os.PathLike, *, sr: int = 22050, offset: float = 0.0,
+         duration: float | None = None, soundfont: str | None = None) -> np.ndarray:
+    """Decode (part of) a track to mono float32 at ``sr``.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        Audio or MIDI file; opened read-only.
+    sr : int
+        Target sample rate in Hz.
+    offset : float
+        Start time in seconds; decoding seeks there rather than decoding from the start.
+    duration : float, optional
+        Seconds to decode; ``None`` reads to the end.
+    soundfont : str, optional
+        SoundFont used to render MIDI (see :func:`musicsim.audio.midi.find_soundfont`).
+
+    Returns
+    -------
+    np.ndarray
+        1-D float32 array.
+
+    Raises
+    ------
+    DecodeError
+        If the file cannot be decoded or yields no samples.
+    """
+    if offset < 0 or (duration is not None and duration <= 0):
+        raise ValueError("offset must be >= 0 and duration > 0")
+    src = _open(path, sr, soundfont)
+    try:
+        audio = src.read(offset, duration)
+    finally:
+        src.close()
+    if audio.size == 0:
+        raise DecodeError("no audio samples", path=path)
+    return audio
+
+
+def decode_for_analysis(path: str | os.PathLike, *, sr: int = 22050, windows: int = 0,
+                        window_seconds: float = 6.0, max_seconds: float = 720.0,
+                        soundfont: str | None = None) -> Decoded:
+    """Decode a track, or evenly spread windows of a long one, for embedding.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        Audio or MIDI file; opened read-only.
+    sr : int
+        Target sample rate in Hz.
+    windows : int
+        0 decodes the whole track when it lasts at most ``max_seconds``; otherwise (or when
+        positive) that many windows are decoded at offsets spread from start to end.
+    window_seconds : float
+        Length of each window in seconds.
+    max_seconds : float
+        Longest track decoded whole; longer tracks get ``ceil(max_seconds / window_seconds)``
+        windows, each read by seeking, so memory stays bounded for very long files.
+    soundfont : str, optional
+        SoundFont used to render MIDI.
+
+    Returns
+    -------
+    Decoded
+        A track shorter than the windows would cover comes back whole, as one chunk.
+
+    Raises
+    ------
+    DecodeError
+        If the file cannot be decoded or yields no samples.
+    """
+    if windows < 0 or window_seconds <= 0 or max_seconds <= 0:
+        raise ValueError("windows must be >= 0; window_seconds and max_seconds > 0")
+    src = _open(path, sr, soundfont)
+    try:
+        total = src.duration
+        n = windows if windows > 0 else math.ceil(max_seconds / window_seconds)
+        if (windows == 0 and total <= max_seconds) or total <= n * window_seconds:
+            starts: list[float] = [0.0]
+            chunks = [src.read(0.0, None)]
+            total = len(chunks[0]) / sr  # the decoded length beats a header's estimate
+        else:
+            step = (total - window_seconds) / (n - 1) if n > 1 else (total - window_seconds) / 2
+            starts = [i * step if n > 1 else step for i in range(n)]
+            chunks = src.read_many(starts, window_seconds)
+            # A header may overstate the length (VBR MP3): drop windows that came back empty.
+            kept = [(s, c) for s, c in zip(starts, chunks) if c.size]
+            starts, chunks = [s for s, _ in kept], [c for _, c in kept]
+    finally:
+        src.close()
+    if not chunks or chunks[0].size == 0:
+        raise DecodeError("no audio samples", path=path)
+    return Decoded(chunks=chunks, starts=starts, duration=total, sr=sr,
+                   degraded=src.degraded, renderer=src.renderer)

@@ -1,0 +1,164 @@
+"""Read the descriptive tags of a music file, tolerating anything malformed.
+
+Tags are a convenience (display, search, playlists), so a broken tag never fails a
+scan: whatever could be read is returned and the rest falls back to ``None``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from musicsim.audio import decode, midi
+
+_MAX_CHARS = 1000
+_MAX_EXTRA = 50
+# Keys tried in order; the lower-case names are mutagen's "easy" keys (ID3, MP4, Vorbis),
+# the rest cover raw ID3 frames (WAV/AIFF), ASF (WMA) and raw MP4 atoms.
+_KEYS = {
+    "title": ("title", "TIT2", "Title", "\xa9nam"),
+    "artist": ("artist", "TPE1", "Author", "\xa9ART"),
+    "album": ("album", "TALB", "WM/AlbumTitle", "\xa9alb"),
+    "albumartist": ("albumartist", "album artist", "album_artist", "TPE2", "WM/AlbumArtist", "aART"),
+    "genre": ("genre", "TCON", "WM/Genre", "\xa9gen"),
+    "year": ("date", "year", "originaldate", "TDRC", "TYER", "TDOR", "WM/Year", "\xa9day"),
+    "tracknumber": ("tracknumber", "TRCK", "WM/TrackNumber", "trkn"),
+}
+_KNOWN = {k for keys in _KEYS.values() for k in keys}
+_YEAR = re.compile(r"(?<!\d)([12]\d{3})")
+_TRACK = re.compile(r"\s*(\d{1,4})")
+
+
+def _clean(value: object) -> str | None:
+    text = str(value).replace("\x00", "").strip()[:_MAX_CHARS].strip()
+    return text or None
+
+
+def _strings(value: object) -> list[str]:
+    """Flatten the many shapes mutagen returns (lists, ID3 frames, ASF attributes, MP4 tuples)."""
+    if hasattr(value, "text") and isinstance(value.text, list):
+        value = value.text
+    items = value if isinstance(value, list) else [value]
+    out = []
+    for item in items[:100]:
+        if isinstance(item, tuple):  # MP4 trkn: (track, total)
+            item = item[0] if item else None
+        item = getattr(item, "value", item)
+        if isinstance(item, bytes):
+            item = item.decode("utf-8", "replace")
+        text = _clean(item) if item is not None else None
+        if text and text not in out:
+            out.append(text)
+    return out
+
+
+def _lookup(tags, keys: tuple[str, ...]) -> list[str]:
+    for key in keys:
+        try:
+            value = tags.get(key)
+        except Exception:  # unknown key or a frame mutagen cannot convert
+            continue
+        values = _strings(value) if value is not None else []
+        if values:
+            return values
+    return []
+
+
+def _parse_year(values: list[str]) -> int | None:
+    for text in values:
+        match = _YEAR.search(text)
+        if match:
+            return int(match.group(1))
+    return None
+
+
+def _parse_track(values: list[str]) -> int | None:
+    for text in values:
+        match = _TRACK.match(text)  # "3/12", "03", "3 of 12"
+        if match and int(match.group(1)) > 0:
+            return int(match.group(1))
+    return None
+
+
+def _empty(path: str | os.PathLike) -> dict:
+    return {"title": Path(path).stem or None, "artist": None, "album": None, "albumartist": None,
+            "genre": None, "year": None, "tracknumber": None, "duration": None, "extra": {}}
+
+
+def _read_midi(path: str | os.PathLike, result: dict) -> dict:
+    try:
+        info = midi.midi_info(path)
+    except Exception:
+        return result
+    result["title"] = _clean(info["title"]) if info["title"] else result["title"]
+    result["title"] = result["title"] or Path(path).stem
+    result["duration"] = info["duration"]
+    result["extra"] = {"tempo": info["tempo"], "instruments": info["instruments"]}
+    return result
+
+
+def read_tags(path: str | os.PathLike) -> dict:
+    """Read title, artist, album and other tags from an audio or MIDI file.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        Music file; opened read-only. Never raises for malformed tags.
+
+    Returns
+    -------
+    dict
+        Keys ``title``, ``artist``, ``album``, ``albumartist``, ``genre`` (str or None),
+        ``year``, ``tracknumber`` (int or None), ``duration`` (seconds or None) and
+        ``extra`` (dict: stream info and any other text tags). ``title`` falls back to the
+        file name without extension.
+    """
+    import mutagen
+
+    result = _empty(path)
+    if Path(path).suffix.lower() in decode.MIDI_EXTENSIONS:
+        return _read_midi(path, result)
+    try:
+        audio = mutagen.File(os.fspath(path), easy=True)
+    except Exception:  # mutagen raises many types for broken headers and tags
+        audio = None
+    tags = getattr(audio, "tags", None) if audio is not None else None
+    if tags is not None:
+        for name, keys in _KEYS.items():
+            values = _lookup(tags, keys)
+            if name == "year":
+                result["year"] = _parse_year(values)
+            elif name == "tracknumber":
+                result["tracknumber"] = _parse_track(values)
+            elif values:
+                result[name] = "; ".join(values)[:_MAX_CHARS]
+        try:
+            for key in list(tags.keys())[:200]:
+                if len(result["extra"]) >= _MAX_EXTRA:
+                    break
+                wanted = isinstance(key, str) and key not in _KNOWN and "picture" not in key.lower()
+                value = tags.get(key) if wanted else None
+                # Only text-like values: pictures and binary frames are not tags to show.
+                if isinstance(value, (str, list)) or isinstance(getattr(value, "text", None), list):
+                    values = _strings(value)
+                    if values:
+                        result["extra"][_clean(key)[:100]] = "; ".join(values)[:_MAX_CHARS]
+        except Exception:
+            pass
+    info = getattr(audio, "info", None)
+    length = getattr(info, "length", None)
+    if isinstance(length, (int, float)) and 0 < length < 1e7:
+        result["duration"] = float(length)
+    else:
+        try:  # mutagen could not say; libsndfile/ffprobe often can
+            result["duration"] = decode.probe_duration(path)
+        except Exception:
+            pass
+    for attr, key in (("sample_rate", "sample_rate"), ("channels", "channels"),
+                      ("bitrate", "bitrate")):
+        value = getattr(info, attr, None)
+        if isinstance(value, int) and value > 0:
+            result["extra"][key] = value
+    result["title"] = result["title"] or Path(path).stem
+    return result

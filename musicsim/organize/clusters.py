@@ -1,0 +1,232 @@
+"""Clustering the library into groups with stable ids, names, and a 2-D map."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Literal
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+from sklearn.cluster import KMeans, MiniBatchKMeans
+
+from musicsim.errors import MusicsimError
+from musicsim.organize import TrackMeta, as_matrix
+
+_SAMPLE = 5000          # silhouette is O(n^2): score k on a sample this big at most
+_MINIBATCH_ABOVE = 20_000
+_GENRE_SHARE = 0.4
+
+
+def _silhouette(D: np.ndarray, labels: np.ndarray, k: int) -> float:
+    """Mean silhouette from a precomputed distance matrix (singletons score 0).
+
+    One matrix product gives every point's summed distance to every cluster, which is
+    far faster than re-deriving distances for each candidate k.
+    """
+    onehot = np.zeros((labels.size, k), dtype=D.dtype)
+    onehot[np.arange(labels.size), labels] = 1.0
+    sums = D @ onehot
+    counts = onehot.sum(axis=0)
+    own = sums[np.arange(labels.size), labels]
+    own_count = counts[labels]
+    a = own / np.maximum(own_count - 1.0, 1.0)
+    means = sums / np.maximum(counts, 1.0)
+    means[np.arange(labels.size), labels] = np.inf
+    means[:, counts == 0] = np.inf
+    b = means.min(axis=1)
+    s = (b - a) / np.maximum(np.maximum(a, b), 1e-12)
+    s[own_count <= 1] = 0.0
+    return float(s.mean())
+
+
+def choose_k(X: np.ndarray, *, k_min: int = 2, k_max: int | None = None, seed: int = 0) -> int:
+    """Pick a cluster count by the best silhouette on a sample of at most 5000 tracks.
+
+    Parameters
+    ----------
+    X : ndarray (n, d)
+        Unit-norm embeddings.
+    k_min, k_max : int
+        Range of k to try; ``k_max`` defaults to ``min(20, sqrt(n))``.
+    seed : int
+        Seeds both the sample and k-means, so the answer is deterministic.
+    """
+    X = as_matrix(X)
+    n = X.shape[0]
+    if k_min < 2:
+        raise MusicsimError(f"k_min must be at least 2, got {k_min}")
+    rng = np.random.default_rng(seed)
+    sample = X[np.sort(rng.choice(n, _SAMPLE, replace=False))] if n > _SAMPLE else X
+    m = sample.shape[0]
+    k_max = min(20, int(np.sqrt(n))) if k_max is None else k_max
+    k_max = min(k_max, m - 1)
+    if k_max < k_min:
+        raise MusicsimError(f"too few tracks ({n}) to choose between {k_min} or more clusters")
+    # Euclidean distance between unit vectors is a monotone function of cosine distance.
+    D = np.sqrt(np.maximum(2.0 - 2.0 * (sample @ sample.T), 0.0)).astype(np.float32)
+    scores = {}
+    for k in range(k_min, k_max + 1):
+        labels = KMeans(n_clusters=k, n_init=3, random_state=seed).fit_predict(sample)
+        scores[k] = _silhouette(D, labels, k)
+    return max(scores, key=lambda k: (scores[k], -k))  # ties go to the smaller k
+
+
+def _unit_rows(C: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(C, axis=1, keepdims=True)
+    return (C / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def _canonical(labels: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Renumber clusters by descending size, ties broken by centroid coordinates."""
+    k = centroids.shape[0]
+    sizes = np.bincount(labels, minlength=k)
+    keys = [centroids[:, j] for j in range(centroids.shape[1] - 1, -1, -1)]
+    order = np.lexsort([*keys, -sizes])  # last key is primary
+    lut = np.empty(k, dtype=np.int64)
+    lut[order] = np.arange(k)
+    return lut[labels], centroids[order]
+
+
+def align_labels(
+    old_centroids: np.ndarray, new_centroids: np.ndarray, *, max_distance: float = 0.5
+) -> dict[int, int]:
+    """Map new cluster ids onto old ones so a re-clustering keeps familiar ids.
+
+    Old and new centroids are paired by the Hungarian algorithm on cosine distance;
+    pairs farther apart than ``max_distance`` are not kept. Unpaired new clusters get
+    fresh ids after the old range, so an old id never changes meaning.
+
+    Returns
+    -------
+    dict
+        new label -> stable label.
+    """
+    old = np.asarray(old_centroids, dtype=np.float64)
+    new = np.asarray(new_centroids, dtype=np.float64)
+    mapping: dict[int, int] = {}
+    if old.size and new.size:
+        alive = np.linalg.norm(old, axis=1) > 1e-9  # zero rows mark retired ids
+        cost = 1.0 - _unit_rows(new).astype(np.float64) @ _unit_rows(old).T.astype(np.float64)
+        cost[:, ~alive] = 1e6
+        rows, cols = linear_sum_assignment(cost)
+        mapping = {int(r): int(c) for r, c in zip(rows, cols) if cost[r, c] <= max_distance}
+    fresh = iter(range(old.shape[0] if old.ndim == 2 else 0, 1 << 62))
+    for label in range(new.shape[0]):
+        if label not in mapping:
+            mapping[label] = next(fresh)
+    return mapping
+
+
+def cluster(
+    X: np.ndarray,
+    *,
+    k: int | None = None,
+    seed: int = 0,
+    previous_centroids: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """k-means clustering with deterministic, stable cluster ids.
+
+    Parameters
+    ----------
+    X : ndarray (n, d)
+        Unit-norm embeddings.
+    k : int, optional
+        Number of clusters; chosen by :func:`choose_k` when None.
+    seed : int
+        Random state for k-means.
+    previous_centroids : ndarray, optional
+        Centroids from an earlier run: ids are then aligned to it by
+        :func:`align_labels`, which may leave gaps in the id range.
+
+    Returns
+    -------
+    (labels, centroids)
+        ``labels`` (n,) int64 and unit-norm ``centroids`` (max label + 1, d) float32;
+        ``centroids[label]`` is that cluster's centre (all-zero rows are unused ids).
+        Without ``previous_centroids`` ids run 0..k-1 from the largest cluster down.
+    """
+    X = as_matrix(X)
+    n = X.shape[0]
+    k = choose_k(X, seed=seed) if k is None else k
+    if not 1 <= k <= n:
+        raise MusicsimError(f"cannot make {k} clusters from {n} tracks")
+    if n > _MINIBATCH_ABOVE:
+        model = MiniBatchKMeans(n_clusters=k, n_init=3, batch_size=4096, random_state=seed)
+    else:
+        model = KMeans(n_clusters=k, n_init=4, random_state=seed)
+    labels = model.fit_predict(X).astype(np.int64)
+    # Means of the members, re-normalised: the direction is what cosine distance uses.
+    sums = np.zeros((k, X.shape[1]), dtype=np.float64)
+    np.add.at(sums, labels, X)
+    centroids = np.where(np.bincount(labels, minlength=k)[:, None] > 0, sums, model.cluster_centers_)
+    labels, centroids = _canonical(labels, _unit_rows(centroids))
+    if previous_centroids is None:
+        return labels, centroids
+    mapping = align_labels(previous_centroids, centroids)
+    lut = np.array([mapping[i] for i in range(k)], dtype=np.int64)
+    aligned = np.zeros((int(lut.max()) + 1, X.shape[1]), dtype=np.float32)
+    aligned[lut] = centroids
+    return lut[labels], aligned
+
+
+def _dominant(values: list[str | None]) -> tuple[str | None, int]:
+    """Most common tag ignoring case (displayed in its most common spelling)."""
+    folded = Counter(" ".join(v.split()).casefold() for v in values if v and v.strip())
+    if not folded:
+        return None, 0
+    key, count = min(folded.items(), key=lambda kv: (-kv[1], kv[0]))
+    spellings = Counter(" ".join(v.split()) for v in values if v and " ".join(v.split()).casefold() == key)
+    return min(spellings.items(), key=lambda kv: (-kv[1], kv[0]))[0], count
+
+
+def name_clusters(labels: np.ndarray, ids: np.ndarray, meta: dict[int, TrackMeta]) -> dict[int, str]:
+    """Human-readable, unique cluster names from member tags.
+
+    A genre shared by at least 40% of members names the cluster; otherwise the most
+    common artist does; otherwise "Cluster N" (N = the cluster id). Repeated names
+    get " 2", " 3", ... in cluster-id order.
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    ids = np.asarray(ids, dtype=np.int64)
+    names: dict[int, str] = {}
+    used: Counter[str] = Counter()
+    for label in np.unique(labels).tolist():
+        members = [meta.get(int(i)) for i in ids[labels == label]]
+        genre, count = _dominant([m.genre for m in members if m])
+        name = genre if genre and count >= _GENRE_SHARE * len(members) else None
+        name = name or _dominant([m.artist for m in members if m])[0] or f"Cluster {label}"
+        used[name.casefold()] += 1
+        names[label] = name if used[name.casefold()] == 1 else f"{name} {used[name.casefold()]}"
+    return names
+
+
+def map_2d(X: np.ndarray, *, method: Literal["pca", "umap"] = "pca", seed: int = 0) -> np.ndarray:
+    """Project embeddings to 2-D for a map view.
+
+    "pca" uses an SVD of the d x d covariance (fast for any n, deterministic signs);
+    "umap" needs the optional umap-learn package.
+
+    Returns
+    -------
+    ndarray (n, 2) float32
+    """
+    X = as_matrix(X)
+    if method == "umap":
+        try:
+            import umap  # optional dependency, imported only on request
+        except ImportError:
+            raise MusicsimError("the UMAP map needs the umap-learn package; use PCA instead") from None
+        reducer = umap.UMAP(n_components=2, metric="cosine", random_state=seed)
+        return np.asarray(reducer.fit_transform(X), dtype=np.float32)
+    if method != "pca":
+        raise MusicsimError(f"unknown map method {method!r}; use 'pca' or 'umap'")
+    if X.shape[0] == 0:
+        return np.zeros((0, 2), dtype=np.float32)
+    centred = X - X.mean(axis=0)
+    cov = (centred.T @ centred).astype(np.float64)
+    u, _, _ = np.linalg.svd(cov)
+    axes = u[:, :2] if u.shape[1] >= 2 else np.pad(u, ((0, 0), (0, 2 - u.shape[1])))
+    # An eigenvector's sign is arbitrary; fix it so maps do not flip between runs.
+    signs = np.sign(axes[np.argmax(np.abs(axes), axis=0), np.arange(2)])
+    axes = axes * np.where(signs == 0, 1.0, signs)
+    return (centred @ axes.astype(np.float32)).astype(np.float32)

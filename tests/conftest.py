@@ -1,0 +1,34 @@
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path, monkeypatch):
+    """No test touches the user's real data dir."""
+    monkeypatch.setenv("MUSICSIM_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("MUSICSIM_WORKERS", "2")
+
+
+@pytest.fixture(scope="session")
+def family_library_master(tmp_path_factory):
+    """A generated library with four timbre families, plus one MIDI file (made once)."""
+    from tests.fixtures.generate import make_library, write_midi
+
+    root = tmp_path_factory.mktemp("master") / "music"
+    families = make_library(root, per_family=3, seconds=6.0)
+    families[write_midi(root / "midi" / "piano.mid", program=0, seconds=6.0)] = "midi"
+    return root, {str(p): fam for p, fam in families.items()}
+
+
+@pytest.fixture
+def family_library(family_library_master, tmp_path):
+    """A private copy a test may change."""
+    master, families = family_library_master
+    root = tmp_path / "music"
+    shutil.copytree(master, root)
+    return root, {str(root / Path(p).relative_to(master)): fam for p, fam in families.items()}
