@@ -140,6 +140,8 @@ class _SndfileSource(_Source):
 
     def _error(self, exc: Exception) -> DecodeError:
         msg = getattr(exc, "error_string", None) or str(exc)
+        if "does not exist" in msg and os.path.isfile(self.path):  # libsndfile's catch-all
+            msg = "no decodable audio data found"
         return DecodeError(f"truncated or corrupt {_FORMAT_NAMES[self.ext]}: {msg}", path=self.path)
 
     def read(self, offset: float, seconds: float | None) -> np.ndarray:
@@ -189,7 +191,9 @@ def _run(cmd: list[str], *, path, timeout: float) -> subprocess.CompletedProcess
 
 def _stderr_reason(proc: subprocess.CompletedProcess, path) -> str:
     lines = [ln.strip() for ln in proc.stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
-    msg = (lines[-1] if lines else f"exit status {proc.returncode}").replace(os.fspath(path), "")
+    msg = lines[-1] if lines else f"exit status {proc.returncode}"
+    for name in (os.fspath(Path(path).absolute()), os.fspath(path)):  # the caller adds the path
+        msg = msg.replace("file:" + name, "").replace(name, "")
     return msg.strip(" :")[:200]
 
 
@@ -293,13 +297,39 @@ class _RenderedSource(_Source):
         return self.audio[start:stop]
 
 
+def _mp3_lacks_length_header(path: str | os.PathLike) -> bool:
+    """True for an MP3 without a Xing/Info/VBRI header.
+
+    libsndfile then guesses the length from the first frame's bitrate and stops decoding
+    there, silently truncating VBR files (a 60 s file can come back as 20 s); ffmpeg reads
+    to the end of the file.
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(10)
+            if head[:3] == b"ID3" and len(head) == 10:  # skip the ID3v2 tag (syncsafe size)
+                size = (head[6] & 0x7F) << 21 | (head[7] & 0x7F) << 14 | (head[8] & 0x7F) << 7 | head[9] & 0x7F
+                fh.seek(10 + size + (10 if head[5] & 0x10 else 0))
+            else:
+                fh.seek(0)
+            data = fh.read(8192)
+    except OSError:
+        return False
+    for i in range(len(data) - 1):
+        if data[i] == 0xFF and data[i + 1] & 0xE0 == 0xE0:
+            return not any(tag in data[i:i + 200] for tag in (b"Xing", b"Info", b"VBRI"))
+    return False
+
+
 def _open(path: str | os.PathLike, sr: int, soundfont: str | None) -> _Source:
     if int(sr) != sr or not 1000 <= sr <= 384_000:
         raise ValueError(f"sr must be an integer between 1000 and 384000, got {sr!r}")
+    sr = int(sr)
     ext = _check_file(path)
     if ext in MIDI_EXTENSIONS:
         return _RenderedSource(path, sr, soundfont)
-    if ext in FFMPEG_EXTENSIONS:
+    if ext in FFMPEG_EXTENSIONS or (ext == ".mp3" and shutil.which("ffmpeg") is not None
+                                    and _mp3_lacks_length_header(path)):
         return _FfmpegSource(path, ext, sr)
     try:
         return _SndfileSource(path, ext, sr)
@@ -411,6 +441,7 @@ def decode_for_analysis(path: str | os.PathLike, *, sr: int = 22050, windows: in
     if windows < 0 or window_seconds <= 0 or max_seconds <= 0:
         raise ValueError("windows must be >= 0; window_seconds and max_seconds > 0")
     src = _open(path, sr, soundfont)
+    sr = src.sr
     try:
         total = src.duration
         n = windows if windows > 0 else math.ceil(max_seconds / window_seconds)
@@ -423,7 +454,9 @@ def decode_for_analysis(path: str | os.PathLike, *, sr: int = 22050, windows: in
             starts = [i * step if n > 1 else step for i in range(n)]
             chunks = src.read_many(starts, window_seconds)
             # A header may overstate the length (VBR MP3): drop windows that came back empty.
-            kept = [(s, c) for s, c in zip(starts, chunks) if c.size]
+            kept = [(s, c) for s, c in zip(starts, chunks, strict=True) if c.size]
+            if kept and len(kept) < len(starts):
+                total = kept[-1][0] + len(kept[-1][1]) / sr
             starts, chunks = [s for s, _ in kept], [c for _, c in kept]
     finally:
         src.close()

@@ -196,7 +196,10 @@ def render_midi(path: str | os.PathLike, *, sr: int = 22050, soundfont: str | No
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                audio = pm.fluidsynth(fs=sr, synthesizer=sf2, normalize=False)
+                try:
+                    audio = pm.fluidsynth(fs=sr, synthesizer=sf2, normalize=False)
+                except TypeError:  # pretty_midi < 0.2.11 knows only sf2_path and always normalises
+                    audio = np.nan_to_num(pm.fluidsynth(fs=sr, sf2_path=sf2))
             renderer = f"fluidsynth:{Path(sf2).name}"
         except Exception:
             audio = None  # e.g. a broken SoundFont: sine tones beat losing the track

@@ -12,6 +12,10 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import sys
+try:
+    import resource
+except ImportError:  # Windows
+    resource = None
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -36,6 +40,7 @@ class ScanReport:
     audio_seconds: float = 0.0
     stage_seconds: dict = field(default_factory=lambda: {"decode": 0.0, "features": 0.0, "model": 0.0, "store": 0.0})
     failures: list = field(default_factory=list)  # (path, reason)
+    worker_peak_mb: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,13 @@ class DecodeParams:
 
 def analyse_file(path: str, params: DecodeParams) -> dict:
     """Worker: read tags and decode. Never raises; errors come back as a one-line reason."""
+    result = _analyse(path, params)
+    if resource is not None:  # KiB on Linux: the worker's own peak, for the benchmark
+        result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return result
+
+
+def _analyse(path: str, params: DecodeParams) -> dict:
     t0 = time.perf_counter()
     try:
         from musicsim.audio.decode import decode_for_analysis

@@ -79,6 +79,7 @@ def scan(lib: Library, paths: list[str], *, progress: ProgressFn | None = None, 
 
     def handle(entry: FileEntry, result: dict) -> None:
         rep.stage_seconds["decode"] += result.get("t", 0.0)
+        rep.worker_peak_mb = max(rep.worker_peak_mb, result.get("peak_mb", 0.0))
         if not result["ok"]:
             lib.record_failure(entry.path, result["stage"], result["reason"], entry.size, entry.mtime)
             rep.failed += 1
