@@ -12,6 +12,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import sys
+
 try:
     import resource
 except ImportError:  # Windows

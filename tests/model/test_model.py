@@ -6,8 +6,7 @@ import torch
 
 from musicsim.audio.features import FrontEnd
 from musicsim.errors import CheckpointError, ModelMismatch
-from musicsim.model.checkpoint import (load_model, make_checkpoint, read_checkpoint, save_checkpoint,
-                                       untrained_model)
+from musicsim.model.checkpoint import load_model, make_checkpoint, read_checkpoint, save_checkpoint, untrained_model
 from musicsim.model.embed import Embedder, best_device, track_vector
 from musicsim.model.resnet import ModelConfig, build_model
 
