@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--format", choices=("npz", "csv"), default=None, help="default: from the file extension")
     sub.add_parser("failures", help="files that could not be analysed, with the reason")
     sub.add_parser("purge", help="forget tracks whose files are gone")
+    from musicsim.cli_organize import add_commands
+
+    add_commands(sub)
     return p
 
 
@@ -168,6 +171,9 @@ COMMANDS = {"scan": cmd_scan, "status": cmd_status, "similar": cmd_similar, "exp
             "failures": cmd_failures, "purge": cmd_purge}
 
 
+from musicsim.cli_organize import COMMANDS as ORGANIZE  # noqa: E402
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -175,6 +181,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
+        if args.command in ORGANIZE:
+            func, writes = ORGANIZE[args.command]
+            with open_library(args, writable=writes) as lib:
+                if not lib.trained:
+                    print(f"warning: {lib.status()['warning']}", file=sys.stderr)
+                return func(lib, args)
         return COMMANDS[args.command](args)
     except NotFound as e:
         print(f"musicsim: {e}", file=sys.stderr)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +44,9 @@ class Library:
         self.config = config or Config.load()
         self._loaded = None
         self._ann = None
+        # The GUI reads from the main thread while a worker scans: the index is guarded.
+        self._lock = threading.RLock()
+        self._organizer = None
         self.model_row = self._ensure_model()
 
     # --- model ------------------------------------------------------------------------------
@@ -105,6 +109,10 @@ class Library:
 
     def ann(self):
         """The HNSW index of the active model, verified against the database on first use."""
+        with self._lock:
+            return self._open_ann()
+
+    def _open_ann(self):
         if self._ann is None:
             from musicsim.index import ann
 
@@ -117,9 +125,11 @@ class Library:
 
     def sync_index(self, *, full: bool = False) -> None:
         """Bring the index in step with the database (the source of truth)."""
-        if self._ann is None:
-            return
-        idx = self._ann
+        with self._lock:
+            if self._ann is not None:
+                self._sync(self._ann, full)
+
+    def _sync(self, idx, full: bool) -> None:
         with self.db.session() as s:
             ids, X, seqs, live = repo.vectors(s, self.model_row.id, since_seq=idx.seq)
             db_max = repo.max_seq(s)
@@ -135,8 +145,22 @@ class Library:
             self.save_index()
 
     def save_index(self) -> None:
-        if self._ann is not None and self._ann.dirty and self.db.writable:
-            self._ann.save(self.index_path())
+        with self._lock:
+            if self._ann is not None and self._ann.dirty and self.db.writable:
+                self._ann.save(self.index_path())
+
+    def index_add(self, ids: np.ndarray, X: np.ndarray, seq: int) -> None:
+        with self._lock:
+            self._open_ann().add(ids, X, seq)
+
+    @property
+    def organize(self):
+        """Playlists, ordering, clusters, outliers and duplicates (see musicsim.organizer)."""
+        if self._organizer is None:
+            from musicsim.organizer import Organizer
+
+            self._organizer = Organizer(self)
+        return self._organizer
 
     # --- scanning -------------------------------------------------------------------------
 
@@ -167,9 +191,10 @@ class Library:
             for f in list(s.scalars(select(Failure))):
                 if not os.path.exists(f.path):
                     s.delete(f)
-        if self._ann is not None:
-            self._ann.remove(gone)
-            self.save_index()
+        with self._lock:
+            if self._ann is not None:
+                self._ann.remove(gone)
+        self.save_index()
         return len(gone)
 
     # --- queries ----------------------------------------------------------------------------
@@ -184,6 +209,10 @@ class Library:
             raise NotFound(f"no track matches '{query}'")
         return found
 
+    def ann_query(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        with self._lock:
+            return self._open_ann().query(vector, k, ef=self.config.ef_search)
+
     def vector(self, track_id: int) -> np.ndarray:
         with self.db.session() as s:
             emb = s.get(Embedding, (track_id, self.model_row.id))
@@ -192,8 +221,7 @@ class Library:
             return np.frombuffer(emb.vector, np.float32).copy()
 
     def similar(self, track_id: int, n: int = 10) -> list[Hit]:
-        idx = self.ann()
-        ids, dists = idx.query(self.vector(track_id), n + 1, ef=self.config.ef_search)
+        ids, dists = self.ann_query(self.vector(track_id), n + 1)
         keep = [(int(i), float(d)) for i, d in zip(ids, dists) if int(i) != track_id][:n]
         with self.db.session() as s:
             tracks = {t.id: t for t in s.scalars(select(Track).where(Track.id.in_([i for i, _ in keep])))}

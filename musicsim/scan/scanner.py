@@ -115,7 +115,7 @@ def _store(lib: Library, embedder, entry: FileEntry, result: dict, rep: ScanRepo
                                   tags=result["tags"], degraded=result["degraded"], renderer=result["renderer"])
         seq = repo.save_embedding(s, track.id, lib.model_row.id, vec, seg_vecs, starts)
         tid = track.id
-    lib.ann().add(np.array([tid]), vec[None, :], seq)
+    lib.index_add(np.array([tid]), vec[None, :], seq)
     t3 = time.perf_counter()
     st = rep.stage_seconds
     st["features"] += t1 - t0

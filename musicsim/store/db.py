@@ -131,7 +131,8 @@ class Database:
         if writable:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.lock.acquire()
-        self.engine = create_engine(f"sqlite:///{self.path}", future=True)
+        # Connections come from a pool, one thread at a time: safe to hand between threads.
+        self.engine = create_engine(f"sqlite:///{self.path}", connect_args={"check_same_thread": False})
         event.listen(self.engine, "connect", _on_connect)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         if writable:

@@ -1,0 +1,322 @@
+"""Organising by sound, over a Library: playlists, ordering, paths, clusters, outliers, duplicates.
+
+The algorithms live in :mod:`musicsim.organize` (pure numpy); this facade feeds them the
+active model's vectors and the tags from the database, and stores what should persist
+(playlists; cluster, map position and outlier score per track and model).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from sqlalchemy import delete, func, select
+
+from musicsim.errors import MusicsimError, NotFound
+from musicsim.jobs import CancelToken, ProgressFn, report
+from musicsim.organize import TrackMeta
+from musicsim.store import repo
+from musicsim.store.schema import ClusterInfo, Meta, Playlist, PlaylistItem, Track, TrackMap
+
+if TYPE_CHECKING:
+    from musicsim.services import Library
+
+
+@dataclass
+class PlaylistInfo:
+    id: int | None
+    name: str
+    track_ids: list[int]
+    stats: dict = field(default_factory=dict)
+
+
+@dataclass
+class ClusterSummary:
+    k: int
+    names: dict[int, str]
+    sizes: dict[int, int]
+
+
+class Organizer:
+    def __init__(self, lib: Library) -> None:
+        self.lib = lib
+        self._cache: tuple | None = None
+
+    # --- data -------------------------------------------------------------------------------
+
+    def data(self) -> tuple[np.ndarray, np.ndarray, dict[int, TrackMeta]]:
+        """(ids, unit vectors, meta) of the live tracks, cached until the database changes."""
+        with self.lib.db.session() as s:
+            key = (self.lib.model_row.id, repo.max_seq(s), s.scalar(select(func.max(Track.analysed))))
+        if self._cache is None or self._cache[0] != key:
+            ids, X = self.lib.embeddings()
+            with self.lib.db.session() as s:
+                rows = s.execute(select(Track.id, Track.path, Track.title, Track.artist, Track.album, Track.genre,
+                                        Track.duration).where(Track.status == "ok")).all()
+            meta = {r[0]: TrackMeta(*r) for r in rows}
+            self._cache = (key, ids, X, meta)
+        return self._cache[1], self._cache[2], self._cache[3]
+
+    def dup_threshold(self, ceiling: float = 0.02) -> float:
+        """Cosine distance under which two tracks count as the same recording, for this model.
+
+        Models differ in how far apart neighbours lie (an untrained net puts everything
+        within 0.005), so the fixed ceiling is capped at a quarter of the median distance
+        between a track and its nearest neighbour (on a sample of up to 2,000 tracks).
+        """
+        ids, X, _ = self.data()
+        if len(ids) < 3:
+            return ceiling
+        rows = np.random.default_rng(0).choice(len(ids), size=min(len(ids), 2000), replace=False)
+        nn = []
+        for r in rows:
+            got, dist = self.lib.ann_query(X[r], 2)
+            nn.append(float(dist[1]) if len(dist) > 1 and got[0] == ids[r] else float(dist[0]))
+        return float(min(ceiling, 0.25 * np.median(nn)))
+
+    def _need(self, n: int = 1) -> tuple[np.ndarray, np.ndarray, dict[int, TrackMeta]]:
+        ids, X, meta = self.data()
+        if len(ids) < n:
+            raise MusicsimError(f"the library has {len(ids)} analysed tracks; this needs at least {n}")
+        return ids, X, meta
+
+    # --- similarity and playlists ------------------------------------------------------------
+
+    def rank(self, seed_ids: list[int], *, mode: str = "mean") -> list[tuple[int, float]]:
+        """Every other track, nearest to the seeds first."""
+        from musicsim.organize.similar import rank_by_seeds
+
+        ids, X, _ = self._need()
+        order, dist = rank_by_seeds(X, ids, list(seed_ids), mode=mode)
+        return [(int(i), float(d)) for i, d in zip(order, dist)]
+
+    def sort(self, track_ids: list[int], seed_id: int) -> list[tuple[int, float]]:
+        from musicsim.organize.similar import sort_by_similarity
+
+        ids, X, _ = self._need()
+        return [(int(i), float(d)) for i, d in sort_by_similarity(X, ids, list(track_ids), seed_id)]
+
+    def smooth(self, track_ids: list[int]) -> tuple[list[int], dict]:
+        """Re-order a list for smooth transitions (keeps its first track first)."""
+        from musicsim.organize import row_of
+        from musicsim.organize.order import smooth_order
+
+        ids, X, _ = self._need()
+        if len(track_ids) < 3:
+            return list(track_ids), {}
+        rows = row_of(ids, list(track_ids))
+        order, stats = smooth_order(X[rows], start=0)
+        return [int(track_ids[i]) for i in order], stats
+
+    def path(self, a_id: int, b_id: int, *, steps: int = 10) -> list[int]:
+        from musicsim.organize.order import song_path
+
+        ids, X, _ = self._need(2)
+        return [int(i) for i in song_path(X, ids, a_id, b_id, steps=steps)]
+
+    def playlist(self, seed_ids: list[int], *, n: int = 30, mode: str = "mean", no_same_artist: int = 0,
+                 no_same_album: bool = False, exclude=(), smooth: bool = False, name: str | None = None,
+                 save: bool = True) -> PlaylistInfo:
+        from musicsim.organize.playlists import make_playlist
+
+        ids, X, meta = self._need(2)
+        chosen = make_playlist(X, ids, meta, list(seed_ids), n=n, mode=mode, no_same_artist=no_same_artist,
+                               no_same_album=no_same_album, exclude=list(exclude), smooth=smooth,
+                               dup_threshold=self.dup_threshold())
+        chosen = [int(i) for i in chosen]
+        first = meta.get(int(seed_ids[0]))
+        name = name or (f"Like {first.title or os.path.basename(first.path)}" if first else "Playlist")
+        params = {"seeds": [int(i) for i in seed_ids], "n": n, "mode": mode, "no_same_artist": no_same_artist,
+                  "no_same_album": no_same_album, "smooth": smooth, "model": self.lib.model_row.name}
+        pid = self.save_playlist(name, chosen, params) if save else None
+        return PlaylistInfo(pid, name, chosen, params)
+
+    # --- stored playlists --------------------------------------------------------------------
+
+    def save_playlist(self, name: str, track_ids: list[int], params: dict | None = None) -> int:
+        self.lib.db.require_writer()
+        with self.lib.db.session() as s:
+            pl = Playlist(name=name, params=params or {})
+            s.add(pl)
+            s.flush()
+            s.add_all(PlaylistItem(playlist_id=pl.id, position=i, track_id=t) for i, t in enumerate(track_ids))
+            return pl.id
+
+    def playlists(self) -> list[tuple[int, str, int]]:
+        with self.lib.db.session() as s:
+            rows = s.execute(select(Playlist.id, Playlist.name, func.count(PlaylistItem.track_id))
+                             .outerjoin(PlaylistItem).group_by(Playlist.id).order_by(Playlist.id)).all()
+        return [(int(a), str(b), int(c)) for a, b, c in rows]
+
+    def _playlist(self, s, pid: int) -> Playlist:
+        pl = s.get(Playlist, pid)
+        if pl is None:
+            raise NotFound(f"no playlist with id {pid}")
+        return pl
+
+    def playlist_tracks(self, pid: int) -> list[Track]:
+        with self.lib.db.session() as s:
+            self._playlist(s, pid)
+            return list(s.scalars(select(Track).join(PlaylistItem, PlaylistItem.track_id == Track.id)
+                                  .where(PlaylistItem.playlist_id == pid).order_by(PlaylistItem.position)))
+
+    def set_playlist_tracks(self, pid: int, track_ids: list[int]) -> None:
+        self.lib.db.require_writer()
+        with self.lib.db.session() as s:
+            self._playlist(s, pid)
+            s.execute(delete(PlaylistItem).where(PlaylistItem.playlist_id == pid))
+            s.add_all(PlaylistItem(playlist_id=pid, position=i, track_id=int(t)) for i, t in enumerate(track_ids))
+
+    def rename_playlist(self, pid: int, name: str) -> None:
+        self.lib.db.require_writer()
+        with self.lib.db.session() as s:
+            self._playlist(s, pid).name = name
+
+    def delete_playlist(self, pid: int) -> None:
+        self.lib.db.require_writer()
+        with self.lib.db.session() as s:
+            s.delete(self._playlist(s, pid))
+
+    def export_playlist(self, pid: int, path: str | os.PathLike, *, fmt: str | None = None,
+                        relative: bool = False) -> int:
+        with self.lib.db.session() as s:
+            name = self._playlist(s, pid).name
+        return write_playlist(self.playlist_tracks(pid), path, fmt=fmt, relative=relative, name=name)
+
+    def import_playlist(self, path: str | os.PathLike, name: str | None = None) -> tuple[int, list[str]]:
+        """Store a playlist from an M3U/M3U8/XSPF file; paths not in the library are reported, not guessed."""
+        from musicsim.organize.playlists import read_m3u, read_xspf
+
+        path = Path(path)
+        entries = read_xspf(path) if path.suffix.lower() == ".xspf" else read_m3u(path)
+        with self.lib.db.session() as s:
+            known = dict(s.execute(select(Track.path, Track.id).where(Track.status == "ok")).all())
+        found, unknown = [], []
+        for p in entries:
+            tid = known.get(os.path.abspath(str(p)))
+            (found.append(tid) if tid is not None else unknown.append(str(p)))
+        return self.save_playlist(name or path.stem, found, {"imported_from": str(path)}), unknown
+
+    # --- clusters, outliers, duplicates ------------------------------------------------------
+
+    def clusters(self, k: int | None = None, *, progress: ProgressFn | None = None,
+                 cancel: CancelToken | None = None) -> ClusterSummary:
+        """Cluster the library, name the clusters, place tracks on a 2-D map, score outliers; store all."""
+        from musicsim.organize.clusters import cluster, map_2d, name_clusters
+        from musicsim.organize.outliers import outlier_scores
+
+        ids, X, meta = self._need(3)
+        mid = self.lib.model_row.id
+        report(progress, "clusters", 0, 4, "clustering")
+        with self.lib.db.session() as s:
+            old = {c.cluster: np.frombuffer(c.centroid, np.float32) for c in s.scalars(
+                select(ClusterInfo).where(ClusterInfo.model_id == mid))}
+        prev = _stack_centroids(old) if old else None
+        labels, centroids = cluster(X, k=k, previous_centroids=prev)
+        _check(cancel)
+        report(progress, "clusters", 1, 4, "naming")
+        names = name_clusters(labels, ids, meta)
+        report(progress, "clusters", 2, 4, "map")
+        xy = map_2d(X)
+        _check(cancel)
+        report(progress, "clusters", 3, 4, "outliers")
+        scores, reasons = outlier_scores(X, labels, centroids)
+        self._store_clusters(ids, labels, centroids, names, xy, scores, reasons)
+        report(progress, "clusters", 4, 4, "done")
+        sizes = {int(c): int(n) for c, n in zip(*np.unique(labels, return_counts=True))}
+        return ClusterSummary(len(sizes), {int(c): names[int(c)] for c in sizes}, sizes)
+
+    def _store_clusters(self, ids, labels, centroids, names, xy, scores, reasons) -> None:
+        self.lib.db.require_writer()
+        mid = self.lib.model_row.id
+        with self.lib.db.session() as s:
+            s.execute(delete(TrackMap).where(TrackMap.model_id == mid))
+            s.execute(delete(ClusterInfo).where(ClusterInfo.model_id == mid))
+            s.add_all(TrackMap(track_id=int(t), model_id=mid, cluster=int(c), x=float(p[0]), y=float(p[1]),
+                               outlier=float(o), reason=_jsonable(r))
+                      for t, c, p, o, r in zip(ids, labels, xy, scores, reasons))
+            for c, n in zip(*np.unique(labels, return_counts=True)):
+                s.add(ClusterInfo(model_id=mid, cluster=int(c), name=names[int(c)], size=int(n),
+                                  centroid=np.asarray(centroids[int(c)], np.float32).tobytes()))
+            key = f"clusters_seq:{mid}"
+            row = s.get(Meta, key) or Meta(key=key, value="0")
+            row.value = str(repo.max_seq(s))
+            s.add(row)
+
+    def clusters_stale(self) -> bool:
+        """True when tracks changed since the clusters were computed (or never computed)."""
+        with self.lib.db.session() as s:
+            row = s.get(Meta, f"clusters_seq:{self.lib.model_row.id}")
+            return row is None or int(row.value) != repo.max_seq(s)
+
+    def cluster_table(self) -> list[dict]:
+        with self.lib.db.session() as s:
+            rows = s.execute(select(TrackMap.track_id, TrackMap.cluster, TrackMap.x, TrackMap.y, TrackMap.outlier)
+                             .join(Track, Track.id == TrackMap.track_id)
+                             .where(TrackMap.model_id == self.lib.model_row.id, Track.status == "ok")).all()
+        return [{"track_id": t, "cluster": c, "x": x, "y": y, "outlier": o} for t, c, x, y, o in rows]
+
+    def cluster_names(self) -> dict[int, str]:
+        with self.lib.db.session() as s:
+            return {c.cluster: c.name for c in s.scalars(select(ClusterInfo).where(
+                ClusterInfo.model_id == self.lib.model_row.id))}
+
+    def outliers(self, n: int = 20) -> list[tuple[Track, float, dict]]:
+        """Tracks that fit the library worst, with the reason (clusters are computed if needed)."""
+        if self.clusters_stale():
+            self.clusters()
+        with self.lib.db.session() as s:
+            rows = s.execute(select(Track, TrackMap.outlier, TrackMap.reason)
+                             .join(TrackMap, TrackMap.track_id == Track.id)
+                             .where(TrackMap.model_id == self.lib.model_row.id, Track.status == "ok")
+                             .order_by(TrackMap.outlier.desc()).limit(n)).all()
+        names = self.cluster_names()
+        return [(t, float(o), {**r, "cluster_name": names.get(r.get("cluster"))}) for t, o, r in rows]
+
+    def duplicates(self, *, threshold: float | None = None, duration_tol: float = 2.0) -> list[tuple[Track, Track, float]]:
+        """Probably the same recording twice: nearly identical sound and the same duration."""
+        from musicsim.organize.outliers import near_duplicates
+
+        ids, X, meta = self._need()
+        threshold = self.dup_threshold() if threshold is None else threshold
+        pairs = near_duplicates(X, ids, meta, threshold=threshold, duration_tol=duration_tol)
+        with self.lib.db.session() as s:
+            tracks = {t.id: t for t in s.scalars(select(Track).where(Track.status == "ok"))}
+        return [(tracks[a], tracks[b], float(d)) for a, b, d in pairs]
+
+
+def write_playlist(tracks: list[Track], path: str | os.PathLike, *, fmt: str | None = None, relative: bool = False,
+                   name: str | None = None) -> int:
+    """Write library tracks to M3U8 or XSPF (format from the extension unless given)."""
+    from musicsim.organize.playlists import write_m3u8, write_xspf
+
+    path = Path(path)
+    fmt = (fmt or path.suffix.lstrip(".") or "m3u8").lower()
+    entries = [TrackMeta(t.id, t.path, t.title, t.artist, t.album, t.genre, t.duration) for t in tracks]
+    if fmt == "xspf":
+        write_xspf(path, entries, name=name)
+    elif fmt in ("m3u8", "m3u"):
+        write_m3u8(path, entries, relative_to=path.parent if relative else None, name=name)
+    else:
+        raise MusicsimError(f"unknown playlist format '{fmt}' (use .m3u8 or .xspf)", path=path)
+    return len(entries)
+
+
+def _stack_centroids(old: dict[int, np.ndarray]) -> np.ndarray:
+    dim = len(next(iter(old.values())))
+    out = np.zeros((max(old) + 1, dim), np.float32)
+    for c, v in old.items():
+        out[c] = v
+    return out
+
+
+def _jsonable(d: dict) -> dict:
+    return {k: (v.item() if hasattr(v, "item") else v) for k, v in d.items()}
+
+
+def _check(cancel: CancelToken | None) -> None:
+    if cancel is not None:
+        cancel.check()

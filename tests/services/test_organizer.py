@@ -1,0 +1,148 @@
+"""Organising by sound through the Library facade and the CLI, on a scanned generated library."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from sklearn.metrics import normalized_mutual_info_score
+
+from musicsim.cli import main
+from musicsim.services import Library
+
+
+@pytest.fixture(scope="module")
+def scanned(family_library_master, tmp_path_factory):
+    master, families = family_library_master
+    root = tmp_path_factory.mktemp("org") / "music"
+    shutil.copytree(master, root)
+    families = {str(root / Path(p).relative_to(master)): f for p, f in families.items()}
+    dup_src = next(p for p, f in families.items() if f == "chord")
+    dup = root / "copies" / ("copy of " + Path(dup_src).name)
+    dup.parent.mkdir()
+    shutil.copy(dup_src, dup)
+    families[str(dup)] = "chord"
+    db = root.parent / "org.db"
+    with Library(db) as lib:
+        lib.scan([str(root)])
+    return db, families, str(dup_src), str(dup)
+
+
+def _ids(lib):
+    return {t.path: t.id for t in lib.tracks()}
+
+
+def test_playlist_stays_in_family_and_respects_constraints(scanned):
+    db, families, dup_src, dup = scanned
+    with Library(db) as lib:
+        ids = _ids(lib)
+        fam_of = {ids[p]: f for p, f in families.items()}
+        seed = ids[next(p for p, f in families.items() if f == "noise")]
+        info = lib.organize.playlist([seed], n=2)
+        assert seed not in info.track_ids and len(info.track_ids) == 2
+        assert all(fam_of[t] == "noise" for t in info.track_ids)
+        # a seed whose duplicate exists: the copy is left out as a near-duplicate
+        chord_seed = ids[dup_src]
+        info = lib.organize.playlist([chord_seed], n=5)
+        assert ids[dup] not in info.track_ids
+        excluded = info.track_ids[0]
+        again = lib.organize.playlist([chord_seed], n=5, exclude=[excluded], no_same_artist=2, no_same_album=True)
+        assert excluded not in again.track_ids
+        artists = {t.id: t.artist for t in lib.tracks()}
+        seq = again.track_ids
+        for i in range(1, len(seq)):
+            assert artists[seq[i]] not in {artists[x] for x in seq[max(0, i - 2):i]}
+        albums = [t.album for t in lib.tracks() if t.id in seq]
+        assert len(albums) == len(set(albums)) and "Album chord" not in albums
+        stored = {pid: (name, n) for pid, name, n in lib.organize.playlists()}
+        assert stored[again.id] == (again.name, len(again.track_ids))
+
+
+def test_playlist_export_import_round_trip(scanned, tmp_path):
+    db, families, _, _ = scanned
+    with Library(db) as lib:
+        tracks = lib.tracks()
+        pid = lib.organize.save_playlist("Ünïcode ♪", [t.id for t in tracks[:5]])
+        for ext in (".m3u8", ".xspf"):
+            out = tmp_path / f"list{ext}"
+            assert lib.organize.export_playlist(pid, out) == 5
+            back, unknown = lib.organize.import_playlist(out)
+            assert unknown == []
+            assert [t.id for t in lib.organize.playlist_tracks(back)] == [t.id for t in tracks[:5]]
+        foreign = tmp_path / "foreign.m3u8"
+        foreign.write_text(f"#EXTM3U\n{tracks[0].path}\n/nowhere/else.mp3\n", encoding="utf-8")
+        pid2, unknown = lib.organize.import_playlist(foreign)
+        assert unknown == ["/nowhere/else.mp3"] and len(lib.organize.playlist_tracks(pid2)) == 1
+        lib.organize.set_playlist_tracks(pid, [tracks[2].id, tracks[0].id])
+        assert [t.id for t in lib.organize.playlist_tracks(pid)] == [tracks[2].id, tracks[0].id]
+        lib.organize.rename_playlist(pid, "renamed")
+        lib.organize.delete_playlist(pid2)
+        names = [n for _, n, _ in lib.organize.playlists()]
+        assert "renamed" in names and "foreign" not in names
+
+
+def test_clusters_recover_families_and_are_stored(scanned):
+    db, families, _, _ = scanned
+    with Library(db) as lib:
+        ids = _ids(lib)
+        summary = lib.organize.clusters(k=4)
+        table = {r["track_id"]: r for r in lib.organize.cluster_table()}
+        assert set(table) == set(ids.values())  # one map point per track
+        paths = [p for p, f in families.items() if f != "midi"]
+        nmi = normalized_mutual_info_score([families[p] for p in paths], [table[ids[p]]["cluster"] for p in paths])
+        print("cluster NMI vs families:", round(nmi, 3))
+        assert nmi > 0.6
+        assert set(summary.names.values()) & {"sine", "noise", "chord", "clicks"}  # named from genre tags
+        assert not lib.organize.clusters_stale()
+        again = lib.organize.clusters(k=4)
+        assert {r["track_id"]: r["cluster"] for r in lib.organize.cluster_table()} == \
+               {t: r["cluster"] for t, r in table.items()}  # stable ids
+        assert again.names == summary.names
+
+
+def test_duplicates_and_outliers(scanned):
+    db, families, dup_src, dup = scanned
+    with Library(db) as lib:
+        pairs = {frozenset((a.path, b.path)) for a, b, _ in lib.organize.duplicates()}
+        assert frozenset((dup_src, dup)) in pairs
+        rows = lib.organize.outliers(n=5)
+        assert [s for _, s, _ in rows] == sorted((s for _, s, _ in rows), reverse=True)
+        assert all({"cluster", "centroid_distance", "knn_distance"} <= set(r) for _, _, r in rows)
+
+
+def test_path_and_sort(scanned):
+    db, families, _, _ = scanned
+    with Library(db) as lib:
+        ids = _ids(lib)
+        a = ids[next(p for p, f in families.items() if f == "sine")]
+        b = ids[next(p for p, f in families.items() if f == "clicks")]
+        path = lib.organize.path(a, b, steps=5)
+        assert path[0] == a and path[-1] == b and len(set(path)) == 5
+        subset = list(ids.values())[:8]
+        ranked = lib.organize.sort(subset, subset[3])
+        assert ranked[0] == (subset[3], pytest.approx(0.0, abs=1e-5))
+        assert [d for _, d in ranked] == sorted(d for _, d in ranked)
+        ordered, stats = lib.organize.smooth(subset)
+        assert sorted(ordered) == sorted(subset) and ordered[0] == subset[0]
+        assert stats["length"] <= stats["greedy_length"] + 1e-9
+
+
+def test_cli_organise_commands(scanned, tmp_path, capsys):
+    db, families, _, _ = scanned
+    d = ["--db", str(db)]
+    out = tmp_path / "p.m3u8"
+    assert main(d + ["playlist", "--seed", "sine 0", "-n", "3", "--smooth", "--json", "--out", str(out)]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert len(got["tracks"]) == 3 and out.read_text(encoding="utf-8").startswith("#EXTM3U")
+    assert main(d + ["sort", str(out), "--out", str(tmp_path / "s.xspf"), "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["tracks"]) == 3
+    assert main(d + ["clusters", "-k", "4", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["k"] == 4
+    assert main(d + ["outliers", "-n", "3", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 3
+    assert main(d + ["duplicates", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)
+    assert main(d + ["path", "sine 0", "clicks 0", "-n", "4", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["tracks"]) == 4
+    assert main(d + ["clusters"]) == 0
+    assert "clusters" in capsys.readouterr().out
