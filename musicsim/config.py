@@ -46,6 +46,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("analysis_windows", int, 0, "0: analyse whole tracks; N: only N windows spread across each track"),
     Setting("window_seconds", float, 6.0, "length of each analysis window when analysis_windows > 0"),
     Setting("max_seconds", float, 720.0, "tracks longer than this are analysed in windows (bounded memory)"),
+    Setting("decode_timeout", float, 600.0, "seconds one file may take to decode before it is given up as hung"),
     Setting("batch_size", int, 64, "segments per model batch"),
     Setting("ef_search", int, 64, "HNSW search breadth: higher is more exact and slower"),
     Setting("rescan_on_start", bool, False, "re-scan library folders when the app starts"),
@@ -62,6 +63,7 @@ class Config:
     analysis_windows: int = 0
     window_seconds: float = 6.0
     max_seconds: float = 720.0
+    decode_timeout: float = 600.0
     batch_size: int = 64
     ef_search: int = 64
     rescan_on_start: bool = False

@@ -20,6 +20,7 @@ except ImportError:  # Windows
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import TimeoutError as FuturesTimeout
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
@@ -94,11 +95,18 @@ Handler = Callable[[FileEntry, dict], None]
 
 
 class DecodePool:
-    """Bounded, crash-tolerant map of ``analyse_file`` over files, results in completion order."""
+    """Bounded map of a decode function over files in worker processes, results in completion order.
 
-    def __init__(self, workers: int, params: DecodeParams) -> None:
+    A worker that crashes or hangs (longer than ``timeout`` seconds on one file) costs only
+    its file: the pool is replaced and every file that was in flight is re-run alone, so the
+    culprit is identified and recorded while the others succeed.
+    """
+
+    def __init__(self, workers: int, params: DecodeParams, *, timeout: float = 600.0, fn=None) -> None:
         self.workers = workers
         self.params = params
+        self.timeout = timeout
+        self.fn = fn or analyse_file
         self.pool = self._new_pool(workers)
 
     def _new_pool(self, n: int) -> ProcessPoolExecutor:
@@ -106,40 +114,70 @@ class DecodePool:
 
     def run(self, files: list[FileEntry], handle: Handler, cancel: CancelToken | None) -> None:
         queue = list(reversed(files))
-        inflight: dict[Future, FileEntry] = {}
+        inflight: dict[Future, list] = {}  # future -> [entry, time it was seen running]
         limit = self.workers * 2  # bounded: decoded audio waits in memory only this deep
         while queue or inflight:
             if cancel is not None and cancel.cancelled:
                 raise Cancelled("scan cancelled")
             while queue and len(inflight) < limit:
                 entry = queue.pop()
-                inflight[self.pool.submit(analyse_file, entry.path, self.params)] = entry
+                inflight[self.pool.submit(self.fn, entry.path, self.params)] = [entry, None]
             done, _ = wait(list(inflight), timeout=0.5, return_when=FIRST_COMPLETED)
+            suspects = []
             for fut in done:
-                entry = inflight.pop(fut)
+                entry = inflight.pop(fut)[0]
                 try:
                     result = fut.result()
                 except BrokenProcessPool:
-                    queue.extend(self._isolate([entry, *inflight.values()], handle))
-                    inflight.clear()
-                    self.pool.shutdown(wait=False, cancel_futures=True)
-                    self.pool = self._new_pool(self.workers)
-                    break
+                    suspects.append(entry)
+                    continue
                 handle(entry, result)
+            if suspects or self._hung(inflight):
+                suspects += [e for e, _ in inflight.values()]
+                inflight.clear()
+                _kill(self.pool)
+                self.pool = self._new_pool(self.workers)
+                self._isolate(suspects, handle)
 
-    def _isolate(self, suspects: list[FileEntry], handle: Handler) -> list[FileEntry]:
-        """Re-run each file that was in flight when a worker died, alone, to find the culprit."""
+    def _hung(self, inflight: dict[Future, list]) -> bool:
+        now = time.monotonic()
+        for fut, slot in inflight.items():
+            if slot[1] is None and fut.running():
+                slot[1] = now
+            elif slot[1] is not None and now - slot[1] > self.timeout:
+                return True
+        return False
+
+    def _isolate(self, suspects: list[FileEntry], handle: Handler) -> None:
+        """Re-run each file that was in flight when a worker died or hung, alone."""
         for entry in suspects:
-            with self._new_pool(1) as solo:
-                try:
-                    result = solo.submit(analyse_file, entry.path, self.params).result()
-                except BrokenProcessPool:
-                    result = {"ok": False, "stage": "decode", "reason": "the decoder crashed on this file", "t": 0.0}
+            solo = self._new_pool(1)
+            try:
+                result = solo.submit(self.fn, entry.path, self.params).result(timeout=self.timeout)
+            except BrokenProcessPool:
+                result = _failure("the decoder crashed on this file")
+            except FuturesTimeout:
+                result = _failure(f"decoding took longer than {self.timeout:.0f} s (the decoder hung)")
+            finally:
+                _kill(solo)
             handle(entry, result)
-        return []
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _failure(reason: str) -> dict:
+    return {"ok": False, "stage": "decode", "reason": reason, "t": 0.0}
+
+
+def _kill(pool: ProcessPoolExecutor) -> None:
+    """Stop a pool now, killing workers that may be stuck in native code."""
+    # ProcessPoolExecutor has no public way to kill a running task; _processes has been
+    # stable since Python 3.3.
+    for proc in list(getattr(pool, "_processes", {}).values()):
+        if proc.is_alive():
+            proc.kill()
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def decode_params(cfg: Config, sr: int) -> DecodeParams:
@@ -150,7 +188,7 @@ def decode_params(cfg: Config, sr: int) -> DecodeParams:
 def run_pool(files: list[FileEntry], cfg: Config, sr: int, handle: Handler, cancel: CancelToken | None) -> None:
     """Decode ``files`` with worker processes and pass each result to ``handle`` as it is ready."""
     workers = min(cfg.effective_workers(), max(1, len(files)))
-    pool = DecodePool(workers, decode_params(cfg, sr))
+    pool = DecodePool(workers, decode_params(cfg, sr), timeout=cfg.decode_timeout)
     try:
         pool.run(files, handle, cancel)
     finally:
