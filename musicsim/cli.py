@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--format", choices=("npz", "csv"), default=None, help="default: from the file extension")
     sub.add_parser("failures", help="files that could not be analysed, with the reason")
     sub.add_parser("purge", help="forget tracks whose files are gone")
+    mo = sub.add_parser("model", help="list the library's models or choose the active one")
+    mo.add_argument("action", choices=("list", "use"))
+    mo.add_argument("name", nargs="?")
     from musicsim.cli_organize import add_commands
 
     add_commands(sub)
@@ -167,7 +170,24 @@ def cmd_purge(args) -> int:
     return 0
 
 
-COMMANDS = {"scan": cmd_scan, "status": cmd_status, "similar": cmd_similar, "export": cmd_export,
+def cmd_model(args) -> int:
+    if args.action == "list":
+        with open_library(args, writable=False) as lib:
+            for name, trained, active in lib.models():
+                print(f"{'*' if active else ' '} {name}{'' if trained else '  (untrained)'}")
+        return 0
+    if not args.name:
+        print("musicsim: model use needs a NAME (see `musicsim model list`)", file=sys.stderr)
+        return 2
+    with open_library(args, writable=True) as lib:
+        todo = lib.use_model(args.name)
+    print(f"active model: {args.name}")
+    if todo:
+        print(f"{todo} tracks have no embedding from this model yet: run `musicsim scan` on your folders")
+    return 0
+
+
+COMMANDS = {"model": cmd_model, "scan": cmd_scan, "status": cmd_status, "similar": cmd_similar, "export": cmd_export,
             "failures": cmd_failures, "purge": cmd_purge}
 
 

@@ -98,6 +98,36 @@ class Library:
 
         return Embedder(self.loaded, device=self.config.device, batch_size=self.config.batch_size)
 
+    def models(self) -> list[tuple[str, bool, bool]]:
+        """(name, trained, active) of every model this library knows, oldest first."""
+        with self.db.session() as s:
+            return [(m.name, bool(m.trained), bool(m.active)) for m in repo.list_models(s)]
+
+    def use_model(self, name: str) -> int:
+        """Make a known model active; return how many tracks still need analysis with it."""
+        self.db.require_writer()
+        with self.db.session() as s:
+            row = repo.model_by_name(s, name)
+            if row is None:
+                raise NotFound(f"no model named '{name}' (see `musicsim model list`)")
+        self._load_row(row)  # refuse a model whose weights are gone or changed before switching
+        with self.db.session() as s:
+            row = repo.model_by_name(s, name)
+            repo.set_active(s, row)
+        self.activate(row)
+        with self.db.session() as s:
+            done = len(repo.embedded_track_ids(s, row.id))
+        return max(0, self.status()["tracks"] - done)
+
+    def activate(self, row: Model) -> None:
+        """Switch this Library object to ``row`` (already marked active in the database)."""
+        with self._lock:
+            self.save_index()
+            self.model_row = row
+            self._loaded = None
+            self._ann = None
+            self._organizer = None
+
     @property
     def trained(self) -> bool:
         return bool(self.model_row.trained)

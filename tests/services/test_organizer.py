@@ -146,3 +146,31 @@ def test_cli_organise_commands(scanned, tmp_path, capsys):
     assert len(json.loads(capsys.readouterr().out)["tracks"]) == 4
     assert main(d + ["clusters"]) == 0
     assert "clusters" in capsys.readouterr().out
+
+
+def test_model_list_and_use(family_library, tmp_path, capsys):
+    from musicsim.audio.features import FrontEnd
+    from musicsim.model.checkpoint import load_model, make_checkpoint, save_checkpoint
+    from musicsim.model.resnet import ModelConfig, build_model
+
+    root, families = family_library
+    db = tmp_path / "m.db"
+    ck = save_checkpoint(make_checkpoint(build_model(ModelConfig(width=8, embed_dim=32), seed=5), FrontEnd(),
+                                         name="small"), tmp_path / "small.pt")
+    with Library(db) as lib:
+        lib.scan([str(root)])
+        first = lib.model_row.name
+        lib.register(load_model(ck))
+        assert [m[0] for m in lib.models()] == [first, "small"]
+        assert lib.use_model("small") == len(families)  # nothing embedded by it yet
+        assert lib.model_row.name == "small"
+        rep = lib.scan([str(root)])
+        assert rep.analysed == len(families)  # the new model's embeddings are made by a re-scan
+        assert len(lib.ann()) == len(families) and lib.ann().dim == 32
+    assert main(["--db", str(db), "model", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "* small" in out and first in out
+    assert main(["--db", str(db), "model", "use", first]) == 0
+    assert main(["--db", str(db), "model", "use", "nope"]) == 2
+    with Library(db, writable=False) as lib:
+        assert lib.model_row.name == first and len(lib.ann()) == len(families)
