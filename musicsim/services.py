@@ -54,18 +54,32 @@ class Library:
     def _ensure_model(self) -> Model:
         with self.db.session() as s:
             row = repo.active_model(s)
-            if row is not None:
-                return row
+        if row is not None:
+            if not row.trained and self.db.writable:
+                self._offer_default()
+            return row
         from musicsim.model.checkpoint import default_model
 
         loaded = default_model()
         self._loaded = loaded
         return self.register(loaded, activate=True)
 
+    def _offer_default(self) -> None:
+        """A library still on the untrained seed learns of a shipped trained default (not activated:
+        switching means re-analysing every track, the user's choice)."""
+        from musicsim.model.checkpoint import DEFAULT_RESOURCE, default_model
+
+        if DEFAULT_RESOURCE.exists():
+            self.register(default_model())
+
     def register(self, loaded, *, activate: bool = False) -> Model:
+        from musicsim.model.checkpoint import DEFAULT_RESOURCE
+
         self.db.require_writer()
+        # The shipped model is "built in" (no path): found again wherever musicsim is installed.
+        path = None if loaded.path and Path(loaded.path).resolve() == DEFAULT_RESOURCE else loaded.path
         with self.db.session() as s:
-            row = repo.register_model(s, name=loaded.name, checksum=loaded.checksum, path=loaded.path,
+            row = repo.register_model(s, name=loaded.name, checksum=loaded.checksum, path=path,
                                       frontend=loaded.frontend.to_dict(), config=loaded.config.to_dict(),
                                       trained=loaded.trained, metrics=loaded.metrics)
             if activate:
@@ -279,7 +293,14 @@ class Library:
                 "checksum": self.model_row.checksum, "tracks": counts.get("ok", 0), "failed": counts.get("failed", 0),
                 "missing": counts.get("missing", 0), "degraded": counts.get("degraded", 0),
                 "failures": counts.get("failures", 0), "models": models, "roots": roots,
-                "indexed": len(self.ann()), "warning": None if self.trained else UNTRAINED_WARNING}
+                "indexed": len(self.ann()), "warning": self._warning(models)}
+
+    def _warning(self, models: list) -> str | None:
+        if self.trained:
+            return None
+        better = [name for name, trained, _ in models if trained]
+        hint = f"; `musicsim model use {better[-1]}` switches to a trained one" if better else ""
+        return UNTRAINED_WARNING + hint
 
     def export(self, out: str | os.PathLike, *, fmt: str = "npz") -> int:
         ids, X = self.embeddings()
