@@ -156,7 +156,7 @@ def song_path(
     steps: int = 10,
     exclude: object = (),
 ) -> list[int]:
-    """"Take me from A to B in N steps" along the great circle between two tracks.
+    """ "Take me from A to B in N steps" along the great circle between two tracks.
 
     Points are spaced evenly by slerp from A (t=0) to B (t=1); each interior point is
     filled with the nearest track not used yet and not excluded.

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from musicsim.errors import MusicsimError
 from musicsim.organize import TrackMeta, as_matrix
 
-_BLOCK_BYTES = 64 << 20   # bound on a block of the similarity matrix
-_MAD_TO_STD = 1.4826      # makes the MAD comparable to a standard deviation
+_BLOCK_BYTES = 64 << 20  # bound on a block of the similarity matrix
+_MAD_TO_STD = 1.4826  # makes the MAD comparable to a standard deviation
 _MIN_SPREAD = 1e-6
-_MIN_CLUSTER = 5          # smaller clusters are judged against library-wide stats
+_MIN_CLUSTER = 5  # smaller clusters are judged against library-wide stats
 
 
 def _block_rows(n_cols: int) -> int:
@@ -103,7 +105,7 @@ def outlier_scores(
     scores = ((z_centroid + z_knn) / 2.0).astype(np.float32)
     reasons = [
         {"cluster": int(c), "centroid_distance": float(d), "cluster_spread": float(s), "knn_distance": float(q)}
-        for c, d, s, q in zip(labels.tolist(), cdist.tolist(), typical.tolist(), knn.tolist())
+        for c, d, s, q in zip(labels.tolist(), cdist.tolist(), typical.tolist(), knn.tolist(), strict=True)
     ]
     return scores, reasons
 
@@ -125,6 +127,43 @@ def _durations_match(a: TrackMeta | None, b: TrackMeta | None, tol: float) -> bo
     return abs(da - db) <= tol
 
 
+def _close_pairs_exact(X: np.ndarray, threshold: float) -> Iterator[tuple[int, int, float]]:
+    """All row pairs (r < c) closer than ``threshold``, by blocks of the upper triangle."""
+    n = X.shape[0]
+    step = _block_rows(n)
+    for start in range(0, n, step):
+        stop = min(start + step, n)
+        sims = X[start:stop] @ X[start:].T  # only columns at or after this block
+        rows, cols = np.nonzero(sims > 1.0 - threshold)
+        upper = cols + start > rows + start
+        for r, c in zip(rows[upper].tolist(), cols[upper].tolist(), strict=True):
+            yield r + start, c + start, max(0.0, 1.0 - float(sims[r, c]))
+
+
+def _close_pairs_candidates(
+    X: np.ndarray, ids: np.ndarray, candidate_ids: np.ndarray, threshold: float
+) -> Iterator[tuple[int, int, float]]:
+    """Row pairs closer than ``threshold`` among given neighbour candidates (O(n k d))."""
+    cand = np.asarray(candidate_ids, dtype=np.int64)
+    if cand.ndim != 2 or cand.shape[0] != X.shape[0]:
+        raise MusicsimError("candidate_ids must have one row of neighbour ids per track")
+    order = np.argsort(ids, kind="stable")
+    pos = np.minimum(np.searchsorted(ids, cand, sorter=order), max(ids.size - 1, 0))
+    rows = order[pos]
+    valid = ids[rows] == cand  # unknown ids and -1 padding drop out here
+    seen: set[tuple[int, int]] = set()
+    step = _block_rows(cand.shape[1] * X.shape[1])
+    for start in range(0, X.shape[0], step):
+        block = rows[start : start + step]
+        sims = np.einsum("id,ikd->ik", X[start : start + step], X[block])
+        hit = valid[start : start + step] & (sims > 1.0 - threshold)
+        for i, j in zip(*np.nonzero(hit), strict=True):
+            r, c = sorted((start + int(i), int(block[i, j])))
+            if r != c and (r, c) not in seen:
+                seen.add((r, c))
+                yield r, c, max(0.0, 1.0 - float(sims[i, j]))
+
+
 def near_duplicates(
     X: np.ndarray,
     ids: np.ndarray,
@@ -132,13 +171,24 @@ def near_duplicates(
     *,
     threshold: float = 0.02,
     duration_tol: float = 2.0,
+    candidate_ids: np.ndarray | None = None,
 ) -> list[tuple[int, int, float]]:
     """Pairs of tracks that are probably the same recording.
 
     A pair qualifies when its cosine distance is below ``threshold`` and the durations
     agree within ``duration_tol`` seconds (a pair where only one duration is known does
-    not qualify; two unknown durations do). Work is done in row blocks over the upper
-    triangle, so memory stays bounded.
+    not qualify; two unknown durations do).
+
+    Parameters
+    ----------
+    X, ids, meta
+        Embeddings, aligned track ids and their tags.
+    threshold, duration_tol : float
+        Cosine-distance and duration (seconds) limits.
+    candidate_ids : ndarray (n, k) int64, optional
+        Each track's nearest-neighbour track ids (e.g. from an hnswlib query; -1 or
+        unknown ids are ignored). Only those pairs are checked, which is far faster than
+        the exact search: a block-wise O(n^2 d) scan of the upper triangle.
 
     Returns
     -------
@@ -149,20 +199,14 @@ def near_duplicates(
         raise MusicsimError("threshold and duration_tol must not be negative")
     X = as_matrix(X)
     ids = np.asarray(ids, dtype=np.int64)
-    n = X.shape[0]
+    if candidate_ids is None:
+        close = _close_pairs_exact(X, threshold)
+    else:
+        close = _close_pairs_candidates(X, ids, candidate_ids, threshold)
     pairs: list[tuple[int, int, float]] = []
-    step = _block_rows(n)
-    for start in range(0, n, step):
-        stop = min(start + step, n)
-        sims = X[start:stop] @ X[start:].T  # only columns at or after this block
-        rows, cols = np.nonzero(sims > 1.0 - threshold)
-        cols = cols + start
-        rows = rows + start
-        upper = cols > rows
-        for r, c in zip(rows[upper].tolist(), cols[upper].tolist()):
-            a, b = int(ids[r]), int(ids[c])
-            if _durations_match(meta.get(a), meta.get(b), duration_tol):
-                dist = max(0.0, 1.0 - float(sims[r - start, c - start]))
-                pairs.append((min(a, b), max(a, b), dist))
+    for r, c, dist in close:
+        a, b = int(ids[r]), int(ids[c])
+        if _durations_match(meta.get(a), meta.get(b), duration_tol):
+            pairs.append((min(a, b), max(a, b), dist))
     pairs.sort(key=lambda p: (p[2], p[0], p[1]))
     return pairs

@@ -48,24 +48,32 @@ def _ranked_rows(dist: np.ndarray) -> Iterator[int]:
 
 
 class _Constraints:
-    """Tracks what has been chosen and answers "may this row come next?"."""
+    """Remembers what is in the playlist and answers "may this row come next?"."""
 
-    def __init__(self, X, ids, meta, seed_rows, *, n, no_same_artist, no_same_album, dup_threshold):
+    def __init__(
+        self,
+        X: np.ndarray,
+        ids: np.ndarray,
+        meta: dict[int, TrackMeta],
+        *,
+        capacity: int,
+        no_same_artist: int = 0,
+        no_same_album: bool = False,
+        dup_threshold: float = 0.02,
+    ) -> None:
         self.X, self.ids, self.meta = X, ids, meta
         self.no_same_artist, self.no_same_album = no_same_artist, no_same_album
-        self.min_sim = 1.0 - dup_threshold
-        self.kept = np.empty((n + len(seed_rows), X.shape[1]), dtype=np.float32)
+        self.max_sim = 1.0 - dup_threshold
+        self.kept = np.empty((capacity, X.shape[1]), dtype=np.float32)  # seed + chosen vectors
         self.count = 0
         self.paths: set[str] = set()
         self.albums: set[str] = set()
         self.artists: list[str | None] = []
-        for row in seed_rows:
-            self._remember(int(row), playlist=False)
 
     def _info(self, row: int) -> TrackMeta | None:
         return self.meta.get(int(self.ids[row]))
 
-    def _remember(self, row: int, *, playlist: bool) -> None:
+    def add(self, row: int, *, in_playlist: bool = True) -> None:
         info = self._info(row)
         self.kept[self.count] = self.X[row]
         self.count += 1
@@ -73,7 +81,7 @@ class _Constraints:
             self.paths.add(os.path.normcase(info.path))
             if (album := _key(info.album)) is not None:
                 self.albums.add(album)
-        if playlist:
+        if in_playlist:  # seeds are not playlist places, so they never block an artist
             self.artists.append(_key(info.artist) if info else None)
 
     def allows(self, row: int) -> bool:
@@ -82,16 +90,12 @@ class _Constraints:
             if os.path.normcase(info.path) in self.paths:
                 return False
             artist = _key(info.artist)
-            recent = self.artists[-self.no_same_artist :] if self.no_same_artist > 0 else []
-            if artist is not None and artist in recent:
+            if artist is not None and self.no_same_artist and artist in self.artists[-self.no_same_artist :]:
                 return False
             if self.no_same_album and _key(info.album) in self.albums:
                 return False
         sims = self.kept[: self.count] @ self.X[row]
-        return not bool((sims > self.min_sim).any())
-
-    def add(self, row: int) -> None:
-        self._remember(row, playlist=True)
+        return not bool((sims > self.max_sim).any())
 
 
 def make_playlist(
@@ -130,8 +134,17 @@ def make_playlist(
     dist = seed_distances(X, seed_rows, mode=mode).astype(np.float64)
     dist[seed_rows] = np.inf
     dist[np.isin(ids, np.fromiter((int(e) for e in exclude), dtype=np.int64))] = np.inf
-    rules = _Constraints(X, ids, meta, seed_rows, n=n, no_same_artist=no_same_artist,
-                         no_same_album=no_same_album, dup_threshold=dup_threshold)
+    rules = _Constraints(
+        X,
+        ids,
+        meta,
+        capacity=n + seed_rows.size,
+        no_same_artist=no_same_artist,
+        no_same_album=no_same_album,
+        dup_threshold=dup_threshold,
+    )
+    for row in seed_rows.tolist():
+        rules.add(row, in_playlist=False)
     chosen: list[int] = []
     for row in _ranked_rows(dist) if n else ():
         if rules.allows(row):
@@ -151,16 +164,28 @@ def make_playlist(
 def _atomic_write(path: Path, data: bytes) -> None:
     """Write via a temporary file in the same folder so readers never see half a file."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise MusicsimError(f"cannot write playlist: {exc.strerror or exc}", path=path) from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise MusicsimError(f"cannot write playlist: {exc.strerror or exc}", path=path) from None
         raise
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise MusicsimError(f"cannot read playlist: {exc.strerror or exc}", path=path) from None
 
 
 def _one_line(text: str) -> str:
@@ -246,7 +271,7 @@ def read_m3u(path: str | Path) -> list[Path]:
     playlist's folder and ``file://`` URIs are decoded.
     """
     path = Path(path)
-    raw = path.read_bytes()
+    raw = _read_bytes(path)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -289,7 +314,7 @@ def read_xspf(path: str | Path) -> list[Path]:
     expansion attacks without needing defusedxml.
     """
     path = Path(path)
-    raw = path.read_bytes()
+    raw = _read_bytes(path)
     for marker in _FORBIDDEN:
         if any(marker.encode(enc) in raw for enc in ("ascii", "utf-16-le", "utf-16-be")):
             raise MusicsimError("XSPF playlist with a DTD or entities is not accepted", path=path)

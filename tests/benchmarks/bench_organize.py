@@ -1,0 +1,146 @@
+"""Benchmark of the organise features on SYNTHETIC vectors (not real audio embeddings).
+
+Run: ``python tests/benchmarks/bench_organize.py [--n 100000] [--dim 128]``.
+Not collected by pytest (the file name does not match ``test_*.py``).
+
+The library is 100k unit vectors drawn as 1,000 Gaussian families of varying spread on
+the sphere (to mimic clustered embeddings); queries are 1,000 further vectors from the
+same families that are not in the index.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import hnswlib
+import numpy as np
+
+from musicsim.organize import TrackMeta
+from musicsim.organize.clusters import cluster, map_2d
+from musicsim.organize.order import smooth_order
+from musicsim.organize.outliers import near_duplicates, outlier_scores
+from musicsim.organize.playlists import make_playlist
+
+TOP_K = 50
+RECALL_AT = 10
+TARGET_RECALL = 0.95
+
+
+def synthetic(n: int, dim: int, *, families: int = 1000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Unit vectors around random family centres, with per-family spread."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(families, dim)).astype(np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    fam = rng.integers(families, size=n)
+    spread = rng.uniform(0.5, 1.5, size=families).astype(np.float32)
+    X = centres[fam] + spread[fam, None] * rng.normal(size=(n, dim)).astype(np.float32) / np.sqrt(dim)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    return X.astype(np.float32), fam
+
+
+def timed(fn, *args, **kwargs):
+    t0 = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - t0
+
+
+def bench_index(X: np.ndarray, Q: np.ndarray, rows: list) -> np.ndarray:
+    """Build hnswlib, choose ef by measured recall, report top-50 latency."""
+    index = hnswlib.Index(space="cosine", dim=X.shape[1])
+    index.init_index(max_elements=X.shape[0], M=16, ef_construction=200, random_seed=0)
+    _, build_s = timed(index.add_items, X, np.arange(X.shape[0]))
+    rows.append(("hnswlib build (M=16, efC=200)", f"{build_s:.1f} s", f"{X.shape[0]:,} items"))
+    truth = np.argsort(-(Q @ X.T), axis=1)[:, :RECALL_AT]
+    index.set_num_threads(1)
+    chosen = None
+    for ef in (50, 64, 80, 100, 150, 200, 300):
+        index.set_ef(ef)
+        labels, _ = index.knn_query(Q, k=TOP_K)
+        recall = np.mean([len(set(labels[i, :RECALL_AT]) & set(truth[i])) / RECALL_AT for i in range(len(Q))])
+        lat = []
+        for q in Q:
+            t0 = time.perf_counter()
+            index.knn_query(q[None, :], k=TOP_K)
+            lat.append(time.perf_counter() - t0)
+        print(
+            f"  ef={ef:<4d} recall@{RECALL_AT}={recall:.4f}  median top-{TOP_K} latency={np.median(lat) * 1e3:.3f} ms"
+        )
+        if chosen is None and recall >= TARGET_RECALL:
+            chosen = (ef, recall, float(np.median(lat)))
+    ef, recall, lat = chosen or (ef, recall, float(np.median(lat)))
+    rows.append(
+        (f"top-{TOP_K} query, ef={ef} (median of {len(Q)})", f"{lat * 1e3:.3f} ms", f"recall@{RECALL_AT}={recall:.4f}")
+    )
+    index.set_ef(ef)
+    index.set_num_threads(-1)
+    return index
+
+
+def bench_playlist(X: np.ndarray, fam: np.ndarray, rows: list) -> None:
+    rng = np.random.default_rng(1)
+    ids = np.arange(X.shape[0], dtype=np.int64) + 1
+    meta = {
+        int(t): TrackMeta(
+            id=int(t),
+            path=f"/m/{t}.flac",
+            artist=f"A{f}-{t % 7}",
+            album=f"B{f}-{t % 11}",
+            genre=f"G{f % 40}",
+            duration=200.0,
+        )
+        for t, f in zip(ids.tolist(), fam.tolist(), strict=True)
+    }
+    times = []
+    for seed in rng.choice(ids, 50, replace=False).tolist():
+        result, dt = timed(make_playlist, X, ids, meta, [seed], n=30, no_same_artist=3, no_same_album=True)
+        times.append(dt)
+    rows.append(
+        ("30-track playlist, artist+album rules", f"{np.median(times) * 1e3:.1f} ms", f"median of 50, n={len(ids):,}")
+    )
+    _, dt = timed(make_playlist, X, ids, meta, [ids[0]], n=30, smooth=True)
+    rows.append(("30-track playlist, smooth=True", f"{dt * 1e3:.1f} ms", "single run"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=100_000)
+    parser.add_argument("--dim", type=int, default=128)
+    args = parser.parse_args()
+    print(f"SYNTHETIC data: {args.n:,} x {args.dim} unit vectors in Gaussian families (not real embeddings)")
+    allX, allfam = synthetic(args.n + 1000, args.dim)
+    X, fam, Q = allX[: args.n], allfam[: args.n], allX[args.n :]  # queries are not in the index
+    rows: list[tuple[str, str, str]] = []
+    index = bench_index(X, Q, rows)
+    bench_playlist(X, fam, rows)
+    (labels, centroids), dt_c = timed(cluster, X)
+    _, dt_m = timed(map_2d, X)
+    rows.append(("cluster (choose_k + k-means)", f"{dt_c:.1f} s", f"k={centroids.shape[0]}"))
+    rows.append(("map_2d PCA", f"{dt_m:.2f} s", f"clusters+map {dt_c + dt_m:.1f} s"))
+    (nbr, dist), dt_knn = timed(index.knn_query, X, k=6)
+    _, dt_o = timed(outlier_scores, X, labels, centroids, knn_distances=dist[:, 5])
+    rows.append(
+        ("outlier scores (kNN from hnswlib)", f"{dt_knn + dt_o:.1f} s", f"kNN {dt_knn:.1f} s + score {dt_o:.1f} s")
+    )
+    ids = np.arange(args.n, dtype=np.int64)  # the index was built with row numbers as labels
+    pairs, dt_d = timed(near_duplicates, X, ids, {}, candidate_ids=nbr.astype(np.int64))
+    rows.append(
+        ("near-duplicates (hnswlib candidates)", f"{dt_d:.1f} s", f"{len(pairs)} pairs, plus the kNN query above")
+    )
+    sub = X[np.random.default_rng(2).choice(args.n, 1000, replace=False)]
+    (_, stats), dt_s = timed(smooth_order, sub)
+    rows.append(
+        (
+            "smooth_order, 1,000 tracks",
+            f"{dt_s:.2f} s",
+            f"length {stats['length']:.1f} / greedy {stats['greedy_length']:.1f} / random {stats['random_length']:.1f}",
+        )
+    )
+    width = max(len(r[0]) for r in rows)
+    print(f"\n{'measure':<{width}}  {'time':>10}  notes")
+    for name, value, note in rows:
+        print(f"{name:<{width}}  {value:>10}  {note}")
+
+
+if __name__ == "__main__":
+    main()
