@@ -60,6 +60,15 @@ class Organizer:
             self._cache = (key, ids, X, meta)
         return self._cache[1], self._cache[2], self._cache[3]
 
+    def _knn(self, X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Approximate k nearest (the track itself first) for every track, from the HNSW index."""
+        labels, dists = self.lib.ann_knn_all(X, k)
+        if labels.shape[1] < k:  # a tiny library: pad with the farthest found
+            pad = k - labels.shape[1]
+            labels = np.hstack([labels, np.repeat(labels[:, -1:], pad, 1)])
+            dists = np.hstack([dists, np.repeat(dists[:, -1:], pad, 1)])
+        return labels, dists
+
     def dup_threshold(self, ceiling: float = 0.02) -> float:
         """Cosine distance under which two tracks count as the same recording, for this model.
 
@@ -71,11 +80,8 @@ class Organizer:
         if len(ids) < 3:
             return ceiling
         rows = np.random.default_rng(0).choice(len(ids), size=min(len(ids), 2000), replace=False)
-        nn = []
-        for r in rows:
-            got, dist = self.lib.ann_query(X[r], 2)
-            nn.append(float(dist[1]) if len(dist) > 1 and got[0] == ids[r] else float(dist[0]))
-        return float(min(ceiling, 0.25 * np.median(nn)))
+        _, dist = self._knn(X[rows], 2)
+        return float(min(ceiling, 0.25 * np.median(dist[:, 1])))
 
     def _need(self, n: int = 1) -> tuple[np.ndarray, np.ndarray, dict[int, TrackMeta]]:
         ids, X, meta = self.data()
@@ -223,7 +229,8 @@ class Organizer:
         xy = map_2d(X)
         _check(cancel)
         report(progress, "clusters", 3, 4, "outliers")
-        scores, reasons = outlier_scores(X, labels, centroids)
+        _, knn_d = self._knn(X, 6)  # self + 5 neighbours, from the index: no O(n^2) search
+        scores, reasons = outlier_scores(X, labels, centroids, k=5, knn_distances=knn_d[:, -1])
         self._store_clusters(ids, labels, centroids, names, xy, scores, reasons)
         report(progress, "clusters", 4, 4, "done")
         sizes = {int(c): int(n) for c, n in zip(*np.unique(labels, return_counts=True))}
@@ -282,7 +289,8 @@ class Organizer:
 
         ids, X, meta = self._need()
         threshold = self.dup_threshold() if threshold is None else threshold
-        pairs = near_duplicates(X, ids, meta, threshold=threshold, duration_tol=duration_tol)
+        cand, _ = self._knn(X, 8)
+        pairs = near_duplicates(X, ids, meta, threshold=threshold, duration_tol=duration_tol, candidate_ids=cand)
         with self.lib.db.session() as s:
             tracks = {t.id: t for t in s.scalars(select(Track).where(Track.status == "ok"))}
         return [(tracks[a], tracks[b], float(d)) for a, b, d in pairs]

@@ -257,6 +257,10 @@ class Library:
         with self._lock:
             return self._open_ann().query(vector, k, ef=self.config.ef_search)
 
+    def ann_knn_all(self, X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        with self._lock:
+            return self._open_ann().knn_all(X, k, ef=self.config.ef_search)
+
     def vector(self, track_id: int) -> np.ndarray:
         with self.db.session() as s:
             emb = s.get(Embedding, (track_id, self.model_row.id))

@@ -78,6 +78,13 @@ class AnnIndex:
         labels, dists = self.index.knn_query(np.asarray(vector, dtype=np.float32).reshape(1, -1), k=k)
         return labels[0].astype(np.int64), dists[0]
 
+    def knn_all(self, X: np.ndarray, k: int, *, ef: int = 64) -> tuple[np.ndarray, np.ndarray]:
+        """Nearest ``k`` live tracks of every row of ``X`` at once (all cores): (ids, distances)."""
+        k = min(k, len(self))
+        self.index.set_ef(max(ef, k))
+        labels, dists = self.index.knn_query(np.asarray(X, dtype=np.float32), k=k)
+        return labels.astype(np.int64), dists
+
     def save(self, path: Path) -> None:
         """Atomically write the index, then its sidecar (which names the index's size)."""
         path.parent.mkdir(parents=True, exist_ok=True)
