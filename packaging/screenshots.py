@@ -1,0 +1,149 @@
+"""Drive the real app on a generated library and save screenshots of its main views.
+
+Run through ``packaging/screenshots.sh`` (Xvfb); with QT_QPA_PLATFORM=offscreen it works
+without a display too. Everything it writes, except the screenshots, goes to a temporary
+folder (library, database, settings), so the user's own library is never touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+MAX_BYTES = 300_000
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("out", nargs="?", default=str(ROOT / "docs" / "screenshots"))
+    ap.add_argument("--library", help="scan this folder instead of a generated one")
+    ap.add_argument("--size", default="1400x900")
+    ap.add_argument("--train-minutes", type=float, default=0.5)
+    args = ap.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    width, height = (int(v) for v in args.size.lower().split("x"))
+
+    tmp = Path(tempfile.mkdtemp(prefix="musicsim-shots-"))
+    os.environ["MUSICSIM_HOME"] = str(tmp / "home")
+    os.environ.setdefault("MUSICSIM_WORKERS", str(max(1, min(4, os.cpu_count() or 1))))
+    if args.library:
+        library = Path(args.library).resolve()
+    else:
+        library = tmp / "Music"
+        generate(library)
+
+    from PySide6.QtCore import QEventLoop, Qt  # noqa: TID251 - a GUI driver, like tests/gui
+    from PySide6.QtGui import QImage  # noqa: TID251
+    from PySide6.QtWidgets import QApplication  # noqa: TID251
+
+    from musicsim.gui.mainwindow import MainWindow
+    from musicsim.gui.settings import SettingsStore
+
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    app.setOrganizationName("musicsim")
+    app.setApplicationName("musicsim")
+
+    def pump(seconds: float = 0.05) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
+            time.sleep(0.005)
+
+    def wait(pred, what: str, timeout: float = 600.0) -> None:
+        end = time.monotonic() + timeout
+        while not pred():
+            if time.monotonic() > end:
+                raise SystemExit(f"screenshots: timed out waiting for {what}")
+            pump(0.05)
+
+    def shot(name: str) -> Path:
+        pump(0.4)
+        img = win.grab().toImage()
+        path = out / name
+        img.save(str(path), "PNG")
+        if path.stat().st_size > MAX_BYTES:  # fall back to a 256-colour palette
+            img.convertToFormat(QImage.Format.Format_Indexed8, Qt.ImageConversionFlag.ThresholdDither).save(str(path), "PNG")
+        print(f"{path}  {path.stat().st_size // 1024} KB")
+        return path
+
+    events: dict[str, object] = {}
+    win = MainWindow(db_path=tmp / "home" / "library.db", settings=SettingsStore(tmp / "settings.ini"))
+    for sig in ("library_opened", "scan_finished", "clusters_loaded", "similarity_done", "playlist_made",
+                "training_done", "tracks_loaded", "status_loaded"):
+        getattr(win, sig).connect(lambda *a, s=sig: events.__setitem__(s, a[0] if a else True))
+    win.setGeometry(0, 0, width, height)
+    win.show()
+    wait(lambda: "library_opened" in events and "status_loaded" in events, "the library to open")
+    shot("first-run.png")
+
+    events.pop("clusters_loaded", None)
+    win.add_paths([str(library)])
+    wait(lambda: "scan_finished" in events, "the scan", 1800)
+    wait(lambda: "clusters_loaded" in events and win.runner.idle(), "the clusters")
+
+    # Library sorted by similarity to a chord track, and a playlist made from it
+    model = win.model
+    seed = next((int(i) for i, g in zip(model.cols.ids, model.cols.genre) if g == "chord"), int(model.cols.ids[0]))
+    win.sort_by_similarity([seed])
+    wait(lambda: "similarity_done" in events, "the similarity sort")
+    win.make_playlist([seed], n=12, no_same_artist=0, smooth=True, name="Like chord 0")
+    wait(lambda: "playlist_made" in events and win.runner.idle(), "the playlist")
+    pump(0.5)
+    win.select_tracks([seed])
+    win.tabs.setCurrentWidget(win.library_page)
+    shot("library-similarity.png")
+
+    # Cluster map with one cluster selected by a lasso around its points
+    win.tabs.setCurrentWidget(win.cluster_page)
+    pump(0.3)
+    cmap = win.cluster_map
+    cmap.fit()
+    if len(cmap.data):
+        sx, sy = cmap.to_screen()
+        members = cmap.data.cluster == cmap.data.cluster[0]
+        x0, x1 = sx[members].min() - 12, sx[members].max() + 12
+        y0, y1 = sy[members].min() - 12, sy[members].max() + 12
+        cmap.lasso_select([(x0, y0), (x1, y0), (x1, y1), (x0, y1)])
+        i = int(sy.argmin())  # hover the top-most point so its ring shows
+        cmap.hover_index = i
+        cmap.update()
+    shot("cluster-map.png")
+
+    win.tabs.setCurrentWidget(win.outlier_panel)
+    shot("outliers.png")
+
+    win.tabs.setCurrentWidget(win.training)
+    if win.backend is not None and win.backend.can_train:
+        win.training.minutes.setValue(args.train_minutes)
+        win.start_training(args.train_minutes, "auto")
+        wait(lambda: win.training.curve.point_count() >= 3 or "training_done" in events, "training progress", 900)
+        wait(lambda: "training_done" in events, "the end of training", 1800)
+    shot("training.png")
+
+    win.close()
+    pump(0.2)
+    return 0
+
+
+def generate(root: Path) -> None:
+    """Four timbre families, a few MIDI files and one broken file (for the failures count)."""
+    from tests.fixtures.generate import make_library, write_midi
+
+    make_library(root, per_family=6, seconds=8.0)
+    for program, name in ((0, "piano"), (24, "guitar"), (40, "violin")):
+        write_midi(root / "midi" / f"{name}.mid", program=program, variant=program % 5, seconds=8.0,
+                   title=f"{name.title()} melody")
+    (root / "broken").mkdir(parents=True, exist_ok=True)
+    (root / "broken" / "truncated.mp3").write_bytes(b"ID3\x03\x00\x00\x00\x00\x00\x00not really an mp3")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

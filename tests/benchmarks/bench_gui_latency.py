@@ -1,0 +1,236 @@
+"""How long the GUI's event loop stalls while the app works (a script, not a test).
+
+A 10 ms QTimer probe runs on the main thread; every gap between two ticks beyond 10 ms
+is a stall the user would feel. Phases:
+
+``scan``      drop a generated library on the real window and wait until the scan, the
+              table reloads and the automatic clustering are done;
+``big``       (``--big N``) a synthetic N-track library (tags + random clustered vectors
+              written straight into a database): open it, sort by similarity, filter,
+              sort by columns, select all, and optionally (``--big-clusters``) cluster it;
+``train``     (when ``Library.train`` exists) a short training run from the Training panel.
+
+    QT_QPA_PLATFORM=offscreen python tests/benchmarks/bench_gui_latency.py [--files 48] [--big 100000]
+
+Prints, per phase: duration, max stall, 95th / 99th percentile stall, stalls over 100 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+class Probe:
+    def __init__(self, app, interval_ms: int = 10) -> None:
+        from PySide6.QtCore import Qt, QTimer  # noqa: TID251 - a GUI benchmark
+
+        self.interval = interval_ms / 1000
+        self.timer = QTimer()
+        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.timer.setInterval(interval_ms)
+        self.timer.timeout.connect(self._tick)
+        self.gaps: list[float] = []
+        self.last = None
+        self.app = app
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        if self.last is not None:
+            self.gaps.append(max(0.0, now - self.last - self.interval))
+        self.last = now
+
+    def start(self) -> None:
+        self.gaps, self.last = [], None
+        self.t0 = time.perf_counter()
+        self.timer.start()
+
+    def stop(self, phase: str) -> dict:
+        self.timer.stop()
+        g = np.asarray(self.gaps or [0.0]) * 1000
+        row = {"phase": phase, "seconds": time.perf_counter() - self.t0, "ticks": len(self.gaps),
+               "max_ms": float(g.max()), "p95_ms": float(np.percentile(g, 95)), "p99_ms": float(np.percentile(g, 99)),
+               "over_100ms": int((g > 100).sum())}
+        print(f"{phase:<34} {row['seconds']:7.1f} s  ticks {row['ticks']:6d}  max {row['max_ms']:7.1f} ms  "
+              f"p95 {row['p95_ms']:6.1f} ms  p99 {row['p99_ms']:6.1f} ms  >100 ms: {row['over_100ms']}", flush=True)
+        return row
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--files", type=int, default=48, help="generated tracks for the scan phase (default 48)")
+    ap.add_argument("--seconds", type=float, default=20.0, help="length of each generated track")
+    ap.add_argument("--library", help="scan this folder instead of a generated one")
+    ap.add_argument("--big", type=int, default=0, help="also run the big-library phase with this many tracks")
+    ap.add_argument("--big-clusters", action="store_true", help="cluster the big library too (O(n^2): minutes)")
+    ap.add_argument("--train-minutes", type=float, default=0.5)
+    args = ap.parse_args(argv)
+
+    tmp = Path(tempfile.mkdtemp(prefix="musicsim-bench-gui-"))
+    os.environ["MUSICSIM_HOME"] = str(tmp / "home")
+
+    from PySide6.QtCore import QEventLoop  # noqa: TID251
+    from PySide6.QtWidgets import QApplication  # noqa: TID251
+
+    import musicsim.gui  # noqa: F401 - PySide6 6.12.0 refcount guard
+    from musicsim.gui.mainwindow import MainWindow
+    from musicsim.gui.settings import SettingsStore
+    from musicsim.services import Library
+
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    probe = Probe(app)
+    results = []
+
+    def wait(pred, what: str, timeout: float = 3600) -> None:
+        end = time.monotonic() + timeout
+        while not pred():
+            if time.monotonic() > end:
+                raise SystemExit(f"timed out waiting for {what}")
+            app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 5)
+            time.sleep(0.002)
+
+    def open_window(db: Path) -> tuple[MainWindow, dict]:
+        events: dict = {}
+        win = MainWindow(db_path=db, settings=SettingsStore(tmp / f"{db.stem}.ini"))
+        for sig in ("library_opened", "scan_finished", "clusters_loaded", "similarity_done", "training_done",
+                    "tracks_loaded"):
+            getattr(win, sig).connect(lambda *a, s=sig: events.__setitem__(s, a[0] if a else True))
+        win.resize(1280, 800)
+        win.show()
+        return win, events
+
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
+          f"platform {os.environ.get('QT_QPA_PLATFORM')}", flush=True)
+
+    # --- scan -------------------------------------------------------------------------------
+    if args.library:
+        library = Path(args.library)
+    else:
+        from tests.fixtures.generate import make_library
+
+        library = tmp / "music"
+        make_library(library, per_family=max(1, args.files // 4), seconds=args.seconds)
+    n_files = sum(1 for p in library.rglob("*") if p.is_file())
+    win, ev = open_window(tmp / "scan" / "library.db")
+    probe.start()
+    wait(lambda: "library_opened" in ev and win.runner.idle(), "the library to open")
+    results.append(probe.stop("open empty library"))
+    probe.start()
+    win.add_paths([str(library)])
+    wait(lambda: "scan_finished" in ev, "the scan")
+    rep = ev["scan_finished"]
+    results.append(probe.stop(f"scan {n_files} files ({rep.analysed} analysed)"))
+    probe.start()
+    wait(lambda: win.runner.idle(), "reload and clustering after the scan")
+    results.append(probe.stop("after scan: reload + clusters"))
+
+    # --- train ------------------------------------------------------------------------------
+    if callable(getattr(Library, "train", None)):
+        probe.start()
+        win.start_training(args.train_minutes, "auto")
+        wait(lambda: "training_done" in ev, "training")
+        wait(lambda: win.runner.idle(), "re-embedding after training")
+        results.append(probe.stop(f"train {args.train_minutes} min ({ev['training_done']})"))
+    else:
+        print("train: skipped (Library.train is not available yet)")
+    win.close()
+
+    # --- big library ------------------------------------------------------------------------
+    if args.big:
+        db = tmp / "big" / "library.db"
+        t0 = time.perf_counter()
+        synthesise(db, args.big)
+        print(f"synthesised {args.big} tracks in {time.perf_counter() - t0:.1f} s", flush=True)
+        win, ev = open_window(db)
+        probe.start()
+        wait(lambda: "library_opened" in ev and win.runner.idle() and win.model.total == args.big, "the big library")
+        results.append(probe.stop(f"open {args.big} tracks"))
+        timings = {}
+        from PySide6.QtCore import Qt  # noqa: TID251
+
+        from musicsim.gui.tablemodel import COL
+
+        # direct main-thread costs of table operations (each blocks the loop for its duration)
+        for key in ("title", "artist", "duration", "genre"):
+            t = time.perf_counter()
+            win.table.sortByColumn(COL[key], Qt.SortOrder.AscendingOrder)
+            app.processEvents()
+            timings[f"sort by {key}"] = time.perf_counter() - t
+        for text in ("a", "ar", "art", "artist 12", "artist 123", "artist 123 rock", ""):  # typing, then clearing
+            t = time.perf_counter()
+            win.model.set_filter(text)
+            app.processEvents()
+            timings[f"filter {text!r}"] = time.perf_counter() - t
+        t = time.perf_counter()
+        win.table.selectAll()
+        app.processEvents()
+        timings["select all + repaint"] = time.perf_counter() - t
+        win.select_tracks([int(win.model.cols.ids[7])])
+        probe.start()
+        t = time.perf_counter()
+        win.sort_by_similarity()
+        wait(lambda: "similarity_done" in ev, "the similarity sort")
+        timings["sort by similarity (worker + apply)"] = time.perf_counter() - t
+        results.append(probe.stop(f"{args.big} tracks: similarity sort"))
+        for k, v in timings.items():
+            print(f"    {k:<40} {v * 1000:8.1f} ms")
+        if args.big_clusters:
+            ev.pop("clusters_loaded", None)
+            probe.start()
+            win.compute_clusters()
+            wait(lambda: "clusters_loaded" in ev and win.runner.idle(), "clusters of the big library")
+            results.append(probe.stop(f"{args.big} tracks: clusters + outliers"))
+        win.close()
+
+    worst = max(r["max_ms"] for r in results)
+    print(f"worst stall: {worst:.1f} ms ({'OK' if worst <= 100 else 'over the 100 ms budget'})")
+    return 0
+
+
+def synthesise(db: Path, n: int, *, seed: int = 0) -> None:
+    """N tracks with tags and clustered unit vectors, written in bulk (no audio)."""
+    from sqlalchemy import insert  # noqa: TID251 - benchmark set-up, not GUI code
+
+    from musicsim.services import Library
+    from musicsim.store.schema import Embedding, Meta, Track
+
+    rng = np.random.default_rng(seed)
+    with Library(db) as lib:
+        mid = lib.model_row.id
+        dim = int(lib.model_row.config.get("embed_dim", 128))
+        centres = rng.normal(size=(24, dim))
+        genres = ["rock", "jazz", "ambient", "techno", "folk", "classical", "hip hop", "metal", ""]
+        now = time.time()
+        with lib.db.session() as s:
+            for start in range(0, n, 5000):
+                stop = min(n, start + 5000)
+                tracks, embs = [], []
+                for i in range(start, stop):
+                    a = int(rng.integers(0, max(1, n // 12)))
+                    tracks.append({"id": i + 1, "path": f"/synthetic/artist {a}/album {i // 11}/track {i}.mp3",
+                                   "size": 4_000_000, "mtime": now, "format": "mp3",
+                                   "duration": float(rng.uniform(90, 420)), "title": f"Track {i} {rng.integers(1e6)}",
+                                   "artist": f"Artist {a}", "album": f"Album {i // 11}", "genre": genres[i % len(genres)],
+                                   "status": "ok", "extra": {}, "degraded": False})
+                    v = centres[i % 24] + 0.6 * rng.normal(size=dim)
+                    v = (v / np.linalg.norm(v)).astype(np.float32)
+                    embs.append({"track_id": i + 1, "model_id": mid, "dim": dim, "vector": v.tobytes(),
+                                 "n_segments": 1, "segments": v.astype(np.float16).tobytes(),
+                                 "segment_starts": np.zeros(1, np.float32).tobytes(), "seq": i + 1})
+                s.execute(insert(Track), tracks)
+                s.execute(insert(Embedding), embs)
+            s.merge(Meta(key="embedding_seq", value=str(n)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

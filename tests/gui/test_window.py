@@ -1,0 +1,366 @@
+"""The main window end to end: real SQLite library, real decoding, offscreen Qt."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QTimer, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import QApplication
+
+from musicsim.gui.mainwindow import MainWindow, about_text
+from musicsim.gui.settings import SettingsDialog, SettingsStore
+from musicsim.gui.tablemodel import COL
+from musicsim.services import Library
+from tests.gui.conftest import family_of, wait_idle
+
+pytestmark = pytest.mark.gui
+
+
+def drop(win: MainWindow, *paths) -> None:
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    centre = QPoint(win.width() // 2, win.height() // 2)
+    enter = QDragEnterEvent(centre, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(win, enter)
+    assert enter.isAccepted()
+    event = QDropEvent(QPointF(centre), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(win, event)
+
+
+def test_empty_library_shows_the_first_run_screen(make_window):
+    win = make_window()
+    assert win.stack.currentWidget() is win.welcome
+    assert win.model.total == 0
+    assert any("Drop music folders" in w.text() for w in win.welcome.findChildren(type(win.count_label)))
+    assert win.welcome_button.isEnabled()
+    # actions that need tracks fail politely, no dialog
+    assert win.sort_by_similarity() is None
+    assert "Select" in win.statusBar().currentMessage()
+    assert "musicsim" in about_text(win.status) and "Qt" in about_text(win.status)
+
+
+def test_dropping_folders_scans_them_fills_the_table_and_lists_failures(qtbot, make_window, family_library,
+                                                                         tmp_path):
+    from tests.fixtures.generate import make_bad_files
+
+    root, families = family_library
+    bad = make_bad_files(tmp_path / "bad")
+    win = make_window()
+    with qtbot.waitSignal(win.scan_finished, timeout=180_000) as done:
+        drop(win, root, tmp_path / "bad")  # two folders in one drop
+        assert win.scan_job is not None and win.job_widget.isVisible()
+        assert win.stack.currentWidget() is win.splitter  # the table shows while the scan runs
+    rep = done.args[0]
+    assert rep.analysed >= len(families) and not rep.cancelled and rep.failures
+    qtbot.waitUntil(lambda: set(families) <= set(win.model.cols.path), timeout=30_000)
+    wait_idle(qtbot, win)
+    assert not win.job_widget.isVisible()
+    assert str(root) in win.roots and str(tmp_path / "bad") in win.roots
+    titles = {win.model.data(win.model.index(r, COL["title"])) for r in range(win.model.rowCount())}
+    assert "sine 0" in titles
+
+    # failures: a status-bar button and a dialog with one line per file and its reason
+    assert win.failures_button.isVisible() and "failed" in win.failures_button.text()
+    win.failures_button.click()
+    qtbot.waitUntil(lambda: getattr(win, "_failures_dialog", None) is not None
+                    and win._failures_dialog.isVisible(), timeout=10_000)
+    table = win._failures_dialog.table
+    listed = {table.item(r, 0).text(): table.item(r, 2).text() for r in range(table.rowCount())}
+    for path, kind in bad.items():
+        if kind in ("empty", "text", "png"):
+            assert listed.get(str(path)), (kind, listed)
+    win._failures_dialog.close()
+
+    # files disappear under the app: a rescan marks them missing, the table follows, no dialogs
+    total = win.model.total
+    gone = [p for p, fam in families.items() if fam == "noise"][:2]
+    for p in gone:
+        os.remove(p)
+    with qtbot.waitSignal(win.scan_finished, timeout=120_000) as done:
+        win.act_rescan.trigger()
+    assert done.args[0].missing == 2
+    qtbot.waitUntil(lambda: win.model.total == total - 2, timeout=30_000)
+    assert not set(gone) & set(win.model.cols.path)
+    wait_idle(qtbot, win)
+    assert not [w for w in QApplication.topLevelWidgets() if w.isVisible() and w.inherits("QDialog")]
+
+
+def test_cancel_stops_a_scan_and_rows_appear_while_it_runs(qtbot, make_window, tmp_path):
+    import time as _time
+
+    from tests.fixtures.generate import make_library
+
+    root = tmp_path / "big"
+    files = make_library(root, per_family=4, seconds=8.0, formats=(".wav", ".flac"))
+    win = make_window()
+    real_scan = win.backend.scan
+
+    def slow_scan(paths, *, progress=None, cancel=None, **kw):
+        """The real scan, held back a little per track so that the cancel lands mid-scan on any machine."""
+        def slow(p):
+            progress(p)
+            if p.stage == "scan" and p.done:
+                _time.sleep(0.4)
+        return real_scan(paths, progress=slow, cancel=cancel, **kw)
+
+    win.backend.scan = slow_scan
+    counts = []
+    win.tracks_loaded.connect(lambda: counts.append(win.model.total))
+    job = win.add_paths([str(root)])
+    assert job is not None
+    qtbot.waitUntil(lambda: win.model.total >= 2, timeout=120_000)  # incremental refresh during the scan
+    assert win.scan_job is not None
+    with qtbot.waitSignal(win.scan_finished, timeout=60_000) as done:
+        win.job_cancel.click()
+    rep = done.args[0]
+    assert rep.cancelled
+    wait_idle(qtbot, win)
+    assert 2 <= win.model.total < len(files)
+    assert counts and counts[0] < len(files)
+    assert "cancelled" in win.statusBar().currentMessage().lower()
+
+
+def test_sort_by_similarity_reorders_rows(qtbot, window_on_scanned):
+    win, _root, families = window_on_scanned
+    assert win.act_similar.shortcut() == QKeySequence("Ctrl+Shift+S")
+    hits = 0
+    for family in ("sine", "noise", "chord", "clicks"):
+        seed = next(int(i) for i, p in zip(win.model.cols.ids, win.model.cols.path) if families[p] == family)
+        win.select_tracks([seed])
+        with qtbot.waitSignal(win.similarity_done, timeout=30_000):
+            win.act_similar.trigger()
+        m = win.model
+        assert m.id_at(0) == seed and m.data(m.index(0, COL["distance"])) == "seed"
+        dist = [float(m.data(m.index(r, COL["distance"]))) for r in range(1, m.rowCount())]
+        assert dist == sorted(dist) and len(dist) == len(families) - 1
+        assert not win.table.isColumnHidden(COL["distance"])
+        assert win.selected_ids() == [seed]
+        top = [family_of(win, families, m.id_at(r)) for r in (1, 2)]
+        hits += sum(f == family for f in top)
+    assert hits >= 6, hits  # of 8: the two nearest tracks are mostly of the seed's family
+    assert win.similar_bar.isVisible()
+    win.clear_similarity()
+    assert win.table.isColumnHidden(COL["distance"]) and not win.model.has_similarity
+
+
+def test_make_playlist_reorder_smooth_and_export(qtbot, window_on_scanned, tmp_path):
+    win, _root, families = window_on_scanned
+    seed = int(win.model.cols.ids[0])
+    with qtbot.waitSignal(win.playlists_loaded, timeout=30_000):
+        with qtbot.waitSignal(win.playlist_made, timeout=30_000):
+            win.make_playlist([seed], n=6, no_same_artist=0, smooth=True, name="Test list")
+    panel = win.playlist_panel
+    qtbot.waitUntil(lambda: panel.tracks.count() == 6, timeout=30_000)
+    assert panel.list.count() == 1 and "Test list" in panel.list.item(0).text()
+    ids = panel.tracks.track_ids()
+    assert seed not in ids and len(set(ids)) == 6
+
+    # drag-reorder (what an internal move does) is saved
+    panel.tracks.move_row(0, 3)
+    new_order = panel.tracks.track_ids()
+    assert new_order == ids[1:4] + ids[:1] + ids[4:]
+    wait_idle(qtbot, win)
+    stored = [t[0] for t in win.backend.playlist_tracks(panel.current_pid)]
+    assert stored == new_order
+
+    # smooth order keeps the same tracks
+    panel.smooth_button.click()
+    wait_idle(qtbot, win)
+    qtbot.waitUntil(lambda: panel.tracks.count() == 6, timeout=10_000)
+    assert sorted(panel.tracks.track_ids()) == sorted(ids)
+
+    out = tmp_path / "out" / "list.m3u8"
+    out.parent.mkdir()
+    exported = []
+    panel.export_to(str(out), on_done=exported.append)
+    qtbot.waitUntil(lambda: bool(exported), timeout=10_000)
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "#EXTM3U"
+    listed = [ln for ln in lines if ln and not ln.startswith("#")]
+    want = [win.model.track(i)["path"] for i in panel.tracks.track_ids()]
+    assert [os.path.abspath(p) for p in listed] == want
+    xspf = tmp_path / "out" / "list.xspf"
+    panel.export_to(str(xspf), on_done=exported.append)
+    qtbot.waitUntil(lambda: len(exported) == 2, timeout=10_000)
+    assert xspf.read_text(encoding="utf-8").count("<track>") == 6
+
+    # import it back as a second playlist
+    with qtbot.waitSignal(win.playlists_loaded, timeout=30_000):
+        panel.import_from(str(out))
+    assert panel.list.count() == 2
+
+
+def test_cluster_map_shows_one_point_per_track_and_selects(qtbot, window_on_scanned):
+    win, _root, families = window_on_scanned
+    assert win.cluster_map.point_count() == 0  # never computed: the map says how to get one
+    win.tabs.setCurrentWidget(win.cluster_page)
+    win.k_spin.setValue(4)
+    with qtbot.waitSignal(win.clusters_loaded, timeout=60_000):
+        win.compute_button.click()
+    cmap = win.cluster_map
+    assert cmap.point_count() == win.model.total == len(families)
+    assert sorted(cmap.data.ids.tolist()) == sorted(win.model.cols.ids.tolist())
+    assert win.legend.count() == len(cmap.clusters()) == 4
+    assert all(win.model.data(win.model.index(r, COL["cluster"])) for r in range(win.model.rowCount()))
+
+    # hover shows the track, a click selects it in the table, a lasso selects many
+    tid = int(cmap.data.ids[0])
+    pos = cmap.screen_pos(tid)
+    assert win.model.track(tid)["title"] in cmap.describe(tid)
+    qtbot.mouseMove(cmap, pos.toPoint())
+    qtbot.mouseClick(cmap, Qt.MouseButton.LeftButton, pos=pos.toPoint())
+    qtbot.waitUntil(lambda: win.selected_ids() == [tid], timeout=5000)
+    w, h = cmap.width(), cmap.height()
+    cmap.lasso_select([(0, 0), (w, 0), (w, h), (0, h)])
+    assert sorted(win.selected_ids()) == sorted(win.model.cols.ids.tolist())
+    # legend click selects a cluster's tracks
+    win.legend.itemClicked.emit(win.legend.item(0))
+    c0 = int(win.legend.item(0).data(Qt.ItemDataRole.UserRole))
+    assert sorted(win.selected_ids()) == sorted(cmap.data.ids[cmap.data.cluster == c0].tolist())
+    # zoom with the wheel keeps working without errors
+    cmap.zoom(2.0)
+    cmap.fit()
+
+    # outliers view is filled, ranked by score with a reason
+    wait_idle(qtbot, win)
+    table = win.outlier_panel.table
+    qtbot.waitUntil(lambda: table.rowCount() > 0, timeout=10_000)
+    scores = [float(table.item(r, 0).text()) for r in range(table.rowCount())]
+    assert scores == sorted(scores, reverse=True)
+    assert "centre" in table.item(0, 4).text()
+
+
+def _can_train() -> bool:
+    return callable(getattr(Library, "train", None))
+
+
+@pytest.mark.xfail(not _can_train(), reason="waiting for services: Library.train", strict=False)
+def test_training_panel_runs_and_cancels(qtbot, window_on_scanned):
+    win, _root, _families = window_on_scanned
+    panel = win.training
+    assert panel.start.isEnabled(), panel.message.text()
+    models_before = len(win.status.get("models", []))
+    with qtbot.waitSignal(win.training_done, timeout=300_000) as done:
+        win.start_training(0.05, "cpu")
+    assert done.args[0] == "finished", panel.message.text()
+    assert panel.curve.point_count() > 0 and panel.labels["device"].text() not in ("–", "")
+    wait_idle(qtbot, win)
+    assert len(win.status.get("models", [])) == models_before + 1
+
+    with qtbot.waitSignal(win.training_done, timeout=120_000) as done:
+        win.start_training(5.0, "cpu")
+        QTimer.singleShot(3000, panel.cancel.click)
+    assert done.args[0] == "cancelled"
+
+
+def test_midi_preview_renders_a_wav(tmp_path):
+    import soundfile
+
+    from musicsim.gui.preview import render_midi_to_wav
+    from tests.fixtures.generate import write_midi
+
+    mid = write_midi(tmp_path / "a.mid", seconds=2.0)
+    wav = render_midi_to_wav(str(mid), str(tmp_path), None)
+    info = soundfile.info(wav)
+    assert info.samplerate == 22050 and info.duration > 1.0
+
+
+def test_preview_is_disabled_with_a_reason_without_qtmultimedia(make_window):
+    win = make_window()
+    if win.preview.available:
+        pytest.skip("QtMultimedia is installed here")
+    assert not win.act_play.isEnabled()
+    assert "QtMultimedia" in win.act_play.toolTip()
+
+
+def test_settings_and_window_state_persist_across_restarts(qtbot, make_window, tmp_path):
+    ini = tmp_path / "persist.ini"
+    win = make_window(settings=ini)
+    dlg = SettingsDialog(win.settings, roots=[], models=win.status.get("models", []),
+                         can_switch_model=win.backend.can_switch_model, parent=win)
+    assert set(dlg.editors) >= {"soundfont", "device", "analysis_windows", "rescan_on_start"}
+    assert not dlg.editors["workers"].isEnabled()  # MUSICSIM_WORKERS is set by the test environment
+    dlg.set_values({"analysis_windows": 4, "window_seconds": 5.0, "device": "cpu", "soundfont": "/x/y.sf2"})
+    dlg.save()
+    win.apply_settings()
+    assert win.config.analysis_windows == 4 and win.backend.lib.config.analysis_windows == 4
+    win.resize(1111, 777)
+    win.tabs.setCurrentWidget(win.outlier_panel)
+    win.close()
+
+    win2 = make_window(settings=ini)
+    cfg = win2.config
+    assert (cfg.analysis_windows, cfg.window_seconds, cfg.device, cfg.soundfont) == (4, 5.0, "cpu", "/x/y.sf2")
+    assert (win2.width(), win2.height()) == (1111, 777) or win2.settings.bytes("window/geometry") is not None
+    assert win2.tabs.currentWidget() is win2.outlier_panel
+    assert "workers" not in SettingsStore(ini).stored()
+    text = Path(ini).read_text()
+    assert "analysis_windows=4" in text
+
+
+def test_run_opens_the_app_and_returns_when_closed(qtbot, tmp_path):
+    from musicsim.gui import app as gui_app
+
+    closed = []
+
+    def close_when_ready():
+        wins = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
+        if wins and wins[-1].ready and wins[-1].runner.idle():
+            closed.append(wins[-1].stack.currentWidget() is wins[-1].welcome)
+            wins[-1].close()
+        else:
+            QTimer.singleShot(100, close_when_ready)
+
+    QTimer.singleShot(100, close_when_ready)
+    rc = gui_app.run(["--db", str(tmp_path / "run" / "library.db"), "--settings", str(tmp_path / "run.ini")])
+    assert rc == 0 and closed == [True]
+
+
+def test_training_panel_shows_progress_and_cancels_with_a_stand_in_trainer(qtbot, window_on_scanned):
+    """The panel's wiring (live curve, device, ETA, cancel, model refresh) with a fake Library.train."""
+    import time as _time
+
+    from musicsim.jobs import Progress
+
+    win, _root, _families = window_on_scanned
+    calls = []
+
+    def fake_train(*, minutes, device="auto", progress=None, cancel=None):
+        calls.append((minutes, device))
+        for step in range(1, 400):
+            if cancel is not None and cancel.cancelled:
+                return {"cancelled": True}
+            info = {"loss": 1.0 / step, "epoch": step / 100, "device": "CPU (stand-in)"}
+            if step % 20 == 0:
+                info.update(val_loss=1.2 / step, val_acc=min(0.99, 0.5 + step / 800))
+            progress(Progress("train", step, 400, f"epoch {step / 100:.2f}", eta_s=(400 - step) * 0.005, info=info))
+            _time.sleep(0.005)
+        return {"name": "stand-in", "cancelled": False}
+
+    win.backend.lib.train = fake_train  # instance attribute: the real Library is untouched
+    win.training.set_available(True)
+    win._update_actions()
+    assert win.training.start.isEnabled()
+    with qtbot.waitSignal(win.training_done, timeout=30_000) as done:
+        win.training.minutes.setValue(0.5)
+        win.training.start.click()
+    assert done.args[0] == "finished" and calls == [(0.5, "auto")]
+    panel = win.training
+    assert 3 <= panel.curve.point_count() <= 40  # throttled: ~10 updates a second, not 400
+    assert panel.curve.val_acc and panel.labels["device"].text() == "CPU (stand-in)"
+    assert "%" in panel.labels["val_acc"].text()
+    wait_idle(qtbot, win)
+
+    with qtbot.waitSignal(win.training_done, timeout=30_000) as done:
+        panel.start.click()
+        qtbot.waitUntil(lambda: panel.curve.point_count() > 0, timeout=10_000)
+        panel.cancel.click()
+    assert done.args[0] == "cancelled"
+    assert "cancelled" in panel.message.text().lower()
+    wait_idle(qtbot, win)
+    assert panel.start.isEnabled()
