@@ -271,17 +271,24 @@ class Organizer:
             return {c.cluster: c.name for c in s.scalars(select(ClusterInfo).where(
                 ClusterInfo.model_id == self.lib.model_row.id))}
 
-    def outliers(self, n: int = 20) -> list[tuple[Track, float, dict]]:
-        """Tracks that fit the library worst, with the reason (clusters are computed if needed)."""
-        if self.clusters_stale():
+    def outliers(self, n: int = 20, *, recompute: bool = True) -> list[tuple[Track, float, dict]]:
+        """Tracks that fit the library worst, with the reason.
+
+        Clusters are recomputed first when tracks changed since they were (a write); with
+        ``recompute=False`` the stored scores are ranked as they are, and each reason says
+        ``stale: True`` when they predate the latest changes.
+        """
+        stale = self.clusters_stale()
+        if stale and recompute:
             self.clusters()
+            stale = False
         with self.lib.db.session() as s:
             rows = s.execute(select(Track, TrackMap.outlier, TrackMap.reason)
                              .join(TrackMap, TrackMap.track_id == Track.id)
                              .where(TrackMap.model_id == self.lib.model_row.id, Track.status == "ok")
                              .order_by(TrackMap.outlier.desc()).limit(n)).all()
         names = self.cluster_names()
-        return [(t, float(o), {**r, "cluster_name": names.get(r.get("cluster"))}) for t, o, r in rows]
+        return [(t, float(o), {**r, "cluster_name": names.get(r.get("cluster")), "stale": stale}) for t, o, r in rows]
 
     def duplicates(self, *, threshold: float | None = None, duration_tol: float = 2.0) -> list[tuple[Track, Track, float]]:
         """Probably the same recording twice: nearly identical sound and the same duration."""

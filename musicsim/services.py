@@ -282,6 +282,20 @@ class Library:
                 q = q.where(Track.status == status)
             return list(s.scalars(q))
 
+    def track_rows(self, *, since_id: int = 0) -> list[tuple]:
+        """Analysed tracks with id > since_id as plain tuples, one query, ordered by id:
+        (id, title, artist, album, genre, duration, format, path, year)."""
+        with self.db.session() as s:
+            return [tuple(r) for r in s.execute(
+                select(Track.id, Track.title, Track.artist, Track.album, Track.genre, Track.duration, Track.format,
+                       Track.path, Track.year).where(Track.status == "ok", Track.id > since_id).order_by(Track.id))]
+
+    def remove_root(self, path: str) -> None:
+        """Forget a library folder (its tracks stay until purged or re-scanned elsewhere)."""
+        self.db.require_writer()
+        with self.db.session() as s:
+            repo.remove_root(s, path)
+
     def embeddings(self) -> tuple[np.ndarray, np.ndarray]:
         """(track ids, unit vectors) of every live track for the active model."""
         with self.db.session() as s:

@@ -205,9 +205,7 @@ class Backend:
         return st
 
     def models(self) -> list[tuple[str, bool, bool]]:
-        fn = getattr(self.lib, "models", None)
-        rows = fn() if callable(fn) else self.lib.status().get("models", [])
-        return [(str(n), bool(t), bool(a)) for n, t, a in rows]
+        return [(str(n), bool(t), bool(a)) for n, t, a in self.lib.models()]
 
     def use_model(self, name: str) -> int:
         """Activate a model; return how many tracks still need analysis with it."""
@@ -215,18 +213,16 @@ class Backend:
 
     def track_columns(self, since_id: int = 0) -> TrackColumns:
         """Live tracks (id > since_id) as a column store. One query; no ORM object escapes."""
-        fn = getattr(self.lib, "track_rows", None)
-        if callable(fn):  # a tuple query when services offers one (much faster at 100k)
-            rows = fn(since_id=since_id)
-        else:
-            rows = [track_tuple(t) for t in self.lib.tracks() if t.id > since_id]
-        return TrackColumns.from_rows(rows).prepare()
+        return TrackColumns.from_rows(self.lib.track_rows(since_id=since_id)).prepare()
 
     def scan(self, paths: list[str], *, progress=None, cancel=None, retry_failed: bool = False):
         return self.lib.scan([str(p) for p in paths], progress=progress, cancel=cancel, retry_failed=retry_failed)
 
     def failures(self) -> list[tuple[str, str, str]]:
         return [(f.path, f.stage, f.reason) for f in self.lib.failures()]
+
+    def remove_root(self, path: str) -> None:
+        self.lib.remove_root(path)
 
     def purge(self) -> int:
         return self.lib.purge()
@@ -294,31 +290,13 @@ class Backend:
     def outliers(self, n: int = 50) -> list[tuple]:
         """(track id, title, artist, path, score, reason dict), most unusual first.
 
-        ``organize.outliers`` re-clusters (a write) when tracks changed since the last
-        clustering; this runs on a read lane, so stale results are ranked from the stored
-        table instead (score and cluster, without the distances).
+        Runs on a read lane, so it never re-clusters (a write): stale scores are ranked as
+        stored and their reason says so.
         """
-        stale = getattr(self.org, "clusters_stale", None)
-        if callable(stale) and stale():
-            return self._stored_outliers(n)
         out = []
-        for t, score, reason in self.org.outliers(n):
+        for t, score, reason in self.org.outliers(n, recompute=False):
             title = t.title or os.path.splitext(os.path.basename(t.path))[0]
             out.append((int(t.id), title, t.artist or "", t.path, float(score), dict(reason or {})))
-        return out
-
-    def _stored_outliers(self, n: int) -> list[tuple]:
-        table = [r for r in self.org.cluster_table() if r.get("outlier") is not None]
-        table.sort(key=lambda r: -r["outlier"])
-        top = table[:n]
-        by_id = {t.id: t for t in self.lib.tracks()} if top else {}
-        out = []
-        for r in top:
-            t = by_id.get(r["track_id"])
-            if t is not None:
-                title = t.title or os.path.splitext(os.path.basename(t.path))[0]
-                out.append((int(t.id), title, t.artist or "", t.path, float(r["outlier"]),
-                            {"cluster": r["cluster"], "stale": True}))
         return out
 
     # --- training ---------------------------------------------------------------------------

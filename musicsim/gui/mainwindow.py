@@ -1178,6 +1178,10 @@ class MainWindow(QMainWindow):
         if dlg.exec():
             dlg.save()
             self.apply_settings()
+            if dlg.removed_roots and self._need_library():
+                backend, gone = self.backend, list(dlg.removed_roots)
+                self.run_job(lambda: [backend.remove_root(p) for p in gone], name="Removing folders",
+                             lane="exclusive", on_result=lambda _: self.refresh_status())
             model = dlg.selected_model()
             if model:
                 self.use_model(model)

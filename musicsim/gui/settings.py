@@ -148,8 +148,14 @@ class SettingsDialog(QDialog):
         rescan = QPushButton("Rescan now")
         rescan.setEnabled(bool(roots))
         rescan.clicked.connect(self._rescan)
+        self.remove_root = QPushButton("Remove folder")
+        self.remove_root.setToolTip("Stop re-scanning the selected folder (its tracks stay until purged)")
+        self.remove_root.setEnabled(bool(roots))
+        self.remove_root.clicked.connect(self._remove_selected_root)
+        self.removed_roots: list[str] = []
         row.addWidget(add)
         row.addWidget(rescan)
+        row.addWidget(self.remove_root)
         row.addStretch(1)
         lb.addLayout(row)
         layout.addWidget(lib_box)
@@ -270,6 +276,14 @@ class SettingsDialog(QDialog):
 
     def _rescan(self) -> None:
         self.rescan_requested.emit()
+
+    def _remove_selected_root(self) -> None:
+        item = self.roots.currentItem()
+        if item is None or item.text().startswith("(none yet"):
+            return
+        self.removed_roots.append(item.text())
+        self.roots.takeItem(self.roots.row(item))
+        self.remove_root.setEnabled(self.roots.count() > 0)
 
 
 class _PathEdit(QWidget):

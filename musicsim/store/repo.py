@@ -205,5 +205,9 @@ def add_roots(s: Session, paths: Iterable[str]) -> None:
             have.add(p)
 
 
+def remove_root(s: Session, path: str) -> None:
+    s.execute(delete(Root).where(Root.path == path))
+
+
 def roots(s: Session) -> list[str]:
     return list(s.scalars(select(Root.path).order_by(Root.path)))

@@ -364,3 +364,27 @@ def test_training_panel_shows_progress_and_cancels_with_a_stand_in_trainer(qtbot
     assert "cancelled" in panel.message.text().lower()
     wait_idle(qtbot, win)
     assert panel.start.isEnabled()
+
+
+def test_preview_plays_the_selected_track(qtbot, window_on_scanned):
+    win, root, families = window_on_scanned
+    if not win.preview.available:
+        pytest.skip(win.preview.reason)
+    wav = next(p for p in families if p.endswith((".wav", ".flac", ".ogg")))
+    tid = next(int(t) for t in win.model.ids_in_view() if win.model.track(int(t))["path"] == wav)
+    assert win.select_tracks([tid]) == 1
+    assert win.act_play.isEnabled()
+    win.act_play.trigger()
+    assert win.preview.current == wav
+    assert win.preview.player.source().toLocalFile() == wav
+    win.act_stop.trigger()
+    assert win.preview.current is None
+
+
+def test_removing_a_library_folder_in_settings(qtbot, window_on_scanned, monkeypatch):
+    win, root, families = window_on_scanned
+    assert str(root) in win.roots
+    monkeypatch.setattr(SettingsDialog, "exec", lambda self: (self.roots.setCurrentRow(0),
+                                                               self._remove_selected_root(), 1)[-1])
+    win.settings_dialog()
+    qtbot.waitUntil(lambda: str(root) not in win.backend.status()["roots"], timeout=30_000)

@@ -174,3 +174,24 @@ def test_model_list_and_use(family_library, tmp_path, capsys):
     assert main(["--db", str(db), "model", "use", "nope"]) == 2
     with Library(db, writable=False) as lib:
         assert lib.model_row.name == first and len(lib.ann()) == len(families)
+
+
+def test_track_rows_remove_root_and_stale_outliers(scanned):
+    db, families, _, _ = scanned
+    with Library(db) as lib:
+        rows = lib.track_rows()
+        assert [r[0] for r in rows] == sorted(t.id for t in lib.tracks())
+        assert {r[7] for r in rows} == {t.path for t in lib.tracks()}
+        assert lib.track_rows(since_id=rows[-2][0]) == rows[-1:]
+        root = lib.status()["roots"][0]
+        lib.remove_root(root)
+        assert root not in lib.status()["roots"] and lib.status()["tracks"] == len(rows)
+        lib.organize.clusters(k=3)
+        fresh = lib.organize.outliers(3, recompute=False)
+        assert not any(r["stale"] for _, _, r in fresh)
+        with lib.db.session() as s:  # a change after clustering makes the stored scores stale
+            from musicsim.store import repo
+            repo.next_seq(s)
+        stale = lib.organize.outliers(3, recompute=False)
+        assert all(r["stale"] for _, _, r in stale) and lib.organize.clusters_stale()
+        assert [t.id for t, _, _ in stale] == [t.id for t, _, _ in fresh]
