@@ -14,6 +14,7 @@ import json
 import math
 import os
 import shutil
+import stat
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -59,8 +60,22 @@ class Decoded:
     renderer: str = ""
 
 
+def _utf16_text(head: bytes) -> bool:
+    """A UTF-16 text file: its byte-order mark (FF FE) also looks like an MPEG frame sync."""
+    if not head.startswith((b"\xff\xfe", b"\xfe\xff")) or len(head) < 8:
+        return False
+    text = head[2 : len(head) // 2 * 2].decode("utf-16-le" if head[0] == 0xFF else "utf-16-be", "replace")
+    text = text.rstrip("\ufffd")  # a character cut by the read
+    # Mostly ASCII as well as printable: audio bytes read as UTF-16 are printable CJK often
+    # enough, ASCII almost never (1 code unit in 512).
+    return (bool(text) and sum(ch < "\x80" for ch in text) * 2 >= len(text)
+            and all(ch.isprintable() or ch in "\t\r\n\f" for ch in text))
+
+
 def _sniff(head: bytes) -> str | None:
     """Name what ``head`` looks like when it is clearly not audio, else None."""
+    if _utf16_text(head):
+        return "text"
     if head.startswith(_AUDIO_MAGIC) or head[4:8] == b"ftyp":
         return None
     if len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:  # MPEG/ADTS frame sync
@@ -88,8 +103,7 @@ def _check_file(path: str | os.PathLike) -> str:
     if ext not in SUPPORTED_EXTENSIONS:
         raise UnsupportedFormat(f"unsupported file type {ext or '(no extension)'}", path=path)
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(512)
+        head = read_head(path, 512)
     except FileNotFoundError:
         raise DecodeError("file not found", path=path) from None
     except IsADirectoryError:
@@ -104,6 +118,39 @@ def _check_file(path: str | os.PathLike) -> str:
     if kind:
         raise DecodeError(f"not an audio file (looks like {kind})", path=path)
     return ext
+
+
+# Full scale is 1.0; float files scaled like 32-bit integers reach ~2e9. Beyond 1e10 the
+# samples are garbage (uninitialised memory, a corrupt header) and would overflow the
+# float32 spectrogram into NaN embeddings.
+_MAX_SAMPLE = 1e10
+
+
+def _check_samples(audio: np.ndarray, path) -> None:
+    if not np.isfinite(audio).all():
+        raise DecodeError("audio contains NaN or infinite samples", path=path)
+    peak = float(np.abs(audio).max()) if audio.size else 0.0
+    if peak > _MAX_SAMPLE:
+        raise DecodeError(f"implausible sample values (peak {peak:.1e}, full scale is 1); the file is corrupt",
+                          path=path)
+
+
+def read_head(path: str | os.PathLike, n: int) -> bytes:
+    """The first ``n`` bytes of a regular file, without ever blocking.
+
+    Opened non-blocking and checked with fstat, so a FIFO or device that replaced a music
+    file (or was named like one) raises instead of hanging the decoder.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise DecodeError("not a regular file (a pipe, socket or device)", path=path)
+        return os.read(fd, n)
+    finally:
+        os.close(fd)
 
 
 class _Source:
@@ -137,6 +184,27 @@ class _SndfileSource(_Source):
             raise DecodeError(f"implausible {_FORMAT_NAMES[ext]} header "
                               f"({self.f.samplerate} Hz, {self.f.channels} channels)", path=path)
         self.duration = max(self.f.frames, 0) / self.f.samplerate
+        self._pos = 0  # frame the next read starts at
+
+    def _seek(self, start: int) -> None:
+        """Go to frame ``start``; formats libsndfile cannot seek in (GSM 6.10 WAV) are re-read."""
+        if start == self._pos:
+            return
+        try:
+            self.f.seek(start)
+            self._pos = start
+            return
+        except Exception:
+            pass
+        if start < self._pos:
+            self.f.close()
+            self.f = soundfile.SoundFile(os.fspath(self.path), "r")
+            self._pos = 0
+        while self._pos < start:  # skip forward block by block: memory stays bounded
+            got = len(self.f.read(min(_BLOCK_FRAMES, start - self._pos), dtype="float32", always_2d=True))
+            if got == 0:
+                break
+            self._pos += got
 
     def _error(self, exc: Exception) -> DecodeError:
         msg = getattr(exc, "error_string", None) or str(exc)
@@ -152,15 +220,16 @@ class _SndfileSource(_Source):
         stream = None if sr_in == self.sr else soxr.ResampleStream(sr_in, self.sr, 1, dtype="float32")
         out: list[np.ndarray] = []
         try:
-            f.seek(start)
+            self._seek(start)
+            f = self.f
             while remaining is None or remaining > 0:
                 want = _BLOCK_FRAMES if remaining is None else min(_BLOCK_FRAMES, remaining)
                 block = f.read(want, dtype="float32", always_2d=True)
+                self._pos += len(block)
                 if len(block) == 0:
                     break
                 mono = np.ascontiguousarray(block.mean(axis=1) if block.shape[1] > 1 else block[:, 0])
-                if not np.isfinite(mono).all():
-                    raise DecodeError("audio contains NaN or infinite samples", path=self.path)
+                _check_samples(mono, self.path)
                 out.append(stream.resample_chunk(mono) if stream else mono)
                 if remaining is not None:
                     remaining -= len(block)
@@ -251,8 +320,7 @@ class _FfmpegSource(_Source):
             raise DecodeError(f"corrupt or unreadable {_FORMAT_NAMES[self.ext]}: {reason}",
                               path=self.path)
         audio = np.frombuffer(proc.stdout[: len(proc.stdout) // 4 * 4], dtype="<f4").astype(np.float32)
-        if not np.isfinite(audio).all():
-            raise DecodeError("audio contains NaN or infinite samples", path=self.path)
+        _check_samples(audio, self.path)
         return audio
 
     def read(self, offset: float, seconds: float | None) -> np.ndarray:
@@ -277,8 +345,7 @@ class _FfmpegSource(_Source):
                                       f"{_stderr_reason(proc, self.path)}", path=self.path)
                 for name in names:
                     audio = np.fromfile(name, dtype="<f4").astype(np.float32)
-                    if not np.isfinite(audio).all():
-                        raise DecodeError("audio contains NaN or infinite samples", path=self.path)
+                    _check_samples(audio, self.path)
                     out.append(audio)
         return out
 

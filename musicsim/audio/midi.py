@@ -10,6 +10,7 @@ import functools
 import glob
 import io
 import os
+import stat
 import warnings
 from pathlib import Path
 
@@ -81,15 +82,23 @@ def fluidsynth_available() -> bool:
 
 def _read_midi_bytes(path: str | os.PathLike) -> bytes:
     try:
-        size = os.path.getsize(path)
-        if size > _MAX_MIDI_BYTES:
-            raise DecodeError(f"MIDI file too large ({size // 2**20} MiB)", path=path)
-        with open(path, "rb") as fh:
-            data = fh.read()
+        # Non-blocking open + fstat: a FIFO or device named *.mid must not hang the reader.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        with os.fdopen(fd, "rb") as fh:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise DecodeError("not a regular file (a pipe, socket, device or folder)", path=path)
+            if st.st_size > _MAX_MIDI_BYTES:
+                raise DecodeError(f"MIDI file too large ({st.st_size // 2**20} MiB)", path=path)
+            data = fh.read(_MAX_MIDI_BYTES + 1)
     except FileNotFoundError:
         raise DecodeError("file not found", path=path) from None
+    except PermissionError:
+        raise DecodeError("permission denied", path=path) from None
     except OSError as exc:
         raise DecodeError(f"cannot read file: {exc.strerror or exc}", path=path) from None
+    if len(data) > _MAX_MIDI_BYTES:  # grew while being read
+        raise DecodeError(f"MIDI file too large (over {_MAX_MIDI_BYTES // 2**20} MiB)", path=path)
     if not data:
         raise DecodeError("empty file", path=path)
     if data[:4] == b"RIFF" and data[8:12] == b"RMID":  # RIFF-wrapped MIDI: SMF is inside
@@ -118,9 +127,37 @@ def _parse(path: str | os.PathLike):
     except DecodeError:
         raise
     except Exception as exc:
-        reason = str(exc).strip() or type(exc).__name__
+        reason = _PARSE_REASONS.get(type(exc)) or str(exc).strip() or type(exc).__name__
         raise DecodeError(f"corrupt MIDI file: {reason[:200]}", path=path) from None
     return pm, title
+
+
+_PARSE_REASONS = {EOFError: "the file ends in the middle of a track",
+                  ZeroDivisionError: "zero tempo or time division"}
+# More parts than this are merged by (program, drums) before rendering: FluidSynth renders
+# each part separately, so a file with thousands of one-note tracks would take minutes.
+_MAX_PARTS = 32
+
+
+def _merge_parts(pm) -> None:
+    """Merge instruments that share program and drum flag (same sound) when there are many."""
+    if len(pm.instruments) <= _MAX_PARTS:
+        return
+    merged: dict[tuple[int, bool], object] = {}
+    for inst in pm.instruments:
+        key = (inst.program, inst.is_drum)
+        into = merged.get(key)
+        if into is None:
+            merged[key] = inst
+            continue
+        into.notes.extend(inst.notes)
+        into.pitch_bends.extend(inst.pitch_bends)
+        into.control_changes.extend(inst.control_changes)
+    for inst in merged.values():
+        inst.notes.sort(key=lambda n: (n.start, n.pitch))
+        inst.pitch_bends.sort(key=lambda b: b.time)
+        inst.control_changes.sort(key=lambda c: c.time)
+    pm.instruments = list(merged.values())
 
 
 def _trim(pm, max_seconds: float) -> None:
@@ -188,6 +225,7 @@ def render_midi(path: str | os.PathLike, *, sr: int = 22050, soundfont: str | No
     """
     pm, _ = _parse(path)
     _trim(pm, max_seconds)
+    _merge_parts(pm)
     if not any(inst.notes for inst in pm.instruments):
         raise DecodeError("MIDI file has no notes", path=path)
     audio = None

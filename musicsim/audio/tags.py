@@ -30,8 +30,14 @@ _YEAR = re.compile(r"(?<!\d)([12]\d{3})")
 _TRACK = re.compile(r"\s*(\d{1,4})")
 
 
+_CONTROL = re.compile(r"[\x01-\x1f\x7f-\x9f]+")
+
+
 def _clean(value: object) -> str | None:
-    text = str(value).replace("\x00", "").strip()[:_MAX_CHARS].strip()
+    """One line of at most ``_MAX_CHARS``: NULs dropped, other control characters (newlines,
+    escapes) become a space, so a tag can never break a one-line listing."""
+    text = str(value)[: 4 * _MAX_CHARS].replace("\x00", "")
+    text = _CONTROL.sub(" ", text).strip()[:_MAX_CHARS].strip()
     return text or None
 
 
@@ -81,8 +87,13 @@ def _parse_track(values: list[str]) -> int | None:
     return None
 
 
+def _stem(path: str | os.PathLike) -> str | None:
+    """The file name without extension, as a fallback title (cleaned like a tag)."""
+    return _clean(Path(path).stem)
+
+
 def _empty(path: str | os.PathLike) -> dict:
-    return {"title": Path(path).stem or None, "artist": None, "album": None, "albumartist": None,
+    return {"title": _stem(path), "artist": None, "album": None, "albumartist": None,
             "genre": None, "year": None, "tracknumber": None, "duration": None, "extra": {}}
 
 
@@ -92,7 +103,7 @@ def _read_midi(path: str | os.PathLike, result: dict) -> dict:
     except Exception:
         return result
     result["title"] = _clean(info["title"]) if info["title"] else result["title"]
-    result["title"] = result["title"] or Path(path).stem
+    result["title"] = result["title"] or _stem(path)
     result["duration"] = info["duration"]
     result["extra"] = {"tempo": info["tempo"], "instruments": info["instruments"]}
     return result
@@ -117,6 +128,10 @@ def read_tags(path: str | os.PathLike) -> dict:
     import mutagen
 
     result = _empty(path)
+    try:  # a FIFO or device named like music would block mutagen's open() forever
+        decode.read_head(path, 0)
+    except Exception:
+        return result
     if Path(path).suffix.lower() in decode.MIDI_EXTENSIONS:
         return _read_midi(path, result)
     try:
@@ -160,5 +175,5 @@ def read_tags(path: str | os.PathLike) -> dict:
         value = getattr(info, attr, None)
         if isinstance(value, int) and value > 0:
             result["extra"][key] = value
-    result["title"] = result["title"] or Path(path).stem
+    result["title"] = result["title"] or _stem(path)
     return result

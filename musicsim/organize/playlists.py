@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pyexpat
 import re
 import tempfile
 import xml.etree.ElementTree as ET
@@ -200,12 +201,16 @@ def _display(entry: TrackMeta) -> str:
 
 def _m3u_location(entry: TrackMeta, relative_to: Path | None) -> str:
     target = os.path.abspath(entry.path)
+    if any(ch in target for ch in "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"):
+        # A line break inside a file name would split the entry in two: a file:// URI
+        # (percent-encoded, read back by read_m3u) keeps it on one line.
+        return Path(target).as_uri()
     if relative_to is not None:
         try:
             target = os.path.relpath(target, os.path.abspath(relative_to))
         except ValueError:  # another drive on Windows: keep it absolute
             return target
-        if target.startswith("#"):  # would read back as a comment line
+        if target.startswith("#") or target[:1].isspace():  # a comment line / stripped on reading
             target = os.curdir + os.sep + target
     return target
 
@@ -241,8 +246,11 @@ def write_m3u8(
     _atomic_write(Path(path), ("\n".join(lines) + "\n").encode("utf-8"))
 
 
-def _file_uri_to_path(uri: str) -> Path:
-    parts = urlsplit(uri)
+def _file_uri_to_path(uri: str) -> Path | None:
+    try:
+        parts = urlsplit(uri)
+    except ValueError:  # e.g. "file://[bad" (an unclosed IPv6 host): not a usable location
+        return None
     local = unquote(parts.path)
     if re.match(r"^/[A-Za-z]:", local):  # file:///C:/Music -> C:/Music
         local = local[1:]
@@ -315,13 +323,19 @@ def read_xspf(path: str | Path) -> list[Path]:
     """
     path = Path(path)
     raw = _read_bytes(path)
+    refused = MusicsimError("XSPF playlist with a DTD or entities is not accepted", path=path)
     for marker in _FORBIDDEN:
         if any(marker.encode(enc) in raw for enc in ("ascii", "utf-16-le", "utf-16-be")):
-            raise MusicsimError("XSPF playlist with a DTD or entities is not accepted", path=path)
+            raise refused
     try:
+        _refuse_dtd(raw)  # whatever the encoding, expat itself reports a DTD
         root = ET.fromstring(raw)
-    except ET.ParseError as exc:
-        raise MusicsimError(f"not a valid XSPF playlist ({exc})", path=path) from None
+    except _DtdFound:
+        raise refused from None
+    except (ET.ParseError, pyexpat.ExpatError, LookupError, ValueError) as exc:
+        # LookupError: an unknown encoding declared; ValueError: bytes that do not decode
+        reason = " ".join(str(exc).split())[:200]
+        raise MusicsimError(f"not a valid XSPF playlist ({reason})", path=path) from None
     folder = path.absolute().parent
     found = []
     for track in root.iter():
@@ -334,6 +348,22 @@ def read_xspf(path: str | Path) -> list[Path]:
                     found.append(target)
                     break
     return found
+
+
+class _DtdFound(Exception):
+    pass
+
+
+def _refuse_dtd(raw: bytes) -> None:
+    """Parse with expat only to look for a DOCTYPE or entity declaration (raises _DtdFound)."""
+
+    def found(*_args) -> None:
+        raise _DtdFound
+
+    parser = pyexpat.ParserCreate()
+    parser.StartDoctypeDeclHandler = found
+    parser.EntityDeclHandler = found
+    parser.Parse(raw, True)
 
 
 def _unquote_relative(location: str) -> str:

@@ -1,8 +1,14 @@
-"""Find music files under folders: skips hidden entries, survives symlink loops and unreadable folders."""
+"""Find music files under folders: skips hidden entries, survives symlink loops and unreadable folders.
+
+Only regular files are yielded (a FIFO or device named ``*.mp3`` would block a decoder), and
+names that are not valid UTF-8 are reported rather than yielded: the library stores paths
+as text, so such a file could be neither stored nor named in a failure.
+"""
 
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -32,6 +38,25 @@ def is_music(path: str) -> bool:
     return os.path.splitext(path)[1].lower() in SUPPORTED_EXTENSIONS
 
 
+def storable(path: str) -> bool:
+    """True when ``path`` is valid text (a Linux name may hold bytes that are not UTF-8)."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def display(path: str) -> str:
+    """``path`` as storable, printable text: undecodable bytes become ``\\xNN``."""
+    if storable(path):
+        return path
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+_NOT_UTF8 = "name is not valid UTF-8; rename it to add it to the library"
+
+
 def walk(paths: Iterable[str | os.PathLike], *, on_error: OnError | None = None) -> Iterator[FileEntry]:
     """Yield every music file under ``paths`` (files are taken as given) once.
 
@@ -40,17 +65,27 @@ def walk(paths: Iterable[str | os.PathLike], *, on_error: OnError | None = None)
     """
     seen_dirs: set[tuple[int, int]] = set()
     seen_files: set[tuple[int, int]] = set()
-    err = on_error or (lambda p, r: None)
+    report = on_error or (lambda p, r: None)
+
+    def err(path: str, reason: str) -> None:
+        report(display(path), reason)
+
     for top in paths:
         top = normalise(top)
+        if not storable(top):
+            err(top, _NOT_UTF8)
+            continue
         try:
             st = os.stat(top)
         except OSError as e:
             err(top, f"cannot open: {e.strerror or e}")
             continue
-        if os.path.isdir(top):
+        if stat.S_ISDIR(st.st_mode):
             yield from _walk_dir(top, seen_dirs, seen_files, err)
         elif is_music(top):
+            if not stat.S_ISREG(st.st_mode):
+                err(top, "not a regular file (a pipe, socket or device)")
+                continue
             entry = _entry(top, st, seen_files)
             if entry:
                 yield entry
@@ -85,9 +120,18 @@ def _walk_dir(top: str, seen_dirs: set, seen_files: set, err: OnError) -> Iterat
                 continue
             try:
                 if e.is_dir(follow_symlinks=True):
-                    subdirs.append(e.path)
+                    if storable(e.name):
+                        subdirs.append(e.path)
+                    else:
+                        err(e.path, "folder " + _NOT_UTF8)
                 elif e.is_file(follow_symlinks=True) and is_music(e.name):
-                    entry = _entry(e.path, e.stat(follow_symlinks=True), seen_files)
+                    if not storable(e.name):
+                        err(e.path, "file " + _NOT_UTF8)
+                        continue
+                    st = e.stat(follow_symlinks=True)
+                    if not stat.S_ISREG(st.st_mode):  # replaced since scandir looked
+                        continue
+                    entry = _entry(e.path, st, seen_files)
                     if entry:
                         yield entry
             except OSError as ex:  # dangling symlink, file vanished, permission

@@ -2,7 +2,7 @@
 
 import time
 
-from musicsim.scan.pipeline import DecodePool, DecodeParams
+from musicsim.scan.pipeline import DecodeParams, DecodePool
 from musicsim.scan.walker import FileEntry
 from tests.scan.faulty import faulty_decode
 
