@@ -99,7 +99,7 @@ def cmd_scan(args) -> int:
     print(f"found {rep.found}, analysed {rep.analysed}, unchanged {rep.skipped}, failed {rep.failed}, "
           f"missing {rep.missing} in {rep.seconds:.1f} s{speed}")
     for path, reason in rep.failures:
-        print(f"  failed: {path}: {reason}")
+        print(f"  failed: {printable(path)}: {reason}")
     if rep.cancelled:
         print("scan cancelled; run it again to resume")
     return 1 if rep.failed or rep.failures else 0
@@ -114,7 +114,7 @@ def cmd_status(args) -> int:
     if st["degraded"]:
         print(f"degraded: {st['degraded']} MIDI tracks rendered without FluidSynth (install libfluidsynth3 and re-scan)")
     for r in st["roots"]:
-        print(f"folder:   {r}")
+        print(f"folder:   {printable(r)}")
     if st["warning"]:
         print(f"warning:  {st['warning']}")
     return 0
@@ -141,7 +141,7 @@ def cmd_similar(args) -> int:
         print(f"({len(matches)} tracks match '{args.query}'; using the first)", file=sys.stderr)
     print(f"similar to [{seed.id}] {_label(seed)}")
     for rank, h in enumerate(hits, 1):
-        print(f"{rank:3d}. {h.distance:.4f}  [{h.track.id}] {_label(h.track)}  ({h.track.path})")
+        print(f"{rank:3d}. {h.distance:.4f}  [{h.track.id}] {printable(_label(h.track))}  ({printable(h.track.path)})")
     return 0
 
 
@@ -157,7 +157,7 @@ def cmd_failures(args) -> int:
     with open_library(args, writable=False) as lib:
         rows = lib.failures()
     for f in rows:
-        print(f"{f.path}: {f.reason}")
+        print(f"{printable(f.path)}: {f.reason}")
     if not rows:
         print("no failures")
     return 0
@@ -217,3 +217,22 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nmusicsim: interrupted; finished tracks are saved", file=sys.stderr)
         return 130
+    except OSError as e:  # disk full, read-only folder, permissions
+        where = f"{printable(e.filename)}: " if getattr(e, "filename", None) else ""
+        print(f"musicsim: error: {where}{e.strerror or e}", file=sys.stderr)
+        return 1
+    except Exception as e:
+        import sqlite3
+
+        from sqlalchemy.exc import SQLAlchemyError
+
+        if not isinstance(e, (SQLAlchemyError, sqlite3.Error)):
+            raise
+        cause = getattr(e, "orig", None) or e
+        print(f"musicsim: error: library database: {' '.join(str(cause).split())}", file=sys.stderr)
+        return 1
+
+
+def printable(text) -> str:
+    """One line whatever a file name holds: control characters (newlines too) are escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))

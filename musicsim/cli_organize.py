@@ -55,8 +55,10 @@ def _one(lib, query: str) -> int:
 
 
 def _label(t) -> str:
+    from musicsim.cli import printable
+
     who = f"{t.artist} - " if t.artist else ""
-    return f"{who}{t.title or os.path.basename(t.path)}"
+    return printable(f"{who}{t.title or os.path.basename(t.path)}")
 
 
 def _tracks(lib, ids: list[int]) -> dict:
@@ -158,7 +160,9 @@ def cmd_duplicates(lib, args) -> int:
         print(json.dumps([{"a": a.path, "b": b.path, "distance": d} for a, b, d in pairs]))
         return 0
     for a, b, d in pairs:
-        print(f"{d:.4f}  {a.path}\n        {b.path}")
+        from musicsim.cli import printable
+
+        print(f"{d:.4f}  {printable(a.path)}\n        {printable(b.path)}")
     if not pairs:
         print("no duplicates found")
     return 0

@@ -9,6 +9,8 @@ marked deleted. A missing, unreadable or foreign index is rebuilt from the datab
 
 from __future__ import annotations
 
+import errno
+import glob
 import json
 import os
 import tempfile
@@ -88,11 +90,18 @@ class AnnIndex:
     def save(self, path: Path) -> None:
         """Atomically write the index, then its sidecar (which names the index's size)."""
         path.parent.mkdir(parents=True, exist_ok=True)
+        for name in (path.name, sidecar(path).name):  # left behind by a save that was killed
+            for stale in path.parent.glob(glob.escape(name) + ".*.tmp"):
+                stale.unlink(missing_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
         os.close(fd)
         try:
             self.index.save_index(tmp)
             size = os.path.getsize(tmp)
+            # On a full disk hnswlib writes a short file without raising: never let it
+            # replace a good index.
+            if size != self.index.index_file_size():
+                raise OSError(errno.ENOSPC, "the index file was written short (disk full?)", tmp)
             os.replace(tmp, path)
         finally:
             Path(tmp).unlink(missing_ok=True)
@@ -107,11 +116,14 @@ def sidecar(path: Path) -> Path:
 
 def _atomic_write_text(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
 
 
 def load(path: Path, *, dim: int, checksum: str) -> AnnIndex | None:

@@ -61,13 +61,15 @@ def scan(lib: Library, paths: list[str], *, progress: ProgressFn | None = None, 
          retry_failed: bool = False) -> ScanReport:
     rep = ScanReport()
     t_start = time.perf_counter()
+    from musicsim.scan.walker import storable
+
     roots = [normalise(p) for p in paths]
     walk_errors: list[tuple[str, str]] = []
     report(progress, "discover", 0, 0, "looking for music files")
     entries = list(walk(roots, on_error=lambda p, r: walk_errors.append((p, r))))
     rep.found = len(entries)
     with lib.db.session() as s:
-        repo.add_roots(s, [r for r in roots if os.path.isdir(r)])
+        repo.add_roots(s, [r for r in roots if storable(r) and os.path.isdir(r)])
     for p, r in walk_errors:
         lib.record_failure(p, "walk", r, None, None)
         rep.failures.append((p, r))
@@ -110,6 +112,12 @@ def _store(lib: Library, embedder, entry: FileEntry, result: dict, rep: ScanRepo
 
     vec = track_vector(seg_vecs)
     t2 = time.perf_counter()
+    if not (np.isfinite(vec).all() and np.isfinite(seg_vecs).all()):
+        reason = "the model produced invalid numbers for this audio (extreme sample values?)"
+        lib.record_failure(entry.path, "embed", reason, entry.size, entry.mtime)
+        rep.failed += 1
+        rep.failures.append((entry.path, reason))
+        return
     with lib.db.session() as s:
         track = repo.upsert_track(s, path=entry.path, size=entry.size, mtime=entry.mtime, fmt=entry.ext.lstrip("."),
                                   tags=result["tags"], degraded=result["degraded"], renderer=result["renderer"])

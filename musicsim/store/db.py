@@ -34,9 +34,24 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection | None, Engine], None]] = {1:
 
 
 def read_version(path: Path) -> int:
-    """``user_version`` read without writing anything (0 for a new or empty file)."""
+    """``user_version`` read without writing anything (0 for a new or empty file).
+
+    Without a pending WAL the version is read from the file header (bytes 60-63), so a
+    database that will be refused is not even opened by SQLite (which would leave
+    ``-wal``/``-shm`` files beside it).
+    """
     if not path.exists() or path.stat().st_size == 0:
         return 0
+    wal = path.with_name(path.name + "-wal")
+    if not (wal.exists() and wal.stat().st_size > 0):
+        try:
+            with open(path, "rb") as f:
+                head = f.read(100)
+        except OSError as e:
+            raise MusicsimError(f"cannot read the library database: {e.strerror or e}", path=path) from None
+        if len(head) < 100 or not head.startswith(b"SQLite format 3\x00"):
+            raise MusicsimError("not a musicsim library database (not an SQLite file)", path=path)
+        return int.from_bytes(head[60:64], "big", signed=True)
     uri = f"file:{path.as_posix()}?mode=ro"
     try:
         con = sqlite3.connect(uri, uri=True, timeout=10)
@@ -44,6 +59,8 @@ def read_version(path: Path) -> int:
             return int(con.execute("PRAGMA user_version").fetchone()[0])
         finally:
             con.close()
+    except sqlite3.OperationalError as e:
+        raise MusicsimError(f"cannot open the library database ({e})", path=path) from None
     except sqlite3.DatabaseError as e:
         raise MusicsimError(f"not a musicsim library database ({e})", path=path) from None
 
@@ -77,7 +94,7 @@ class WriterLock:
             _lock_file(fh)
         except OSError:
             fh.close()
-            raise LibraryBusy("another musicsim is writing to this library; try again when it is done", path=self.path.with_suffix("")) from None
+            raise LibraryBusy("library busy: another musicsim is writing to it; try again when it is done", path=self.path.with_suffix("")) from None
         fh.seek(0)
         fh.truncate()
         fh.write(str(os.getpid()))

@@ -35,8 +35,6 @@ from tests.robustness.helpers import (
     snapshot,
 )
 
-NEEDS_CLI_FIX = ("cli.py main() lets OSError / SQLAlchemy errors escape as a traceback; it should print "
-                 "`musicsim: error: <one line>` and return 1 (see report)")
 
 
 @dataclass
@@ -67,10 +65,8 @@ def _cli(capsys, *args: str) -> Run:
     return Run(args, rc, _error_lines(capsys.readouterr().err), raised)
 
 
-def _one_line_error(run: Run, *, xfail_if_raised: bool = True) -> None:
+def _one_line_error(run: Run) -> None:
     """The run failed with exactly one `musicsim: ...` line (call after the data checks)."""
-    if run.raised and xfail_if_raised:
-        pytest.xfail(f"{NEEDS_CLI_FIX}; `{' '.join(run.args[-2:])}` raised {run.raised}")
     assert run.raised is None, run
     assert run.rc not in (0, None) and len(run.errors) == 1 and run.errors[0].startswith("musicsim: "), run
 
@@ -210,8 +206,7 @@ def test_unopenable_database_is_not_called_foreign(readonly_home, capsys, monkey
     monkeypatch.setenv("MUSICSIM_HOME", str(home))
     run = _cli(capsys, "scan", str(home))
     _one_line_error(run)
-    if "not a musicsim library database" in run.errors[0]:
-        pytest.xfail("store/db.py read_version calls an I/O error 'not a musicsim library database': " + run.errors[0])
+    assert "not a musicsim library database" not in run.errors[0], run.errors[0]
 
 
 # --------------------------------------------------------------------------- injected faults
@@ -310,8 +305,7 @@ def test_newer_schema_is_refused_untouched_through_cli(small_library, capsys):
     after = {p.name: _sha(p) for p in db.parent.rglob("*") if p.is_file()}
     assert {n: h for n, h in after.items() if n in files} == files  # the database and its index: same bytes
     extra = sorted(set(after) - set(files))
-    if extra:
-        pytest.xfail(f"store/db.py read_version leaves {extra} beside a refused database (WAL read-only open)")
+    assert not extra, f"files left beside a refused database: {extra}"
 
 
 # --------------------------------------------------------------------------- two instances
