@@ -31,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     sc = sub.add_parser("scan", help="add folders or files to the library and analyse new or changed music")
     sc.add_argument("paths", nargs="+", metavar="PATH")
     sc.add_argument("--retry-failed", action="store_true", help="try again files that failed before")
+    gui = sub.add_parser("gui", help="open the desktop app (also what `musicsim` alone does)")
+    gui.add_argument("folders", nargs="*", metavar="FOLDER", help="folders to add and scan")
     sub.add_parser("status", help="library size, active model, failures")
     si = sub.add_parser("similar", help="tracks that sound like QUERY (a path, a track id, or title/artist words)")
     si.add_argument("query")
@@ -197,9 +199,10 @@ from musicsim.cli_organize import COMMANDS as ORGANIZE  # noqa: E402
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 0
+    if args.command in (None, "gui"):
+        from musicsim.gui.app import run
+
+        return run(list(getattr(args, "folders", []) or []), db_path=args.db)
     try:
         if args.command in ORGANIZE:
             func, writes = ORGANIZE[args.command]

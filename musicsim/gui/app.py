@@ -76,6 +76,9 @@ def run(argv: list[str] | None = None, *, db_path=None) -> int:
         if args.paths:
             paths = [os.path.abspath(p) for p in args.paths]
             win.library_opened.connect(lambda: QTimer.singleShot(0, lambda: win.add_paths(paths)))
+        quit_ms = os.environ.get("MUSICSIM_GUI_QUIT_AFTER_MS")  # for smoke tests and automation
+        if quit_ms:
+            win.library_opened.connect(lambda: QTimer.singleShot(int(quit_ms), win.close))
         return int(app.exec())
     finally:
         sys.excepthook = previous_hook
