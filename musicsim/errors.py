@@ -24,6 +24,17 @@ class MusicsimError(Exception):
 class DecodeError(MusicsimError):
     """The file could not be decoded (empty, truncated, corrupt, not audio)."""
 
+    @classmethod
+    def from_os_error(cls, exc: OSError, path: str | Path) -> DecodeError:
+        """The reason a file could not be read, in words a person understands."""
+        if isinstance(exc, FileNotFoundError):
+            return cls("file not found", path=path)
+        if isinstance(exc, IsADirectoryError):
+            return cls("is a directory, not a file", path=path)
+        if isinstance(exc, PermissionError):
+            return cls("permission denied", path=path)
+        return cls(f"cannot read file: {exc.strerror or exc}", path=path)
+
 
 class UnsupportedFormat(DecodeError):
     """The file extension is not one musicsim reads."""

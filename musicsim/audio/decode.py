@@ -104,14 +104,8 @@ def _check_file(path: str | os.PathLike) -> str:
         raise UnsupportedFormat(f"unsupported file type {ext or '(no extension)'}", path=path)
     try:
         head = read_head(path, 512)
-    except FileNotFoundError:
-        raise DecodeError("file not found", path=path) from None
-    except IsADirectoryError:
-        raise DecodeError("is a directory, not a file", path=path) from None
-    except PermissionError:
-        raise DecodeError("permission denied", path=path) from None
     except OSError as exc:
-        raise DecodeError(f"cannot read file: {exc.strerror or exc}", path=path) from None
+        raise DecodeError.from_os_error(exc, path) from None
     if not head:
         raise DecodeError("empty file", path=path)
     kind = _sniff(head)

@@ -91,12 +91,8 @@ def _read_midi_bytes(path: str | os.PathLike) -> bytes:
             if st.st_size > _MAX_MIDI_BYTES:
                 raise DecodeError(f"MIDI file too large ({st.st_size // 2**20} MiB)", path=path)
             data = fh.read(_MAX_MIDI_BYTES + 1)
-    except FileNotFoundError:
-        raise DecodeError("file not found", path=path) from None
-    except PermissionError:
-        raise DecodeError("permission denied", path=path) from None
     except OSError as exc:
-        raise DecodeError(f"cannot read file: {exc.strerror or exc}", path=path) from None
+        raise DecodeError.from_os_error(exc, path) from None
     if len(data) > _MAX_MIDI_BYTES:  # grew while being read
         raise DecodeError(f"MIDI file too large (over {_MAX_MIDI_BYTES // 2**20} MiB)", path=path)
     if not data:

@@ -20,6 +20,8 @@ from pathlib import Path
 import hnswlib
 import numpy as np
 
+from musicsim.fsutil import atomic_write_bytes
+
 M = 16
 EF_CONSTRUCTION = 200
 
@@ -91,8 +93,9 @@ class AnnIndex:
         """Atomically write the index, then its sidecar (which names the index's size)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         for name in (path.name, sidecar(path).name):  # left behind by a save that was killed
-            for stale in path.parent.glob(glob.escape(name) + ".*.tmp"):
-                stale.unlink(missing_ok=True)
+            for pattern in (glob.escape(name) + ".*.tmp", "." + glob.escape(name) + ".*.tmp"):
+                for stale in path.parent.glob(pattern):
+                    stale.unlink(missing_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
         os.close(fd)
         try:
@@ -106,24 +109,12 @@ class AnnIndex:
         finally:
             Path(tmp).unlink(missing_ok=True)
         meta = {"dim": self.dim, "checksum": self.checksum, "seq": self.seq, "deleted": sorted(self.deleted), "size": size}
-        _atomic_write_text(sidecar(path), json.dumps(meta))
+        atomic_write_bytes(sidecar(path), json.dumps(meta).encode())
         self.dirty = False
 
 
 def sidecar(path: Path) -> Path:
     return path.with_suffix(".json")
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def load(path: Path, *, dim: int, checksum: str) -> AnnIndex | None:

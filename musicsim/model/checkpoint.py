@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,6 +18,7 @@ import torch
 
 from musicsim.audio.features import FrontEnd
 from musicsim.errors import CheckpointError, ModelMismatch
+from musicsim.fsutil import atomic_write
 from musicsim.model.resnet import ModelConfig, ResNetEmbedding, build_model
 
 FORMAT = "musicsim-checkpoint"
@@ -89,17 +89,7 @@ def save_checkpoint(ckpt: dict, path: str | os.PathLike) -> Path:
     """Write atomically: a crash mid-write leaves the previous file intact."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(ckpt, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda fh: torch.save(ckpt, fh))
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import pyexpat
 import re
-import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator
 from pathlib import Path, PureWindowsPath
@@ -14,6 +13,7 @@ from urllib.parse import unquote, urlsplit
 import numpy as np
 
 from musicsim.errors import MusicsimError
+from musicsim.fsutil import atomic_write_bytes
 from musicsim.organize import TrackMeta, as_matrix, row_of
 from musicsim.organize.order import smooth_order
 from musicsim.organize.similar import Mode, seed_distances
@@ -163,23 +163,10 @@ def make_playlist(
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    """Write via a temporary file in the same folder so readers never see half a file."""
-    path = Path(path)
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        atomic_write_bytes(path, data)
     except OSError as exc:
         raise MusicsimError(f"cannot write playlist: {exc.strerror or exc}", path=path) from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise MusicsimError(f"cannot write playlist: {exc.strerror or exc}", path=path) from None
-        raise
 
 
 def _read_bytes(path: Path) -> bytes:
