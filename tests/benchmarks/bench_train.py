@@ -1,0 +1,140 @@
+"""Training throughput and the time to fine-tune a 500-track library.
+
+    python tests/benchmarks/bench_train.py [--device auto|cpu|cuda] [--threads N] [--steps N]
+                                          [--model PATH] [--library DIR] [--tracks 500] [--minutes 4]
+
+Measures, on generated audio (or ``--library DIR``), with the real training loop of
+``trainer.train`` (random crops, augmentation, semi-hard mining, AdamW):
+
+* training throughput in segments/s (each step embeds 3 x batch segments) on CPU, and on the
+  GPU too when there is one (mixed precision, mel store on the GPU);
+* embedding throughput (forward only, segments/s), which bounds re-embedding a library;
+* cache-build speed (decode + log-Mel, x real time) with the given workers.
+
+From those it *estimates* the time to fine-tune a library of ``--tracks`` tracks of
+``--minutes`` minutes each at the default settings (DEFAULT_EPOCHS_FINETUNE epochs of the
+shipped model: cache build + training + re-embedding); the estimate is labelled as such.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import torch  # noqa: E402
+
+from musicsim.model.checkpoint import DEFAULT_RESOURCE, default_model, load_model  # noqa: E402
+from musicsim.model.embed import device_name  # noqa: E402
+from trainer.data import MelCache  # noqa: E402
+from trainer.train import DEFAULT_EPOCHS_FINETUNE, TrainOptions, train  # noqa: E402
+
+
+def make_audio(root: Path, n: int, seconds: float) -> list[str]:
+    from tests.fixtures.generate import FAMILIES, synth, write_audio
+
+    out = []
+    for i in range(n):
+        fam = FAMILIES[i % len(FAMILIES)]
+        out.append(str(write_audio(root / fam / f"{fam}_{i}.wav", synth(fam, seconds=seconds, variant=i))))
+    return out
+
+
+def bench_train(folders: list[str], cache: str, device: str, steps: int, init: str | None, batch: int) -> dict:
+    with tempfile.TemporaryDirectory() as out:
+        opts = TrainOptions(folders=folders, init=init or "default", cache=cache, out=out, device=device, steps=steps,
+                            batch_size=batch, val_fraction=0.0, workers=2, name="bench")
+        t = time.perf_counter()
+        res = train(opts)
+        wall = time.perf_counter() - t
+    rows = [h for h in res.history if h.get("segments_per_s")]
+    return {"segments_per_s": rows[-1]["segments_per_s"] if rows else float("nan"), "steps": res.steps, "wall": wall}
+
+
+@torch.inference_mode()
+def bench_embed(device: str, model_path: str | None, n: int = 1024) -> float:
+    from musicsim.model.embed import best_device
+
+    lm = load_model(model_path) if model_path else default_model()
+    dev = best_device(device)
+    m = lm.model.to(dev).eval()
+    x = torch.randn(256, 1, lm.frontend.n_mels, lm.frontend.segment_frames, device=dev)
+    m(x)
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    t = time.perf_counter()
+    for _ in range(n // 256):
+        m(x)
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    return n / (time.perf_counter() - t)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--steps", type=int, default=60)
+    ap.add_argument("--batch-size", type=int, default=TrainOptions().batch_size)
+    ap.add_argument("--model", help="checkpoint to fine-tune (default: the shipped model)")
+    ap.add_argument("--library", help="measure on this folder instead of generated audio")
+    ap.add_argument("--tracks", type=int, default=500)
+    ap.add_argument("--minutes", type=float, default=4.0, help="mean track length assumed by the estimate")
+    a = ap.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    model_path = a.model or (str(DEFAULT_RESOURCE) if DEFAULT_RESOURCE.exists() else None)
+    lm = load_model(model_path) if model_path else default_model()
+    fe = lm.frontend
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ.setdefault("MUSICSIM_HOME", tmp)
+        if a.library:
+            folders = [a.library]
+            from musicsim.scan.walker import walk
+
+            paths = [e.path for e in walk(folders)]
+        else:
+            paths = make_audio(Path(tmp) / "music", 16, 60.0)
+            folders = [str(Path(tmp) / "music")]
+        cache = str(Path(tmp) / "cache")
+        t = time.perf_counter()
+        found, _ = MelCache(cache, fe).build(paths, workers=2)
+        build_s = time.perf_counter() - t
+        audio_s = sum(c.mel.shape[1] for c in found.values()) * fe.hop_length / fe.sr
+        devices = ["cpu"] if a.device == "cpu" else (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
+        if a.device not in ("auto", "cpu"):
+            devices = [a.device]
+        print(f"model: {lm.name} (width {lm.config.width}, {sum(p.numel() for p in lm.model.parameters()) / 1e6:.2f} M "
+              f"parameters), batch {a.batch_size} triplets, torch {torch.__version__}, {os.cpu_count()} CPUs, "
+              f"{torch.get_num_threads()} threads")
+        print(f"cache build: {len(found)} tracks, {audio_s / 60:.1f} min of audio in {build_s:.1f} s "
+              f"({audio_s / build_s:.0f}x real time, 2 workers)")
+        results = {}
+        for dev in devices:
+            tr = bench_train(folders, cache, dev, a.steps, model_path, a.batch_size)
+            emb = bench_embed(dev, model_path)
+            results[dev] = (tr, emb)
+            name = device_name(torch.device(dev))
+            print(f"[{name}] training: {tr['segments_per_s']:.0f} segments/s ({tr['segments_per_s'] / 3:.0f} triplets/s, "
+                  f"{tr['steps']} steps); embedding: {emb:.0f} segments/s")
+        seg_s = fe.segment_frames * fe.hop_length / fe.sr
+        n_seg = a.tracks * a.minutes * 60 / seg_s
+        print(f"\nESTIMATE (from the throughputs above) for fine-tuning a {a.tracks}-track library of "
+              f"{a.minutes:g}-minute tracks ({n_seg:.0f} segments) at default settings "
+              f"({DEFAULT_EPOCHS_FINETUNE} epochs; each epoch = every segment once as an anchor = 3 x segments embedded):")
+        for dev, (tr, emb) in results.items():
+            t_cache = a.tracks * a.minutes * 60 / (audio_s / build_s)
+            t_train = DEFAULT_EPOCHS_FINETUNE * 3 * n_seg / tr["segments_per_s"]
+            t_embed = n_seg / emb
+            print(f"  {dev}: cache build {t_cache / 60:.1f} min (once; a scan's decode rate) + training "
+                  f"{t_train / 60:.1f} min + re-embedding {t_embed / 60:.1f} min = {(t_cache + t_train + t_embed) / 60:.1f} min")
+
+
+if __name__ == "__main__":
+    main()

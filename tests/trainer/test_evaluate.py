@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+
+from musicsim.model.embed import track_vector
+from trainer.evaluate import embedding_metrics, evaluate_folder, format_report, labelled_files, pool_segments
+
+
+def test_pooling():
+    rng = np.random.default_rng(1)
+    v = rng.standard_normal((7, 16)).astype(np.float32)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    assert np.allclose(pool_segments(v, "mean"), track_vector(v))
+    ms = pool_segments(v, "meanstd")
+    assert ms.shape == (32,) and np.isclose(np.linalg.norm(ms), 1.0)
+    assert np.allclose(ms[16:] / ms[:16].dot(track_vector(v)), 2.0 * v.std(0), atol=1e-5)
+    with pytest.raises(ValueError):
+        pool_segments(v, "max")
+
+
+def test_metrics_on_separated_and_random_vectors():
+    rng = np.random.default_rng(0)
+    centres = np.eye(4)
+    labels = np.repeat(["a", "b", "c", "d"], 8)
+    X = centres[np.repeat(np.arange(4), 8)] + 0.01 * rng.standard_normal((32, 4))
+    m = embedding_metrics(X, labels)
+    assert m["p@5"] == pytest.approx(1.0) and m["1nn"] == 1.0 and m["probe"] == 1.0
+    assert m["nmi"] == pytest.approx(1.0) and m["auroc"] == pytest.approx(1.0)
+    R = rng.standard_normal((32, 4))
+    r = embedding_metrics(R, labels)
+    assert r["p@5"] < 0.6 and r["nmi"] < 0.5
+    # precision only over queries of one label
+    q = embedding_metrics(X, labels, query_labels=["a"], holdout="a")
+    assert q["p@5"] == pytest.approx(1.0) and q["auroc"] == pytest.approx(1.0)
+
+
+def test_evaluate_folder_prints_model_and_baselines(train_library, mel_cache_dir):
+    root, fams = train_library
+    files = labelled_files(root)
+    assert len(files) == len(fams) and {lab for _, lab in files} == set(fams.values())
+    res = evaluate_folder(root, cache=str(mel_cache_dir), device="cpu", workers=1, combined=True)
+    assert res["tracks"] == 16 and res["labels"] == {"chord": 4, "clicks": 4, "noise": 4, "sine": 4}
+    kinds = [res["methods"][n]["kind"] for n in res["order"]]
+    assert kinds == ["model", "model", "baseline", "baseline", "baseline", "combined"]
+    assert "MFCC mean/std" in res["methods"] and "untrained network [mean]" in res["methods"]
+    assert [res["methods"][n].get("pooling") for n in res["order"][:2]] == ["mean", "meanstd"]
+    for name in res["order"]:
+        for k in ("p@5", "1nn", "probe", "nmi", "auroc"):
+            v = res["methods"][name][k]
+            assert v is None or 0.0 <= v <= 1.0
+    # four very different timbre families: MFCC statistics separate them
+    assert res["methods"]["MFCC mean/std"]["1nn"] >= 0.9
+    text = format_report(res)
+    assert "precision@5" in text and "MFCC mean/std" in text and "untrained network" in text
+
+
+def test_evaluate_cli(train_library, mel_cache_dir, tmp_path, capsys):
+    from trainer.evaluate import main
+
+    root, _ = train_library
+    assert main([str(root), "--cache", str(mel_cache_dir), "--device", "cpu", "--workers", "1",
+                 "--json", str(tmp_path / "r.json")]) == 0
+    assert "linear probe" in capsys.readouterr().out and (tmp_path / "r.json").exists()

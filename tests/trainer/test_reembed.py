@@ -1,0 +1,66 @@
+"""Training on a library re-embeds it: the new model becomes active, the old one stays listed."""
+
+import numpy as np
+
+from musicsim.model.checkpoint import load_model
+from musicsim.services import Library
+from musicsim.store import repo
+from trainer.reembed import reembed_library
+from trainer.train import TrainOptions, train
+
+
+def _scan(folder, db):
+    lib = Library(db)
+    rep = lib.scan([str(folder)])
+    assert rep.analysed >= 8 and not rep.cancelled
+    return lib
+
+
+def test_train_on_db_reembeds_and_activates(family_library, tmp_path):
+    root = family_library[0] if isinstance(family_library, tuple) else family_library
+    db = tmp_path / "lib.db"
+    lib = _scan(root, db)
+    old = lib.model_row
+    n_tracks = len(lib.tracks())
+    lib.close()
+
+    res = train(TrainOptions(db=str(db), init=None, width=4, embed_dim=16, segment_frames=64, batch_size=8, steps=3,
+                             cache=str(tmp_path / "cache"), device="cpu", workers=1, val_fraction=0.0, name="tuned"))
+    assert res.model_id is not None and res.reembedded == n_tracks
+    assert res.model_path.startswith(str(tmp_path / "lib-models"))
+
+    with Library(db) as lib:
+        assert lib.model_row.name == "tuned" and lib.model_row.id == res.model_id and lib.model_row.active
+        with lib.db.session() as s:
+            models = {m.name: m for m in repo.list_models(s)}
+            assert old.name in models and not models[old.name].active
+            assert len(repo.embedded_track_ids(s, old.id)) == n_tracks  # old vectors kept
+        ids, X = lib.embeddings()
+        assert len(ids) == n_tracks and X.shape[1] == 16
+        assert np.allclose(np.linalg.norm(X, axis=1), 1.0, atol=1e-4)
+        assert len(lib.ann()) == n_tracks
+        hits = lib.similar(int(ids[0]), n=3)
+        assert len(hits) == 3
+
+
+def test_reembed_library_directly_keeps_previous_selectable(family_library, tmp_path):
+    root = family_library[0] if isinstance(family_library, tuple) else family_library
+    db = tmp_path / "lib.db"
+    lib = _scan(root, db)
+    first = lib.model_row
+    res = train(TrainOptions(folders=[str(root)], init=None, width=4, embed_dim=16, segment_frames=64, batch_size=8,
+                             steps=2, cache=str(tmp_path / "cache"), device="cpu", workers=1, out=str(tmp_path / "run"),
+                             name="direct"))
+    seen = []
+    out = reembed_library(lib, load_model(res.model_path), seen.append, None, cache=str(tmp_path / "cache"))
+    assert out["active"] and out["embedded"] == len(lib.tracks())
+    assert lib.model_row.id == out["model_id"] and lib.model_row.name == "direct"
+    assert any(p.stage == "reembed" for p in seen)
+    assert len(lib.ann()) == len(lib.tracks())
+    # switching back to the first model works and its index is intact
+    with lib.db.session() as s:
+        row = s.get(type(first), first.id)
+        repo.set_active(s, row)
+    lib.model_row, lib._ann = row, None
+    assert len(lib.ann()) == len(lib.tracks())
+    lib.close()

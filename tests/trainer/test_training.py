@@ -1,0 +1,127 @@
+"""Training on generated audio: learning, exact resume, cancel, checkpoints, CLI."""
+
+import pytest
+import torch
+
+from musicsim.jobs import CancelToken
+from musicsim.model.checkpoint import load_model, read_checkpoint
+from trainer.train import TrainOptions, train
+
+
+def _opts(root, cache, out, **kw):
+    base = dict(folders=[str(root)], init=None, cache=str(cache), out=str(out), width=8, embed_dim=32,
+                segment_frames=64, batch_size=16, lr=3e-3, warmup_steps=5, val_fraction=0.25, val_triplets=96,
+                window_seconds=4.0, workers=1, device="cpu", seed=1, augment=False)
+    base.update(kw)
+    return TrainOptions(**base)
+
+
+def test_tiny_run_learns(train_library, mel_cache_dir, tmp_path):
+    root, _ = train_library
+    res = train(_opts(root, mel_cache_dir, tmp_path / "run", epochs=6, augment=True, margin=0.5, seed=6))
+    first, last = res.history[0], res.history[-1]
+    assert first["step"] == 0 and last["epoch"] == 6
+    print([(h["epoch"], round(h["val_loss"], 4), round(h["val_acc"], 3)) for h in res.history])
+    assert last["val_loss"] < 0.7 * first["val_loss"], res.history
+    assert last["val_acc"] > first["val_acc"], res.history
+    assert (tmp_path / "run" / "log.csv").read_text().count("\n") == 8  # header + epochs 0..6
+    assert "val triplet accuracy" in res.summary
+    loaded = load_model(res.model_path)
+    assert loaded.trained and loaded.config.width == 8 and loaded.frontend.segment_frames == 64
+    assert loaded.metrics["val_acc"] == pytest.approx(last["val_acc"])
+
+
+def _weights(path):
+    return read_checkpoint(path)["model"]
+
+
+def test_resume_after_cancel_mid_epoch_is_exact(train_library, mel_cache_dir, tmp_path):
+    root, _ = train_library
+    variant = dict(epochs=2, mining="semihard", augment=True, head=32, pitch_shift=2, mix=0.3)
+    full = train(_opts(root, mel_cache_dir, tmp_path / "full", **variant))
+    spe = read_checkpoint(full.checkpoint)["extra"]["steps_per_epoch"]
+    assert full.steps == 2 * spe and spe >= 4
+
+    token = CancelToken()
+    stop_at = spe + 2  # mid-way through epoch 2
+
+    def progress(p):
+        if p.stage == "train" and p.done == stop_at:
+            token.cancel()
+
+    part = train(_opts(root, mel_cache_dir, tmp_path / "part", **variant), progress=progress, cancel=token)
+    assert part.cancelled and part.steps == stop_at and part.model_path is None
+    # the checkpoint left by the cancel is usable as a model, and holds the training state
+    ck = read_checkpoint(part.checkpoint)
+    assert ck["step"] == stop_at and ck["optimizer"] is not None
+    assert isinstance(ck["extra"]["rng"]["torch_cpu"], torch.Tensor)
+    m = load_model(part.checkpoint)
+    assert m.model(torch.randn(2, 1, 64, 64)).shape == (2, 32)
+
+    resumed = train(TrainOptions(resume=str(tmp_path / "part"), device="cpu", cache=str(mel_cache_dir), workers=1))
+    assert resumed.steps == full.steps and not resumed.cancelled
+    a, b = _weights(full.checkpoint), _weights(resumed.checkpoint)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    ha, hb = read_checkpoint(full.checkpoint)["extra"]["head"], read_checkpoint(resumed.checkpoint)["extra"]["head"]
+    assert all(torch.equal(ha[k], hb[k]) for k in ha)
+    # the optimizer state continued too
+    oa, ob = read_checkpoint(full.checkpoint)["optimizer"], read_checkpoint(resumed.checkpoint)["optimizer"]
+    for sa, sb in zip(oa["state"].values(), ob["state"].values()):
+        assert torch.equal(sa["exp_avg_sq"], sb["exp_avg_sq"])
+
+
+def test_step_and_time_bounds(train_library, mel_cache_dir, tmp_path):
+    root, _ = train_library
+    res = train(_opts(root, mel_cache_dir, tmp_path / "s", steps=3))
+    assert res.steps == 3
+    res = train(_opts(root, mel_cache_dir, tmp_path / "t", max_minutes=0.0))
+    assert res.steps == 0 and res.model_path
+
+
+def test_checkpoint_round_trip(train_library, mel_cache_dir, tmp_path):
+    root, _ = train_library
+    res = train(_opts(root, mel_cache_dir, tmp_path / "r", steps=2, name="roundtrip"))
+    ck = read_checkpoint(res.checkpoint)  # weights_only=True inside
+    assert ck["name"] == "roundtrip" and ck["step"] == 2
+    assert ck["model_args"]["width"] == 8 and ck["frontend"]["segment_frames"] == 64
+    assert ck["extra"]["options"]["batch_size"] == 16 and ck["extra"]["split"]["val"]
+    exported = read_checkpoint(res.model_path)
+    assert exported["optimizer"] is None and exported["card"]["steps"] == 2
+    a, b = load_model(res.checkpoint), load_model(res.model_path)
+    assert a.checksum == b.checksum
+    x = torch.randn(3, 1, 64, 64)
+    assert torch.allclose(a.model(x), b.model(x))
+    # fine-tuning from the exported model keeps its architecture and front end
+    ft = train(_opts(root, mel_cache_dir, tmp_path / "ft", init=res.model_path, steps=1, width=16))
+    assert load_model(ft.model_path).config.width == 8
+
+
+def test_cli_help_documents_every_option(capsys):
+    from trainer.__main__ import build_parser, main
+
+    text = build_parser().format_help()
+    for opt in ("--db", "--from", "--scratch", "--cache", "--device", "--epochs", "--steps", "--max-minutes",
+                "--resume", "--batch-size", "--lr", "--margin", "--window-seconds", "--mining", "--width",
+                "--no-augment", "--norm-reg", "--no-reembed", "torchrun"):
+        assert opt in text
+    for action in build_parser()._actions:
+        assert action.help, action.dest
+    with pytest.raises(SystemExit):
+        main([])
+
+
+def test_cli_trains_on_folder(train_library, mel_cache_dir, tmp_path, capsys):
+    from trainer.__main__ import main
+
+    root, _ = train_library
+    rc = main([str(root), "--scratch", "--width", "8", "--segment-frames", "64", "--steps", "2", "--batch-size", "8",
+               "--cache", str(mel_cache_dir), "--out", str(tmp_path / "cli"), "--device", "cpu", "--workers", "1",
+               "--name", "cli-model"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "trained cli-model: 2 steps" in out
+    assert (tmp_path / "cli" / "cli-model.pt").exists()
+    card = read_checkpoint(tmp_path / "cli" / "cli-model.pt")["card"]
+    assert "--steps 2" in card["recipe"]

@@ -1,0 +1,79 @@
+"""Re-embed every track of a library with a new model, from the mel cache.
+
+The new model is registered inactive, every track gets its vector for the new model, and
+only then is the model made active and its HNSW index built; the previous model and its
+vectors stay in the database, selectable again at any time.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import torch
+
+from musicsim.errors import Cancelled
+from musicsim.jobs import CancelToken, EtaClock, ProgressFn, report
+from musicsim.model.checkpoint import LoadedModel
+from musicsim.store import repo
+from musicsim.store.schema import Model
+from trainer.data import DecodeSettings, MelCache
+
+
+def reembed_library(lib, loaded: LoadedModel, progress: ProgressFn | None = None, cancel: CancelToken | None = None,
+                    *, cache: str | None = None, device: str = "auto", workers: int = 0, batch_size: int = 256,
+                    activate: bool = True) -> dict:
+    """Embed all live tracks of ``lib`` with ``loaded``; return counts and the new model's id.
+
+    Tracks missing from the mel cache are decoded (with the library's scan settings, so the
+    vectors equal what a scan would store). On cancel, vectors written so far are kept and the
+    previous model stays active.
+    """
+    from musicsim.model.embed import Embedder, track_vector
+
+    t0 = time.perf_counter()
+    row = lib.register(loaded, activate=False)
+    embedder = Embedder(loaded, device=device, batch_size=batch_size)
+    mcache = MelCache(cache, loaded.frontend, DecodeSettings.from_config(lib.config))
+    tracks = lib.tracks()
+    with lib.db.session() as s:
+        have = repo.embedded_track_ids(s, row.id)
+    todo = [t for t in tracks if t.id not in have]
+    n_workers = workers if workers > 0 else max(1, min(8, os.cpu_count() or 1))
+    found, failures = mcache.build([t.path for t in todo], device=embedder.device, workers=n_workers,
+                                   progress=progress, cancel=cancel)
+    clock = EtaClock(len(todo))
+    done = 0
+    cancelled = False
+    try:
+        for t in todo:
+            if cancel is not None:
+                cancel.check()
+            c = found.get(t.path)
+            if c is None:
+                continue
+            segs, starts = c.segments(loaded.frontend)
+            with torch.inference_mode():
+                vecs = embedder.embed_segments(segs)
+            vec = track_vector(vecs)
+            with lib.db.session() as s:
+                repo.save_embedding(s, t.id, row.id, vec, vecs, starts)
+            done += 1
+            report(progress, "reembed", done, len(todo), os.path.basename(t.path), clock.eta(done))
+    except Cancelled:
+        cancelled = True
+    if activate and not cancelled:
+        with lib.db.session() as s:
+            fresh = s.get(Model, row.id)
+            repo.set_active(s, fresh)
+            s.flush()
+            row = fresh
+        lib.model_row = row
+        lib._loaded = loaded
+        lib._ann = None
+        lib.ann()
+        lib.save_index()
+    return {"model_id": row.id, "name": row.name, "embedded": done, "skipped": len(tracks) - len(todo),
+            "failed": [(p, r) for p, r in failures], "cancelled": cancelled, "active": activate and not cancelled,
+            "seconds": time.perf_counter() - t0, "tracks": len(tracks), "vectors": np.int64(done + len(have)).item()}
