@@ -206,6 +206,19 @@ class Library:
             self._organizer = Organizer(self)
         return self._organizer
 
+    def train(self, *, minutes: float, device: str = "auto", progress: ProgressFn | None = None,
+              cancel: CancelToken | None = None, **options) -> dict:
+        """Fine-tune the model on this library (the trainer, in this thread), re-embed every
+        track with it and make it active; the previous model stays selectable."""
+        from trainer.train import TrainOptions, train
+
+        self.db.require_writer()
+        opts = TrainOptions(db=str(self.db.path), max_minutes=minutes, device=device, **options)
+        res = train(opts, progress=progress, cancel=cancel, lib=self)
+        return {"name": res.name, "cancelled": res.cancelled, "steps": res.steps, "epochs": res.epochs,
+                "seconds": res.seconds, "metrics": dict(res.metrics), "reembedded": res.reembedded,
+                "model_path": res.model_path, "summary": res.summary}
+
     # --- scanning -------------------------------------------------------------------------
 
     def scan(self, paths_: list[str], *, progress: ProgressFn | None = None, cancel: CancelToken | None = None,

@@ -345,8 +345,13 @@ def summary_line(row: dict, total_epochs: float | None = None) -> str:
 # --- the entry point -------------------------------------------------------------------------
 
 
-def train(options: TrainOptions, *, progress: ProgressFn | None = None, cancel: CancelToken | None = None) -> TrainResult:
-    """Train (or fine-tune, or resume) a model; see :class:`TrainOptions`."""
+def train(options: TrainOptions, *, progress: ProgressFn | None = None, cancel: CancelToken | None = None,
+          lib=None) -> TrainResult:
+    """Train (or fine-tune, or resume) a model; see :class:`TrainOptions`.
+
+    ``lib``: an open :class:`~musicsim.services.Library` to train on and re-embed (the
+    app's own, which holds the library's writer lock); otherwise ``options.db`` is opened.
+    """
     t_wall = time.monotonic()
     opts = options
     rank, world, local_rank = _dist_info()
@@ -357,13 +362,13 @@ def train(options: TrainOptions, *, progress: ProgressFn | None = None, cancel: 
         dist.init_process_group(backend, timeout=timedelta(hours=6))
         own_pg = True
     try:
-        return _train(opts, progress, cancel, rank, world, local_rank, t_wall)
+        return _train(opts, progress, cancel, rank, world, local_rank, t_wall, lib)
     finally:
         if own_pg and dist.is_initialized():
             dist.destroy_process_group()
 
 
-def _train(opts, progress, cancel, rank, world, local_rank, t_wall) -> TrainResult:
+def _train(opts, progress, cancel, rank, world, local_rank, t_wall, given_lib=None) -> TrainResult:
     main = rank == 0
     if opts.threads:
         torch.set_num_threads(int(opts.threads))
@@ -418,11 +423,12 @@ def _train(opts, progress, cancel, rank, world, local_rank, t_wall) -> TrainResu
         run_dir.mkdir(parents=True, exist_ok=True)
 
     # --- data ---
-    lib = None
-    if opts.db:
+    lib = given_lib
+    if lib is None and opts.db:
         from musicsim.services import Library
 
         lib = Library(opts.db, writable=main and opts.reembed)
+    if lib is not None:
         decode = DecodeSettings.from_config(lib.config)
     else:
         decode = DecodeSettings()
@@ -582,6 +588,10 @@ def _train(opts, progress, cancel, rank, world, local_rank, t_wall) -> TrainResu
             p = max(p, (now - t_loop) / span if span > 0 else 1.0)
         return p
 
+    from musicsim.model.embed import device_name
+
+    dev_name = device_name(device)
+
     def end_epoch(epoch_f: float) -> None:
         nonlocal metrics
         row = {"epoch": round(epoch_f, 3), "step": step, "seconds": round(prev_seconds + time.monotonic() - t_wall, 1),
@@ -590,8 +600,10 @@ def _train(opts, progress, cancel, rank, world, local_rank, t_wall) -> TrainResu
             row.update(train_loss=win_loss / win_n, train_acc=win_acc / win_n,
                        segments_per_s=win_seg / max(time.monotonic() - win_t, 1e-9))
         if main:
-            report(progress, "validate", step, total_steps or 0, f"epoch {epoch_f:.2f}")
+            report(progress, "validate", step, total_steps or 0, f"epoch {epoch_f:.2f}", None, {"device": dev_name})
             row.update(validate(model, device, amp))
+            report(progress, "validate", step, total_steps or 0, f"epoch {epoch_f:.2f}", None,
+                   {"device": dev_name, "epoch": epoch_f, "val_loss": row.get("val_loss"), "val_acc": row.get("val_acc")})
             history.append(row)
             logger.write(row)
             metrics = dict(row)
@@ -672,7 +684,7 @@ def _train(opts, progress, cancel, rank, world, local_rank, t_wall) -> TrainResu
             eta = done_s / max(1, step - start_step) * max(est_total - step, 0)
         if main:
             report(progress, "train", step, est_total or 0, f"epoch {epoch + 1}", eta,
-                   {"loss": last_loss, "acc": last_acc, "epoch": epoch + (k + 1) / spe, "lr": lr})
+                   {"loss": last_loss, "acc": last_acc, "epoch": epoch + (k + 1) / spe, "lr": lr, "device": dev_name})
             if opts.log_every and step % opts.log_every == 0:
                 log.debug("step %d loss %.4f acc %.3f lr %.2e", step, last_loss, last_acc, lr)
         if (k + 1) == spe:
@@ -716,7 +728,7 @@ def _train(opts, progress, cancel, rank, world, local_rank, t_wall) -> TrainResu
             rr = reembed_library(lib, new, progress, cancel, cache=opts.cache, device=opts.device, workers=workers)
             result.model_id, result.reembedded = rr["model_id"], rr["embedded"]
             result.cancelled = bool(rr.get("cancelled"))
-    if lib is not None:
+    if lib is not None and given_lib is None:
         lib.close()
     with open(run_dir / "summary.json", "w") as f:
         json.dump({"name": name, "steps": step, "epochs": epoch_f, "seconds": seconds, "metrics": final_metrics,
