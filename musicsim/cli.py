@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--format", choices=("npz", "csv"), default=None, help="default: from the file extension")
     sub.add_parser("failures", help="files that could not be analysed, with the reason")
     sub.add_parser("purge", help="forget tracks whose files are gone")
+    sub.add_parser("evaluate", add_help=False,
+                   help="how well embeddings group a labelled folder (sub-folders = labels), beside MFCC and "
+                        "untrained baselines; `musicsim evaluate --help` for options")
     mo = sub.add_parser("model", help="list the library's models or choose the active one")
     mo.add_argument("action", choices=("list", "use"))
     mo.add_argument("name", nargs="?")
@@ -198,6 +201,11 @@ from musicsim.cli_organize import COMMANDS as ORGANIZE  # noqa: E402
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["evaluate"]:  # the trainer's evaluation, with its own options
+        from trainer.evaluate import main as evaluate
+
+        return evaluate(argv[1:])
     args = parser.parse_args(argv)
     if args.command in (None, "gui"):
         from musicsim.gui.app import run

@@ -60,3 +60,13 @@ def test_evaluate_cli(train_library, mel_cache_dir, tmp_path, capsys):
     assert main([str(root), "--cache", str(mel_cache_dir), "--device", "cpu", "--workers", "1",
                  "--json", str(tmp_path / "r.json")]) == 0
     assert "linear probe" in capsys.readouterr().out and (tmp_path / "r.json").exists()
+
+
+def test_musicsim_evaluate_delegates(train_library, mel_cache_dir, capsys):
+    from musicsim.cli import main
+
+    root, _ = train_library
+    assert main(["evaluate", str(root), "--cache", str(mel_cache_dir), "--device", "cpu", "--workers", "1",
+                 "--no-baselines"]) == 0
+    out = capsys.readouterr().out
+    assert "precision@5" in out and "MFCC" not in out
