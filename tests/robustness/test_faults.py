@@ -187,7 +187,10 @@ def test_readonly_data_folder(readonly_home, tmp_path, capsys, monkeypatch):
     sha = _sha(db)
     new = _new_music(tmp_path / "new", 2)
     trees = {p: snapshot(p) for p in (music, new)}
-    writers = [_cli(capsys, *args) for args in (["scan", str(new)], ["purge"], ["model", "use", "untrained-seed0"])]
+    con = sqlite3.connect(f"file:{db}?mode=ro&immutable=1", uri=True)  # the mount may be read-only
+    (active,) = con.execute("select name from models where active").fetchone()
+    con.close()
+    writers = [_cli(capsys, *args) for args in (["scan", str(new)], ["purge"], ["model", "use", active])]
     readers = [_cli(capsys, *args) for args in (["status"], ["similar", "sine"], ["failures"])]
     assert _sha(db) == sha
     assert assert_db_healthy(db)["tracks"] == 13

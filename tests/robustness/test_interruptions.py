@@ -115,7 +115,9 @@ def test_sigkill_during_index_save(tmp_path):
 def test_temporary_files_of_a_killed_save_are_cleaned_up(small_library):
     _, db = small_library
     index_dir = paths.index_dir(db)
-    stale = [index_dir / "untrained-seed0.hnsw.k1ll3d.tmp", index_dir / "untrained-seed0.json.k1ll3d.tmp"]
+    with Library(db, writable=False) as lib:
+        model = lib.model_row.name
+    stale = [index_dir / f"{model}.hnsw.k1ll3d.tmp", index_dir / f"{model}.json.k1ll3d.tmp"]
     for p in stale:
         p.write_bytes(b"\0" * 4096)  # what a SIGKILL between mkstemp and os.replace leaves
     with Library(db) as lib:

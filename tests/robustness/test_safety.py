@@ -20,6 +20,11 @@ def _library_paths(db) -> set[str]:
         return {t.path for t in lib.tracks()}
 
 
+def _active_model(db) -> str:
+    with Library(db, writable=False) as lib:
+        return lib.model_row.name
+
+
 def test_no_cli_command_touches_the_music(small_library, tmp_path, capsys):
     music, db = small_library
     out = tmp_path / "out"
@@ -45,7 +50,7 @@ def test_no_cli_command_touches_the_music(small_library, tmp_path, capsys):
         ["outliers", "-n", "3"],
         ["duplicates"],
         ["model", "list"],
-        ["model", "use", "untrained-seed0"],
+        ["model", "use", _active_model(db)],
         ["purge"],
     ]
     before = snapshot(music)
@@ -200,6 +205,7 @@ def test_unsafe_or_mismatched_checkpoints_are_refused_through_cli(small_library,
     ckpt = tmp_path / "other.pt"
     save_checkpoint(make_checkpoint(build_model(ModelConfig(), seed=1), FrontEnd(), name="other"), ckpt)
     with Library(db) as lib:
+        first_active = lib.model_row.name
         lib.register(load_model(ckpt))
     marker = tmp_path / "pwned"
     bad_fe = make_checkpoint(build_model(ModelConfig(), seed=1), FrontEnd(), name="other")
@@ -220,4 +226,4 @@ def test_unsafe_or_mismatched_checkpoints_are_refused_through_cli(small_library,
         assert rc == 1 and len(err) == 1 and words in err[0], (what, err)
     assert not marker.exists()
     with Library(db, writable=False) as lib:
-        assert [n for n, _, active in lib.models() if active] == ["untrained-seed0"]
+        assert [n for n, _, active in lib.models() if active] == [first_active]
