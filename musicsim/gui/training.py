@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from musicsim.gui.tablemodel import format_duration
 from musicsim.jobs import Progress
 
 LOSS_COLOR = QColor("#1f77b4")
@@ -29,12 +30,7 @@ ACC_COLOR = QColor("#2ca02c")
 
 
 def format_eta(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return "–"
-    s = int(round(seconds))
-    h, rem = divmod(s, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+    return format_duration(seconds) or "–"
 
 
 class LossCurve(QWidget):

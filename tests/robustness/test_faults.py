@@ -36,7 +36,6 @@ from tests.robustness.helpers import (
 )
 
 
-
 @dataclass
 class Run:
     args: tuple
