@@ -159,8 +159,9 @@ class Library:
     def _open_ann(self):
         if self._ann is None:
             from musicsim.index import ann
+            from musicsim.model.resnet import ModelConfig
 
-            dim = int(self.model_row.config.get("embed_dim", 128))
+            dim = ModelConfig.from_dict(self.model_row.config).track_dim
             self._ann = ann.load(self.index_path(), dim=dim, checksum=self.model_row.checksum)
             if self._ann is None:
                 self._ann = ann.AnnIndex.empty(dim, self.model_row.checksum)
@@ -217,7 +218,7 @@ class Library:
         res = train(opts, progress=progress, cancel=cancel, lib=self)
         return {"name": res.name, "cancelled": res.cancelled, "steps": res.steps, "epochs": res.epochs,
                 "seconds": res.seconds, "metrics": dict(res.metrics), "reembedded": res.reembedded,
-                "model_path": res.model_path, "summary": res.summary}
+                "activated": res.activated, "guard": res.guard, "model_path": res.model_path, "summary": res.summary}
 
     # --- scanning -------------------------------------------------------------------------
 

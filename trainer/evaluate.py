@@ -12,9 +12,10 @@ same network untrained):
   by its distance to the nearest centroid of the known labels (a known track's own centroid
   leaves the track out); mean over held-out labels (or only ``holdout``).
 
-Track vectors are the normalised mean of segment vectors, as the library stores them, and
-(a second row) mean+std pooling (:func:`pool_segments`); learned vectors are compared by Euclidean distance of unit vectors (= cosine), MFCC statistics
-by Euclidean distance after z-scoring.
+Track vectors are pooled from segment vectors exactly as the library stores them for that
+model (its ``pooling``: normalised mean, or mean and spread; :func:`pool_segments`), unless
+``--pooling`` asks for other or more rows; learned vectors are compared by Euclidean distance
+of unit vectors (= cosine), MFCC statistics by Euclidean distance after z-scoring.
 
 ``python -m trainer.evaluate FOLDER [--model PATH]``
 """
@@ -37,6 +38,7 @@ import torch
 
 from musicsim.jobs import CancelToken, ProgressFn, report
 from musicsim.model.checkpoint import LoadedModel, default_model, load_model
+from musicsim.model.embed import STD_WEIGHT, track_vector
 from trainer.baselines import mfcc_stats, standardise, untrained_like
 from trainer.data import CachedMel, DecodeSettings, MelCache
 
@@ -65,27 +67,14 @@ def _unit(X: np.ndarray) -> np.ndarray:
 
 POOLINGS = ("mean", "meanstd")
 POOLING_NAMES = {"mean": "mean", "meanstd": "mean+std"}
-STD_WEIGHT = 2.0
 
 
 def pool_segments(vecs: np.ndarray, mode: str = "mean", std_weight: float = STD_WEIGHT) -> np.ndarray:
-    """A track vector from its segment vectors ``[n, D]``.
-
-    ``mean``: the normalised mean, exactly :func:`musicsim.model.embed.track_vector` (what the
-    library stores today). ``meanstd``: ``[normalised mean, std_weight * per-dimension std]``,
-    normalised (``2D`` values): the spread of a track's segments over time (its dynamics and
-    variety) is part of its character; this pooling measured much better on unseen music
-    (see resources/models/MODEL_CARD.md).
-    """
-    from musicsim.model.embed import track_vector
-
-    m = track_vector(vecs)
-    if mode == "mean":
-        return m
-    if mode != "meanstd":
+    """A track vector from its segment vectors ``[n, D]``, exactly as the library stores one
+    for a model with that pooling (:func:`musicsim.model.embed.track_vector`)."""
+    if mode not in POOLINGS:
         raise ValueError(f"pooling must be one of {POOLINGS}")
-    v = np.concatenate([m, std_weight * vecs.astype(np.float32).std(axis=0)])
-    return (v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32)
+    return track_vector(vecs, mode, std_weight)
 
 
 @torch.inference_mode()
@@ -219,14 +208,14 @@ def embedding_metrics(X: np.ndarray, labels, *, seed: int = 0, holdout: str | No
 def evaluate_folder(folder: str | os.PathLike, *, model_path: str | None = None, cache: str | None = None,
                     device: str = "auto", workers: int = 0, baselines: bool = True, holdout: str | None = None,
                     query_labels: list[str] | None = None, compare: list[str] | None = None, combined: bool = False,
-                    pooling: str | tuple[str, ...] = POOLINGS, seed: int = 0, progress: ProgressFn | None = None, cancel: CancelToken | None = None) -> dict:
+                    pooling: str | tuple[str, ...] | None = None, seed: int = 0, progress: ProgressFn | None = None, cancel: CancelToken | None = None) -> dict:
     """Evaluate a model (default: the shipped one) on ``folder``; sub-folders are labels.
 
     Returns ``{"folder", "tracks", "labels": {label: n}, "failed": [...], "methods": {name: {metric: value,
     "kind": ...}}, "order": [...], "seconds"}``. ``compare`` adds more checkpoints as rows;
     ``combined`` adds the model vector concatenated with z-scored MFCC statistics. ``pooling``:
-    one or more of :data:`POOLINGS` (networks get one row per pooling; ``mean`` is what the
-    library stores today).
+    one or more of :data:`POOLINGS` (networks get one row per pooling); default: the model's
+    own, which is what the library stores (the untrained baseline is pooled the same way).
     """
     from musicsim.model.embed import best_device
 
@@ -251,6 +240,8 @@ def evaluate_folder(folder: str | os.PathLike, *, model_path: str | None = None,
                                                                    query_labels=query_labels)}
         order.append(name)
 
+    if pooling is None:
+        pooling = loaded.config.pooling
     poolings = [pooling] if isinstance(pooling, str) else list(pooling)
 
     def add_net(title: str, lm: LoadedModel, kind: str) -> dict[str, np.ndarray]:
@@ -316,9 +307,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--holdout", help="only this label is held out as unseen for the outlier AUROC")
     ap.add_argument("--query-labels", nargs="*", help="precision@5 / 1-NN only over tracks of these labels")
     ap.add_argument("--combined", action="store_true", help="also evaluate model vector + MFCC statistics")
-    ap.add_argument("--pooling", nargs="+", choices=POOLINGS, default=list(POOLINGS),
-                    help="track vectors from segment vectors: mean (what the library stores today) and/or "
-                         "mean+std (default: both)")
+    ap.add_argument("--pooling", nargs="+", choices=POOLINGS,
+                    help="track vectors from segment vectors: mean and/or meanstd (mean and spread) "
+                         "(default: the model's own, what the library stores)")
     ap.add_argument("--no-baselines", action="store_true", help="skip the MFCC and untrained rows")
     ap.add_argument("--seed", type=int, default=0, help="seed of the probe folds and k-means")
     ap.add_argument("--threads", type=int, help="torch CPU threads")
@@ -329,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     res = evaluate_folder(a.folder, model_path=a.model, cache=a.cache, device=a.device, workers=a.workers,
                           baselines=not a.no_baselines, holdout=a.holdout, query_labels=a.query_labels,
-                          compare=a.compare, combined=a.combined, pooling=tuple(a.pooling), seed=a.seed)
+                          compare=a.compare, combined=a.combined, pooling=tuple(a.pooling) if a.pooling else None, seed=a.seed)
     print(format_report(res))
     if a.json:
         Path(a.json).write_text(json.dumps(res, indent=1, default=str))

@@ -30,7 +30,7 @@ def reembed_library(lib, loaded: LoadedModel, progress: ProgressFn | None = None
     vectors equal what a scan would store). On cancel, vectors written so far are kept and the
     previous model stays active.
     """
-    from musicsim.model.embed import Embedder, track_vector
+    from musicsim.model.embed import Embedder
 
     t0 = time.perf_counter()
     row = lib.register(loaded, activate=False)
@@ -56,7 +56,7 @@ def reembed_library(lib, loaded: LoadedModel, progress: ProgressFn | None = None
             segs, starts = c.segments(loaded.frontend)
             with torch.inference_mode():
                 vecs = embedder.embed_segments(segs)
-            vec = track_vector(vecs)
+            vec = embedder.track_vector(vecs)
             with lib.db.session() as s:
                 repo.save_embedding(s, t.id, row.id, vec, vecs, starts)
             done += 1
@@ -64,16 +64,26 @@ def reembed_library(lib, loaded: LoadedModel, progress: ProgressFn | None = None
     except Cancelled:
         cancelled = True
     if activate and not cancelled:
-        with lib.db.session() as s:
-            fresh = s.get(Model, row.id)
-            repo.set_active(s, fresh)
-            s.flush()
-            row = fresh
-        lib.model_row = row
-        lib._loaded = loaded
-        lib._ann = None
-        lib.ann()
-        lib.save_index()
+        row = activate_model(lib, row.id)
     return {"model_id": row.id, "name": row.name, "embedded": done, "skipped": len(tracks) - len(todo),
             "failed": [(p, r) for p, r in failures], "cancelled": cancelled, "active": activate and not cancelled,
             "seconds": time.perf_counter() - t0, "tracks": len(tracks), "vectors": np.int64(done + len(have)).item()}
+
+
+def activate_model(lib, model_id: int) -> Model:
+    """Make a registered model active in the database and in ``lib``, and build its index."""
+    with lib.db.session() as s:
+        row = s.get(Model, model_id)
+        repo.set_active(s, row)
+        s.flush()
+    lib.activate(row)  # switches model, index and caches of this Library object
+    lib.ann()  # builds the model's index from its stored vectors
+    lib.save_index()
+    return row
+
+
+def model_vectors(lib, model_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """(track ids, track vectors) a model holds for the library's analysed tracks."""
+    with lib.db.session() as s:
+        ids, X, _, _ = repo.vectors(s, model_id, status="ok")
+    return ids, X

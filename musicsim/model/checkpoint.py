@@ -53,6 +53,16 @@ def weights_checksum(state: dict) -> str:
     return h.hexdigest()[:16]
 
 
+def model_checksum(state: dict, cfg: ModelConfig) -> str:
+    """Identifies what a model stores: its weights, and its pooling when that is not the plain
+    mean (so checksums of older, mean-pooled models are unchanged). The same weights pooled
+    another way give other track vectors, hence another index."""
+    w = weights_checksum(state)
+    if cfg.pooling == "mean":
+        return w
+    return hashlib.sha256(f"{w}:pooling={cfg.pooling}".encode()).hexdigest()[:16]
+
+
 def make_checkpoint(
     model: ResNetEmbedding,
     frontend: FrontEnd,
@@ -126,7 +136,7 @@ def model_from_checkpoint(ckpt: dict, *, path: str | None = None) -> LoadedModel
         config=cfg,
         frontend=fe,
         trained=bool(ckpt.get("trained", True)),
-        checksum=weights_checksum(ckpt["model"]),
+        checksum=model_checksum(ckpt["model"], cfg),
         path=str(path) if path else None,
         metrics=dict(ckpt.get("metrics") or {}),
         card=dict(ckpt.get("card") or {}),

@@ -39,6 +39,7 @@ class Embedder:
         self.batch_size = batch_size
         self.logmel = LogMel(self.fe).to(self.device).eval()
         self.model = loaded.model.to(self.device).eval()
+        self.pooling = loaded.config.pooling
 
     @torch.inference_mode()
     def features(self, chunks: list[np.ndarray], starts_s: list[float]) -> tuple[torch.Tensor, np.ndarray]:
@@ -62,11 +63,32 @@ class Embedder:
         """Return (track vector, segment vectors, segment start times)."""
         segs, times = self.features(chunks, starts_s)
         vecs = self.embed_segments(segs)
-        return track_vector(vecs), vecs, times
+        return track_vector(vecs, self.pooling), vecs, times
+
+    def track_vector(self, segment_vectors: np.ndarray) -> np.ndarray:
+        return track_vector(segment_vectors, self.pooling)
 
 
-def track_vector(segment_vectors: np.ndarray) -> np.ndarray:
-    """The normalised mean of a track's segment vectors."""
-    v = segment_vectors.astype(np.float32).mean(axis=0)
+STD_WEIGHT = 2.0  # weight of the spread half of a "meanstd" track vector (chosen by measurement)
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
     n = float(np.linalg.norm(v))
-    return v / n if n > 0 else v
+    return (v / n if n > 0 else v).astype(np.float32)
+
+
+def track_vector(segment_vectors: np.ndarray, pooling: str = "mean", std_weight: float = STD_WEIGHT) -> np.ndarray:
+    """One unit vector per track from its segment vectors ``[n, D]``.
+
+    ``mean``: the normalised mean (``D`` values). ``meanstd``: ``[normalised mean,
+    std_weight x per-dimension standard deviation]``, normalised (``2D`` values): how much a
+    track's segments vary over time (its dynamics, its variety) is part of how it sounds, and
+    this pooling measured clearly better on music the model never saw (resources/models/MODEL_CARD.md).
+    """
+    v = segment_vectors.astype(np.float32)
+    m = _unit(v.mean(axis=0))
+    if pooling == "mean":
+        return m
+    if pooling != "meanstd":
+        raise ValueError(f"unknown pooling {pooling!r}")
+    return _unit(np.concatenate([m, std_weight * v.std(axis=0)]))

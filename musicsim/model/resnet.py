@@ -10,6 +10,8 @@ from torch import nn
 
 from musicsim.errors import ModelMismatch
 
+POOLINGS = ("mean", "meanstd")
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -19,6 +21,19 @@ class ModelConfig:
     embed_dim: int = 128
     blocks: tuple[int, ...] = (2, 2, 2, 2)
     normalize: bool = True
+    # How a track vector is made from its segment vectors (see musicsim.model.embed.track_vector):
+    # "mean" (normalised mean, embed_dim values) or "meanstd" (mean and per-dimension spread,
+    # 2 x embed_dim values). Older checkpoints lack the field and mean "mean".
+    pooling: str = "mean"
+
+    def __post_init__(self) -> None:
+        if self.pooling not in POOLINGS:
+            raise ModelMismatch(f"unknown pooling {self.pooling!r} (expected one of {', '.join(POOLINGS)})")
+
+    @property
+    def track_dim(self) -> int:
+        """Length of a track vector (what the index stores)."""
+        return self.embed_dim * (2 if self.pooling == "meanstd" else 1)
 
     def to_dict(self) -> dict:
         d = asdict(self)

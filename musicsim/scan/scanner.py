@@ -108,9 +108,7 @@ def _store(lib: Library, embedder, entry: FileEntry, result: dict, rep: ScanRepo
     segs, starts = embedder.features(result["chunks"], result["starts"])
     t1 = time.perf_counter()
     seg_vecs = embedder.embed_segments(segs)
-    from musicsim.model.embed import track_vector
-
-    vec = track_vector(seg_vecs)
+    vec = embedder.track_vector(seg_vecs)
     t2 = time.perf_counter()
     if not (np.isfinite(vec).all() and np.isfinite(seg_vecs).all()):
         reason = "the model produced invalid numbers for this audio (extreme sample values?)"

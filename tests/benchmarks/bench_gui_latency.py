@@ -13,6 +13,8 @@ is a stall the user would feel. Phases:
     QT_QPA_PLATFORM=offscreen python tests/benchmarks/bench_gui_latency.py [--files 48] [--big 100000]
 
 Prints, per phase: duration, max stall, 95th / 99th percentile stall, stalls over 100 ms.
+``--trace-stalls`` also names what every thread was doing during each stall (a watchdog
+thread samples the Python stacks when the probe is 60 ms late).
 """
 
 from __future__ import annotations
@@ -66,6 +68,42 @@ class Probe:
         return row
 
 
+class StallTracer:
+    """Samples every thread's Python stack while the probe is late, to say what stalls it."""
+
+    def __init__(self, probe: Probe, late_s: float = 0.06) -> None:
+        import threading
+
+        self.probe, self.late = probe, late_s
+        self.samples: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="stall-tracer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        import threading
+        import traceback
+
+        names = {}
+        while not self._stop.wait(0.02):
+            last = self.probe.last
+            if last is None or time.perf_counter() - last < self.late:
+                continue
+            names = {t.ident: t.name for t in threading.enumerate()}
+            for ident, frame in sys._current_frames().items():
+                if ident == threading.get_ident():
+                    continue
+                stack = traceback.extract_stack(frame)[-4:]
+                where = " < ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(stack))
+                key = f"[{names.get(ident, ident)}] {where}"
+                self.samples[key] = self.samples.get(key, 0) + 1
+
+    def report(self, top: int = 8) -> None:
+        for key, n in sorted(self.samples.items(), key=lambda kv: -kv[1])[:top]:
+            print(f"    {n:4d} x {key}", flush=True)
+        self.samples = {}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--files", type=int, default=48, help="generated tracks for the scan phase (default 48)")
@@ -74,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--big", type=int, default=0, help="also run the big-library phase with this many tracks")
     ap.add_argument("--big-clusters", action="store_true", help="cluster the big library too (O(n^2): minutes)")
     ap.add_argument("--train-minutes", type=float, default=0.5)
+    ap.add_argument("--trace-stalls", action="store_true", help="sample thread stacks during stalls")
     args = ap.parse_args(argv)
 
     tmp = Path(tempfile.mkdtemp(prefix="musicsim-bench-gui-"))
@@ -89,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
 
     app = QApplication.instance() or QApplication([sys.argv[0]])
     probe = Probe(app)
+    tracer = StallTracer(probe) if args.trace_stalls else None
     results = []
 
     def wait(pred, what: str, timeout: float = 3600) -> None:
@@ -133,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     probe.start()
     wait(lambda: win.runner.idle(), "reload and clustering after the scan")
     results.append(probe.stop("after scan: reload + clusters"))
+    if tracer:
+        tracer.report()
 
     # --- train ------------------------------------------------------------------------------
     if callable(getattr(Library, "train", None)):
@@ -141,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
         wait(lambda: "training_done" in ev, "training")
         wait(lambda: win.runner.idle(), "re-embedding after training")
         results.append(probe.stop(f"train {args.train_minutes} min ({ev['training_done']})"))
+        if tracer:
+            tracer.report()
     else:
         print("train: skipped (Library.train is not available yet)")
     win.close()
@@ -207,7 +251,7 @@ def synthesise(db: Path, n: int, *, seed: int = 0) -> None:
     rng = np.random.default_rng(seed)
     with Library(db) as lib:
         mid = lib.model_row.id
-        dim = int(lib.model_row.config.get("embed_dim", 128))
+        dim = lib.loaded.config.track_dim
         centres = rng.normal(size=(24, dim))
         genres = ["rock", "jazz", "ambient", "techno", "folk", "classical", "hip hop", "metal", ""]
         now = time.time()

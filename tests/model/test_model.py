@@ -73,3 +73,32 @@ def test_embedder_track_vector():
     assert np.isclose(np.linalg.norm(vec), 1.0, atol=1e-5)
     assert np.allclose(vec, track_vector(segs))
     assert best_device("cpu").type == "cpu"
+
+
+def test_meanstd_pooling_config_checksum_and_vectors(tmp_path):
+    cfg = ModelConfig(width=8, embed_dim=16, pooling="meanstd")
+    assert cfg.track_dim == 32 and ModelConfig(width=8, embed_dim=16).track_dim == 16
+    with pytest.raises(ModelMismatch):
+        ModelConfig(pooling="max")
+    with pytest.raises(ModelMismatch):
+        ModelConfig.from_dict({"width": 8, "pooling": "median"})
+    # same weights, other pooling: other track vectors, so another checksum (another index);
+    # a mean-pooled model keeps the checksum of its weights (older checkpoints lack the field)
+    net = build_model(ModelConfig(width=8, embed_dim=16), seed=3)
+    mean_ck = make_checkpoint(net, FrontEnd(), name="m")
+    old = dict(mean_ck, model_args={k: v for k, v in mean_ck["model_args"].items() if k != "pooling"})
+    save_checkpoint(old, tmp_path / "old.pt")
+    net.cfg = cfg
+    save_checkpoint(make_checkpoint(net, FrontEnd(), name="ms"), tmp_path / "ms.pt")
+    a, b = load_model(tmp_path / "old.pt"), load_model(tmp_path / "ms.pt")
+    assert a.config.pooling == "mean" and b.config.pooling == "meanstd"
+    assert a.checksum != b.checksum
+    sr = a.frontend.sr
+    chunk = np.random.default_rng(1).standard_normal(sr * 9).astype(np.float32) * 0.1
+    va, segs_a, _ = Embedder(a, device="cpu").embed([chunk], [0.0])
+    vb, segs_b, _ = Embedder(b, device="cpu").embed([chunk], [0.0])
+    assert np.allclose(segs_a, segs_b)
+    assert va.shape == (16,) and vb.shape == (32,) and np.isclose(np.linalg.norm(vb), 1.0, atol=1e-5)
+    # the first half points along the mean, the second is the spread of the segments (weight 2)
+    assert np.allclose(vb[:16] / np.linalg.norm(vb[:16]), va, atol=1e-5)
+    assert np.allclose(vb[16:] / np.linalg.norm(vb[:16]), 2.0 * segs_a.std(axis=0), atol=1e-4)

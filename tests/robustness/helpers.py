@@ -116,7 +116,9 @@ def saved_index_ids(db) -> set[int] | None:
         con.close()
     import json
 
-    dim = int(json.loads(config).get("embed_dim", 128))
+    from musicsim.model.resnet import ModelConfig
+
+    dim = ModelConfig.from_dict(json.loads(config)).track_dim
     idx = ann.load(paths.index_dir(Path(db).resolve()) / f"{name}.hnsw", dim=dim, checksum=checksum)
     return None if idx is None else idx.live_ids()
 

@@ -51,16 +51,17 @@ if __name__ == "__main__":
 def _big_library(db) -> None:
     """A library with N_TRACKS tracks and embeddings (vectors made up, rows real)."""
     rng = np.random.default_rng(0)
-    X = rng.standard_normal((N_TRACKS, 128)).astype(np.float32)
-    X /= np.linalg.norm(X, axis=1, keepdims=True)
     with Library(db) as lib:
         mid = lib.model_row.id
+        dim = lib.loaded.config.track_dim
+        X = rng.standard_normal((N_TRACKS, dim)).astype(np.float32)
+        X /= np.linalg.norm(X, axis=1, keepdims=True)
         with lib.db.session() as s:
             s.add_all(Track(path=f"/music/a{i:05d}.mp3", size=1000 + i, mtime=1.0, format="mp3", extra={}, status="ok")
                       for i in range(N_TRACKS))
         with lib.db.session() as s:
             ids = list(s.scalars(sql_select(Track.id).order_by(Track.id)))
-            s.add_all(Embedding(track_id=tid, model_id=mid, dim=128, vector=X[k].tobytes(), n_segments=1,
+            s.add_all(Embedding(track_id=tid, model_id=mid, dim=dim, vector=X[k].tobytes(), n_segments=1,
                                 segments=X[k].astype(np.float16).tobytes(), segment_starts=b"\0\0\0\0", seq=k + 1)
                       for k, tid in enumerate(ids))
             s.merge(Meta(key="embedding_seq", value=str(N_TRACKS)))

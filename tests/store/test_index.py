@@ -42,7 +42,7 @@ def test_library_index_catches_up_and_rebuilds(family_library, tmp_path):
     meta = json.loads(path.with_suffix(".json").read_text())
     meta["seq"] = 0
     path.with_suffix(".json").write_text(json.dumps(meta))
-    idx = ann.load(path, dim=128, checksum=meta["checksum"])
+    idx = ann.load(path, dim=meta["dim"], checksum=meta["checksum"])
     victim = sorted(live)[0]
     idx.remove([victim])
     idx.seq = 0
@@ -50,8 +50,8 @@ def test_library_index_catches_up_and_rebuilds(family_library, tmp_path):
     with Library(db, writable=False) as lib:
         assert lib.ann().live_ids() == live
     # 2. a label the database no longer has
-    idx = ann.load(path, dim=128, checksum=meta["checksum"])
-    idx.add(np.array([99999]), _unit(1, 128), seq=idx.seq)
+    idx = ann.load(path, dim=meta["dim"], checksum=meta["checksum"])
+    idx.add(np.array([99999]), _unit(1, meta["dim"]), seq=idx.seq)
     idx.save(path)
     with Library(db) as lib:
         assert lib.ann().live_ids() == live

@@ -10,6 +10,7 @@ def test_pooling():
     v = rng.standard_normal((7, 16)).astype(np.float32)
     v /= np.linalg.norm(v, axis=1, keepdims=True)
     assert np.allclose(pool_segments(v, "mean"), track_vector(v))
+    assert np.allclose(pool_segments(v, "meanstd"), track_vector(v, "meanstd"))
     ms = pool_segments(v, "meanstd")
     assert ms.shape == (32,) and np.isclose(np.linalg.norm(ms), 1.0)
     assert np.allclose(ms[16:] / ms[:16].dot(track_vector(v)), 2.0 * v.std(0), atol=1e-5)
@@ -37,7 +38,8 @@ def test_evaluate_folder_prints_model_and_baselines(train_library, mel_cache_dir
     root, fams = train_library
     files = labelled_files(root)
     assert len(files) == len(fams) and {lab for _, lab in files} == set(fams.values())
-    res = evaluate_folder(root, cache=str(mel_cache_dir), device="cpu", workers=1, combined=True)
+    res = evaluate_folder(root, cache=str(mel_cache_dir), device="cpu", workers=1, combined=True,
+                          pooling=("mean", "meanstd"))
     assert res["tracks"] == 16 and res["labels"] == {"chord": 4, "clicks": 4, "noise": 4, "sine": 4}
     kinds = [res["methods"][n]["kind"] for n in res["order"]]
     assert kinds == ["model", "model", "baseline", "baseline", "baseline", "combined"]
@@ -49,6 +51,11 @@ def test_evaluate_folder_prints_model_and_baselines(train_library, mel_cache_dir
             assert v is None or 0.0 <= v <= 1.0
     # four very different timbre families: MFCC statistics separate them
     assert res["methods"]["MFCC mean/std"]["1nn"] >= 0.9
+    # by default one row per network, pooled as the library stores that model's vectors
+    own = evaluate_folder(root, cache=str(mel_cache_dir), device="cpu", workers=1, baselines=False)
+    from musicsim.model.checkpoint import default_model
+
+    assert [own["methods"][n]["pooling"] for n in own["order"]] == [default_model().config.pooling]
     text = format_report(res)
     assert "precision@5" in text and "MFCC mean/std" in text and "untrained network" in text
 
