@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--scratch", action="store_true", help="train a new network from random weights")
     m.add_argument("--width", type=int, default=d.width, help=f"ResNet base width, from scratch (default {d.width})")
     m.add_argument("--embed-dim", type=int, default=d.embed_dim, help=f"embedding size, from scratch (default {d.embed_dim})")
+    m.add_argument("--pooling", choices=("mean", "meanstd"),
+                   help="track vector from segment vectors: meanstd (mean and spread; default from scratch) or "
+                        "mean; fine-tuning keeps the source model's unless given")
     m.add_argument("--segment-frames", type=int, default=d.segment_frames,
                    help=f"frames per segment (hop 23 ms), from scratch (default {d.segment_frames} = 2.97 s)")
     m.add_argument("--unnormalized", action="store_true",
@@ -99,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue an interrupted run exactly: its folder or last.pt (no value: the newest run)")
     r.add_argument("--no-reembed", dest="reembed", action="store_false",
                    help="with --db: do not re-embed the library with the new model")
+    r.add_argument("--no-guard", dest="guard", action="store_false",
+                   help="with --db: make the new model active even if it groups the library's albums/folders "
+                        "worse than the model in use (by default it then stays selectable but inactive)")
     r.add_argument("--quiet", action="store_true", help="only the final summary line")
     return ap
 
@@ -110,9 +116,9 @@ def options_from_args(a: argparse.Namespace, argv: list[str] | None = None) -> T
         weight_decay=a.weight_decay, warmup_steps=a.warmup_steps, final_lr_ratio=a.final_lr_ratio, margin=a.margin,
         window_seconds=a.window_seconds, mining=a.mining, augment=a.augment, pitch_shift=a.pitch_shift, mix=a.mix,
         head=a.head, norm_reg=a.norm_reg, width=a.width,
-        embed_dim=a.embed_dim, normalize=not a.unnormalized, segment_frames=a.segment_frames,
+        embed_dim=a.embed_dim, normalize=not a.unnormalized, pooling=a.pooling, segment_frames=a.segment_frames,
         val_fraction=a.val_fraction, val_triplets=a.val_triplets, seed=a.seed, workers=a.workers, threads=a.threads,
-        amp=a.amp, resume=a.resume, reembed=a.reembed, memory_gb=a.memory_gb, command=command_line(argv))
+        amp=a.amp, resume=a.resume, reembed=a.reembed, guard=a.guard, memory_gb=a.memory_gb, command=command_line(argv))
 
 
 class _Bar:

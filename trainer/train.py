@@ -41,7 +41,16 @@ from musicsim.model.checkpoint import (
     save_checkpoint,
 )
 from musicsim.model.resnet import ModelConfig, build_model
-from trainer.data import Augment, DecodeSettings, MelCache, SegmentStore, TripletSampler, rng_for, split_tracks
+from trainer.data import (
+    Augment,
+    DecodeSettings,
+    MelCache,
+    SegmentStore,
+    TripletSampler,
+    duplicate_groups,
+    rng_for,
+    split_tracks,
+)
 from trainer.loss import MINING_MODES, batch_triplet_loss, sq_dist
 
 log = logging.getLogger("trainer")
@@ -52,7 +61,7 @@ LR_SCRATCH = 2e-3
 LR_FINETUNE = 5e-4
 # Fields that describe where/how a run executes, not what it computes: a resumed run takes
 # these from the new call, everything else from the checkpoint.
-RUNTIME_FIELDS = ("device", "workers", "cache", "threads", "resume", "out", "log_every", "reembed", "amp",
+RUNTIME_FIELDS = ("device", "workers", "cache", "threads", "resume", "out", "log_every", "reembed", "guard", "amp",
                   "memory_gb")
 BOUND_FIELDS = ("epochs", "steps", "max_minutes")
 
@@ -78,7 +87,7 @@ class TrainOptions:
     final_lr_ratio: float = 0.02
     margin: float = 0.5
     window_seconds: float = 10.0
-    mining: str = "semihard"
+    mining: str = "all"  # batch-all: every in-batch negative of another track (measured best; MODEL_CARD.md)
     augment: bool = True
     pitch_shift: int = 0  # augmentation: shift crops by up to this many mel bands
     mix: float = 0.0  # augmentation: chance of mixing another crop in at -20..-8 dB
@@ -87,6 +96,7 @@ class TrainOptions:
     width: int = 32
     embed_dim: int = 128
     normalize: bool = True
+    pooling: str | None = None  # track vectors: None = "meanstd" from scratch, the source's when fine-tuning
     segment_frames: int = 128
     val_fraction: float = 0.1
     val_triplets: int = 512
@@ -96,6 +106,7 @@ class TrainOptions:
     amp: str = "auto"  # auto: bf16 (or fp16 + loss scaling) on CUDA, off elsewhere; "off"
     resume: str | None = None  # a run directory or checkpoint to continue; "latest": newest run
     reembed: bool = True
+    guard: bool = True  # activate the new model only if it groups albums/folders at least as well
     memory_gb: float = 4.0  # mel store budget; longer libraries are trimmed to fit
     log_every: int = 50
     command: str = ""  # the command line, recorded in the model card
@@ -123,6 +134,9 @@ class TrainResult:
     cancelled: bool = False
     model_id: int | None = None  # the library's row for the new model (after re-embedding)
     reembedded: int = 0
+    activated: bool = False  # the new model became the library's active model
+    guard: str = ""  # the album/folder check's verdict (trainer.guard)
+    guard_scores: tuple = (None, None)  # its precision@5 before -> after
     failures: list = field(default_factory=list)
     summary: str = ""
 
@@ -407,9 +421,12 @@ def _train(opts, progress, cancel, rank, world, local_rank, t_wall, given_lib=No
             init_ckpt = read_checkpoint(init)
             loaded = model_from_checkpoint(init_ckpt, path=init)
             model, fe = loaded.model, loaded.frontend
+            if opts.pooling and opts.pooling != model.cfg.pooling:
+                model.cfg = replace(model.cfg, pooling=opts.pooling)
             init_desc = f"fine-tune {loaded.name} ({loaded.checksum})"
         else:
-            cfg = ModelConfig(width=opts.width, embed_dim=opts.embed_dim, normalize=opts.normalize)
+            cfg = ModelConfig(width=opts.width, embed_dim=opts.embed_dim, normalize=opts.normalize,
+                              pooling=opts.pooling or "meanstd")
             model = build_model(cfg, seed=opts.seed)
             fe = FrontEnd(segment_frames=opts.segment_frames)
             init_desc = "scratch"
@@ -417,7 +434,7 @@ def _train(opts, progress, cancel, rank, world, local_rank, t_wall, given_lib=No
         base = "finetune" if init_desc.startswith("fine") else "trained"
         name = opts.name or (f"{base}-{Path(opts.db).stem}-{stamp}" if opts.db else f"{base}-{stamp}")
     opts = replace(opts, segment_frames=fe.segment_frames, width=model.cfg.width, embed_dim=model.cfg.embed_dim,
-                   normalize=model.cfg.normalize, name=name)
+                   normalize=model.cfg.normalize, pooling=model.cfg.pooling, name=name)
     run_dir = Path(opts.out) if opts.out else _default_run_base(opts) / name
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -458,6 +475,10 @@ def _train(opts, progress, cancel, rank, world, local_rank, t_wall, given_lib=No
     n_tr = len(train_paths)
     tr_pieces = np.nonzero(store.piece_track < n_tr)[0]
     va_pieces = np.nonzero(store.piece_track >= n_tr)[0]
+    # Copies of one recording count as one track: they are never each other's distant segment.
+    groups = duplicate_groups([found[p] for p in train_paths + val_paths])
+    piece_group = groups[store.piece_track]
+    n_dup = len(groups) - len(np.unique(groups))
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         if store.mel.numel() * 2 < 0.25 * free:  # the whole corpus lives on the GPU: crops never wait
@@ -466,11 +487,11 @@ def _train(opts, progress, cancel, rank, world, local_rank, t_wall, given_lib=No
             store.mel = store.mel.pin_memory()
     frame_s = fe.hop_length / fe.sr
     W = int(round(opts.window_seconds / frame_s))
-    sampler = TripletSampler(store.lengths, store.piece_track, fe.segment_frames, W, tr_pieces)
-    val_sampler = TripletSampler(store.lengths, store.piece_track, fe.segment_frames, W, va_pieces) if len(va_pieces) else None
-    val_pool = val_sampler if (val_sampler is not None and len(val_paths) >= 2) else None
+    sampler = TripletSampler(store.lengths, piece_group, fe.segment_frames, W, tr_pieces)
+    val_sampler = TripletSampler(store.lengths, piece_group, fe.segment_frames, W, va_pieces) if len(va_pieces) else None
+    val_pool = val_sampler if (val_sampler is not None and len(np.unique(piece_group[va_pieces])) >= 2) else None
     if val_pool is None and val_sampler is not None:
-        val_pool = TripletSampler(store.lengths, store.piece_track, fe.segment_frames, W)
+        val_pool = TripletSampler(store.lengths, piece_group, fe.segment_frames, W)
     validate = _Validator(store, val_sampler, val_pool, opts)
     augment = Augment(pitch_bins=opts.pitch_shift, p_mix=opts.mix) if opts.augment else None
 
@@ -561,6 +582,8 @@ def _train(opts, progress, cancel, rank, world, local_rank, t_wall, given_lib=No
                  sampler.n_segments, init_desc, f"{total_steps} steps" if total_steps else f"{opts.max_minutes} min")
         if failures:
             log.warning("%d tracks could not be decoded (skipped), e.g. %s", len(failures), failures[0][0])
+        if n_dup:
+            log.info("%d tracks are copies of another track (same recording): never used as its distant segment", n_dup)
     if not history and main:
         m0 = validate(model, device, amp)
         row = {"epoch": 0, "step": 0, "seconds": 0.0, **m0}
@@ -722,12 +745,7 @@ def _train(opts, progress, cancel, rank, world, local_rank, t_wall, given_lib=No
         save_checkpoint(export, model_path)
         result.model_path = str(model_path)
         if lib is not None and opts.reembed:
-            from trainer.reembed import reembed_library
-
-            new = model_from_checkpoint(read_checkpoint(model_path), path=str(model_path))
-            rr = reembed_library(lib, new, progress, cancel, cache=opts.cache, device=opts.device, workers=workers)
-            result.model_id, result.reembedded = rr["model_id"], rr["embedded"]
-            result.cancelled = bool(rr.get("cancelled"))
+            _reembed_and_activate(lib, model_path, opts, result, progress, cancel, workers)
     if lib is not None and given_lib is None:
         lib.close()
     with open(run_dir / "summary.json", "w") as f:
@@ -738,9 +756,38 @@ def _train(opts, progress, cancel, rank, world, local_rank, t_wall, given_lib=No
                       f"in {seconds / 60:.1f} min on {device.type}; val triplet accuracy "
                       f"{first.get('val_acc', float('nan')):.3f} -> {metrics.get('val_acc', float('nan')):.3f}, val loss "
                       f"{first.get('val_loss', float('nan')):.4f} -> {metrics.get('val_loss', float('nan')):.4f}"
-                      + (f"; model {result.model_path}" if result.model_path else f"; resume from {last_path}"))
+                      + (f"; model {result.model_path}" if result.model_path else f"; resume from {last_path}")
+                      + (f"; {'activated' if result.activated else 'not activated'}: {result.guard}" if result.guard else ""))
     log.debug(result.summary)
     return result
+
+
+def _reembed_and_activate(lib, model_path: Path, opts: TrainOptions, result: TrainResult, progress, cancel,
+                          workers: int) -> None:
+    """Re-embed the library with the new model; make it active unless it groups the library's
+    albums/folders worse than the model in use (:mod:`trainer.guard`; ``opts.guard``)."""
+    from trainer import guard
+    from trainer.reembed import activate_model, model_vectors, reembed_library
+
+    old_id = lib.model_row.id
+    new = model_from_checkpoint(read_checkpoint(model_path), path=str(model_path))
+    rr = reembed_library(lib, new, progress, cancel, cache=opts.cache, device=opts.device, workers=workers,
+                         activate=False)
+    result.model_id, result.reembedded = rr["model_id"], rr["embedded"]
+    result.cancelled = bool(rr.get("cancelled"))
+    if result.cancelled or rr["model_id"] == old_id:
+        return
+    if opts.guard:
+        verdict = guard.judge(guard.track_groups(lib.tracks()), model_vectors(lib, old_id),
+                              model_vectors(lib, rr["model_id"]))
+        result.guard = verdict.reason
+        result.guard_scores = (verdict.old, verdict.new)
+        if not verdict.keep_new:
+            log.warning("%s; use it anyway with: musicsim model use %s", verdict.reason, rr["name"])
+            return
+        log.info("%s", verdict.reason)
+    activate_model(lib, rr["model_id"])
+    result.activated = True
 
 
 def command_line(argv: list[str] | None = None) -> str:

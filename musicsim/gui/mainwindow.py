@@ -1119,8 +1119,12 @@ class MainWindow(QMainWindow):
                 self.training_done.emit("cancelled")
             else:
                 name = result.get("name") or result.get("model") or "the new model"
-                self.training.finished(f"Training finished: {name} is now active (the previous model stays "
-                                       "selectable in the Model menu).")
+                if result.get("activated", True):
+                    self.training.finished(f"Training finished: {name} is now active (the previous model stays "
+                                           "selectable in the Model menu).")
+                else:  # the album/folder check kept the previous model (trainer.guard)
+                    self.training.finished(f"Training finished, but {result.get('guard') or 'the check failed'}. "
+                                           f"{name} is selectable in the Model menu.")
                 self.training_done.emit("finished")
             self._after_model_change()
 

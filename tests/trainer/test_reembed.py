@@ -25,8 +25,9 @@ def test_train_on_db_reembeds_and_activates(family_library, tmp_path):
     lib.close()
 
     res = train(TrainOptions(db=str(db), init=None, width=4, embed_dim=16, segment_frames=64, batch_size=8, steps=3,
-                             cache=str(tmp_path / "cache"), device="cpu", workers=1, val_fraction=0.0, name="tuned"))
-    assert res.model_id is not None and res.reembedded == n_tracks
+                             cache=str(tmp_path / "cache"), device="cpu", workers=1, val_fraction=0.0, name="tuned",
+                             guard=False))
+    assert res.model_id is not None and res.reembedded == n_tracks and res.activated
     assert res.model_path.startswith(str(tmp_path / "lib-models"))
 
     with Library(db) as lib:
@@ -36,7 +37,7 @@ def test_train_on_db_reembeds_and_activates(family_library, tmp_path):
             assert old.name in models and not models[old.name].active
             assert len(repo.embedded_track_ids(s, old.id)) == n_tracks  # old vectors kept
         ids, X = lib.embeddings()
-        assert len(ids) == n_tracks and X.shape[1] == 16
+        assert len(ids) == n_tracks and X.shape[1] == 32  # 16-d segments, mean+std pooled
         assert np.allclose(np.linalg.norm(X, axis=1), 1.0, atol=1e-4)
         assert len(lib.ann()) == n_tracks
         hits = lib.similar(int(ids[0]), n=3)
