@@ -200,6 +200,7 @@ from musicsim.cli_organize import COMMANDS as ORGANIZE  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads: idle threads leave the cores
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["evaluate"]:  # the trainer's evaluation, with its own options

@@ -207,6 +207,12 @@ class Library:
             self._organizer = Organizer(self)
         return self._organizer
 
+    def warm_up_training(self) -> None:
+        """Import what training needs now (see :func:`trainer.train.warm_up`)."""
+        from trainer.train import warm_up
+
+        warm_up()
+
     def train(self, *, minutes: float, device: str = "auto", progress: ProgressFn | None = None,
               cancel: CancelToken | None = None, **options) -> dict:
         """Fine-tune the model on this library (the trainer, in this thread), re-embed every

@@ -30,6 +30,14 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+# The first backward pass imports torch.distributed.tensor (through FSDP helpers), holding the
+# GIL for ~0.2 s. Importing it with the trainer lets the app pay that while it opens a library
+# (gui/backend.py warms this module up) instead of freezing the window as training starts.
+try:
+    import torch.distributed.tensor  # noqa: F401
+except ImportError:  # pragma: no cover - builds without distributed support
+    pass
+
 from musicsim.audio.features import FrontEnd
 from musicsim.errors import CheckpointError
 from musicsim.jobs import CancelToken, ProgressFn, report
@@ -359,6 +367,16 @@ def summary_line(row: dict, total_epochs: float | None = None) -> str:
 # --- the entry point -------------------------------------------------------------------------
 
 
+def warm_up() -> None:
+    """One tiny optimisation step: the first backward and optimizer step make torch import
+    ~280 modules (dynamo, FSDP helpers, ...), holding the GIL for 0.2-0.3 s. The app calls this
+    while it opens a library, so starting a training run later does not freeze the window."""
+    net = torch.nn.Linear(4, 2)
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
+    net(torch.zeros(1, 4)).sum().backward()
+    opt.step()
+
+
 def train(options: TrainOptions, *, progress: ProgressFn | None = None, cancel: CancelToken | None = None,
           lib=None) -> TrainResult:
     """Train (or fine-tune, or resume) a model; see :class:`TrainOptions`.
@@ -375,9 +393,11 @@ def train(options: TrainOptions, *, progress: ProgressFn | None = None, cancel: 
         backend = "nccl" if cuda else "gloo"
         dist.init_process_group(backend, timeout=timedelta(hours=6))
         own_pg = True
+    threads = torch.get_num_threads()
     try:
         return _train(opts, progress, cancel, rank, world, local_rank, t_wall, lib)
     finally:
+        torch.set_num_threads(threads)  # opts.threads is for this run only (the app goes on scanning)
         if own_pg and dist.is_initialized():
             dist.destroy_process_group()
 

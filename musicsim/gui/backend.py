@@ -195,6 +195,8 @@ class Backend:
                 importlib.import_module(name)
             except ImportError:  # an optional part missing only matters when it is used
                 pass
+        if self.can_train:  # the first training step imports ~280 torch modules
+            self.lib.warm_up_training()
 
     # --- library ----------------------------------------------------------------------------
 
@@ -302,4 +304,7 @@ class Backend:
     # --- training ---------------------------------------------------------------------------
 
     def train(self, minutes: float, device: str = "auto", *, progress=None, cancel=None) -> dict:
-        return dict(self.lib.train(minutes=minutes, device=device, progress=progress, cancel=cancel) or {})
+        # one core stays with the event loop: torch on every core stalls the window for 100s of ms
+        threads = max(1, (os.cpu_count() or 1) - 1)
+        return dict(self.lib.train(minutes=minutes, device=device, progress=progress, cancel=cancel,
+                                   threads=threads) or {})

@@ -45,15 +45,20 @@ class Probe:
         self.gaps: list[float] = []
         self.last = None
         self.app = app
+        self.stage = ""  # what the app last reported (progress stage), to place each stall
+        self.stalls: list[tuple[float, float, str]] = []
 
     def _tick(self) -> None:
         now = time.perf_counter()
         if self.last is not None:
-            self.gaps.append(max(0.0, now - self.last - self.interval))
+            gap = max(0.0, now - self.last - self.interval)
+            self.gaps.append(gap)
+            if gap > 0.1:
+                self.stalls.append((self.last - self.t0, gap, self.stage))
         self.last = now
 
     def start(self) -> None:
-        self.gaps, self.last = [], None
+        self.gaps, self.last, self.stalls = [], None, []
         self.t0 = time.perf_counter()
         self.timer.start()
 
@@ -65,6 +70,8 @@ class Probe:
                "over_100ms": int((g > 100).sum())}
         print(f"{phase:<34} {row['seconds']:7.1f} s  ticks {row['ticks']:6d}  max {row['max_ms']:7.1f} ms  "
               f"p95 {row['p95_ms']:6.1f} ms  p99 {row['p99_ms']:6.1f} ms  >100 ms: {row['over_100ms']}", flush=True)
+        for at, gap, stage in self.stalls:
+            print(f"    stall {gap * 1000:6.1f} ms at {at:6.2f} s, after progress: {stage or '-'}", flush=True)
         return row
 
 
@@ -178,6 +185,13 @@ def main(argv: list[str] | None = None) -> int:
 
     # --- train ------------------------------------------------------------------------------
     if callable(getattr(Library, "train", None)):
+        on_progress = win.training.on_progress
+
+        def note(p) -> None:
+            probe.stage = f"{p.stage} {p.done}/{p.total}"
+            on_progress(p)
+
+        win.training.on_progress = note
         probe.start()
         win.start_training(args.train_minutes, "auto")
         wait(lambda: "training_done" in ev, "training")

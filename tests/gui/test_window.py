@@ -329,7 +329,7 @@ def test_training_panel_shows_progress_and_cancels_with_a_stand_in_trainer(qtbot
     win, _root, _families = window_on_scanned
     calls = []
 
-    def fake_train(*, minutes, device="auto", progress=None, cancel=None):
+    def fake_train(*, minutes, device="auto", progress=None, cancel=None, **options):
         calls.append((minutes, device))
         for step in range(1, 400):
             if cancel is not None and cancel.cancelled:
