@@ -15,6 +15,7 @@ from trainer.loss import MINING_MODES
 from trainer.train import (
     DEFAULT_EPOCHS_FINETUNE,
     DEFAULT_EPOCHS_SCRATCH,
+    FINETUNE_MAX_STEPS,
     LR_FINETUNE,
     LR_SCRATCH,
     TrainOptions,
@@ -67,8 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--name", help="model name (default: trained-/finetune-<library>-<date>)")
     t = ap.add_argument_group("training")
     t.add_argument("--epochs", type=int, help=f"epochs (each visits every training segment once as an anchor; "
-                                              f"default {DEFAULT_EPOCHS_FINETUNE} fine-tuning, {DEFAULT_EPOCHS_SCRATCH} "
-                                              f"from scratch, unless --steps or --max-minutes is given)")
+                                              f"default {DEFAULT_EPOCHS_FINETUNE} fine-tuning (at most "
+                                              f"{FINETUNE_MAX_STEPS} steps), {DEFAULT_EPOCHS_SCRATCH} from scratch, "
+                                              f"unless --steps or --max-minutes is given)")
     t.add_argument("--steps", type=int, help="optimizer steps (bounds the run by work)")
     t.add_argument("--max-minutes", type=float, help="bound the run by wall time (the LR schedule fits the budget)")
     t.add_argument("--batch-size", type=int, default=d.batch_size, help=f"triplets per step (default {d.batch_size})")

@@ -9,23 +9,17 @@ processes decode and the main process turns the audio into mels on the training 
 Random crops at any frame offset (not a fixed grid) give many distinct triplets per decoded
 second, and time-shift augmentation for free.
 
-Cache layout (``cache_dir()/mels`` unless told otherwise): per track ``<key>.npy`` (float16
-``[n_mels, frames]``, all decoded chunks concatenated; memory-mappable) and ``<key>.json``
-(chunk lengths in frames, chunk start times, duration), where ``key`` hashes the absolute path,
-size, mtime, the front-end parameters and the decode settings. The JSON is written last, so
-an interrupted write is never mistaken for a cache entry.
+The cache's format (:mod:`musicsim.melcache`) lives in the core, because a scan fills it too:
+training on a scanned library decodes only the tracks the scan did not cache.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import multiprocessing as mp
 import os
 import sys
-import tempfile
 import time
-from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
@@ -34,71 +28,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from musicsim.audio.features import FrontEnd, LogMel, segment_mel
+from musicsim.audio.features import FrontEnd, LogMel
 from musicsim.errors import Cancelled, MusicsimError
 from musicsim.jobs import CancelToken, EtaClock, ProgressFn, report
-
-CACHE_VERSION = 1
-
-
-@dataclass(frozen=True)
-class DecodeSettings:
-    """How tracks are decoded; the same fields as the library scan settings, so re-embedding
-    from the cache gives the vectors a scan would give."""
-
-    windows: int = 0
-    window_seconds: float = 6.0
-    max_seconds: float = 720.0
-    soundfont: str | None = None
-
-    @classmethod
-    def from_config(cls, cfg) -> DecodeSettings:
-        return cls(windows=int(cfg.analysis_windows), window_seconds=float(cfg.window_seconds),
-                   max_seconds=float(cfg.max_seconds), soundfont=cfg.soundfont or None)
-
-
-@dataclass
-class CachedMel:
-    """One track's log-Mel dB frames, as the embedding front end computes them."""
-
-    mel: np.ndarray  # float16 [n_mels, frames], possibly a read-only memmap
-    chunk_frames: list[int]
-    starts: list[float]  # start of each chunk, seconds
-    duration: float
-
-    def chunks(self) -> Iterable[np.ndarray]:
-        pos = 0
-        for n in self.chunk_frames:
-            yield self.mel[:, pos : pos + n]
-            pos += n
-
-    def segments(self, fe: FrontEnd) -> tuple[torch.Tensor, np.ndarray]:
-        """``[N, 1, n_mels, segment_frames]`` float32 segments and their start times (s),
-        cut exactly as :meth:`musicsim.model.embed.Embedder.features` cuts them."""
-        segs, times = [], []
-        frame_s = fe.hop_length / fe.sr
-        for chunk, t0 in zip(self.chunks(), self.starts):
-            s, st = segment_mel(torch.from_numpy(np.asarray(chunk, dtype=np.float32)), fe.segment_frames)
-            segs.append(s)
-            times.extend(t0 + f * frame_s for f in st)
-        return torch.cat(segs), np.asarray(times, dtype=np.float32)
-
-
-def cache_key(path: str, size: int, mtime_ns: int, fe: FrontEnd, ds: DecodeSettings) -> str:
-    ident = {"v": CACHE_VERSION, "path": os.path.abspath(path), "size": int(size), "mtime_ns": int(mtime_ns),
-             "frontend": fe.to_dict(), "decode": asdict(ds)}
-    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:32]
-
-
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+from musicsim.melcache import (  # noqa: F401 - the cache format lives in the core (the scan writes it)
+    CACHE_VERSION,
+    CachedMel,
+    DecodeSettings,
+    MelStore,
+    cache_key,
+)
 
 
 def _decode_worker(path: str, fe_dict: dict, ds_dict: dict, compute_mel: bool) -> dict:
@@ -140,51 +79,9 @@ def _context():
     return mp.get_context("forkserver" if sys.platform.startswith("linux") else "spawn")
 
 
-class MelCache:
-    """Decoded-once log-Mel frames of tracks, on disk."""
-
-    def __init__(self, root: str | os.PathLike | None, fe: FrontEnd, decode: DecodeSettings | None = None) -> None:
-        if root is None:
-            from musicsim.paths import cache_dir
-
-            root = cache_dir() / "mels"
-        self.root = Path(root)
-        self.fe = fe
-        self.decode = decode or DecodeSettings()
-
-    def _paths(self, path: str) -> tuple[Path, Path] | None:
-        try:
-            st = os.stat(path)
-        except OSError:
-            return None
-        key = cache_key(path, st.st_size, st.st_mtime_ns, self.fe, self.decode)
-        d = self.root / key[:2]
-        return d / f"{key}.npy", d / f"{key}.json"
-
-    def get(self, path: str, *, mmap: bool = True) -> CachedMel | None:
-        p = self._paths(path)
-        if p is None or not p[1].exists():
-            return None
-        try:
-            meta = json.loads(p[1].read_text())
-            mel = np.load(p[0], mmap_mode="r" if mmap else None)
-        except (OSError, ValueError):
-            return None
-        if mel.ndim != 2 or mel.shape[0] != self.fe.n_mels or mel.shape[1] != sum(meta["chunk_frames"]):
-            return None
-        return CachedMel(mel, list(meta["chunk_frames"]), list(meta["starts"]), float(meta["duration"]))
-
-    def put(self, path: str, mels: list[np.ndarray], starts: list[float], duration: float) -> CachedMel | None:
-        p = self._paths(path)
-        if p is None:
-            return None
-        p[0].parent.mkdir(parents=True, exist_ok=True)
-        mel = np.ascontiguousarray(np.concatenate(mels, axis=1).astype(np.float16))
-        _atomic_write(p[0], lambda f: np.save(f, mel))
-        meta = {"path": os.path.abspath(path), "chunk_frames": [int(m.shape[1]) for m in mels],
-                "starts": [float(s) for s in starts], "duration": float(duration)}
-        _atomic_write(p[1], lambda f: f.write(json.dumps(meta).encode()))
-        return CachedMel(mel, meta["chunk_frames"], meta["starts"], meta["duration"])
+class MelCache(MelStore):
+    """Decoded-once log-Mel frames of tracks, on disk (the store the scan also fills), with the
+    decoding of the tracks it lacks."""
 
     def build(self, paths: list[str], *, device: torch.device | str = "cpu", workers: int = 0,
               progress: ProgressFn | None = None, cancel: CancelToken | None = None,

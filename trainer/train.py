@@ -65,6 +65,9 @@ log = logging.getLogger("trainer")
 
 DEFAULT_EPOCHS_SCRATCH = 30
 DEFAULT_EPOCHS_FINETUNE = 3
+# ...but at most this many steps (~6 min on a 2-core CPU at width 16): longer fine-tunes
+# measured no better (resources/models/MODEL_CARD.md), and a 500-track library must fit in 15 min.
+FINETUNE_MAX_STEPS = 600
 LR_SCRATCH = 2e-3
 LR_FINETUNE = 5e-4
 # Fields that describe where/how a run executes, not what it computes: a resumed run takes
@@ -524,7 +527,9 @@ def _train(opts, progress, cancel, rank, world, local_rank, t_wall, given_lib=No
     max_s = opts.max_minutes * 60 if opts.max_minutes is not None else None
     if epochs is None and steps is None and max_s is None:
         epochs = DEFAULT_EPOCHS_FINETUNE if init_desc.startswith("fine") else DEFAULT_EPOCHS_SCRATCH
-        opts = replace(opts, epochs=epochs)  # stored, so a resumed run keeps the same schedule
+        if init_desc.startswith("fine"):  # a big library: a bounded fine-tune, not 3 full epochs
+            steps = FINETUNE_MAX_STEPS
+        opts = replace(opts, epochs=epochs, steps=steps)  # stored, so a resumed run keeps the same schedule
     if opts.lr is None:
         opts = replace(opts, lr=LR_FINETUNE if init_desc.startswith("fine") else LR_SCRATCH)
     total_steps = None

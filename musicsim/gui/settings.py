@@ -37,14 +37,14 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 _GROUPED = (
     ("Analysis", ("analysis_windows", "window_seconds", "max_seconds", "decode_timeout")),
     ("MIDI", ("soundfont",)),
-    ("Performance", ("device", "workers", "batch_size", "ef_search")),
+    ("Performance", ("device", "workers", "batch_size", "ef_search", "mel_cache_gb")),
     ("Start-up", ("rescan_on_start",)),
 )
 LABELS = {
     "soundfont": "SoundFont", "device": "Device", "workers": "Decoding workers",
     "analysis_windows": "Analysis windows", "window_seconds": "Window length", "max_seconds": "Window long tracks after",
     "batch_size": "Batch size", "ef_search": "Search breadth (ef)", "rescan_on_start": "Re-scan library folders at start",
-    "decode_timeout": "Give up decoding after",
+    "decode_timeout": "Give up decoding after", "mel_cache_gb": "Mel cache for training (GB)",
 }
 
 

@@ -42,13 +42,17 @@ class Embedder:
         self.pooling = loaded.config.pooling
 
     @torch.inference_mode()
-    def features(self, chunks: list[np.ndarray], starts_s: list[float]) -> tuple[torch.Tensor, np.ndarray]:
-        """Log-Mel segments ``[N,1,mels,frames]`` and their start times in seconds."""
+    def features(self, chunks: list[np.ndarray], starts_s: list[float],
+                 mels_out: list[np.ndarray] | None = None) -> tuple[torch.Tensor, np.ndarray]:
+        """Log-Mel segments ``[N,1,mels,frames]`` and their start times in seconds; ``mels_out``
+        collects each chunk's whole log-Mel frames (float16, for the mel cache)."""
         segs, times = [], []
         frame_s = self.fe.hop_length / self.fe.sr
         for chunk, t0 in zip(chunks, starts_s):
             wave = torch.from_numpy(np.ascontiguousarray(chunk, dtype=np.float32)).to(self.device)
             mel = self.logmel(wave)
+            if mels_out is not None:
+                mels_out.append(mel.to(torch.float16).cpu().numpy())
             s, st = segment_mel(mel, self.fe.segment_frames)
             segs.append(s)
             times.extend(t0 + f * frame_s for f in st)

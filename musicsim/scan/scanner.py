@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from typing import TYPE_CHECKING
@@ -10,6 +11,7 @@ import numpy as np
 
 from musicsim.errors import Cancelled
 from musicsim.jobs import CancelToken, ProgressFn, report
+from musicsim.melcache import ScanCacheWriter
 from musicsim.scan.pipeline import ScanReport, Tracker, run_pool
 from musicsim.scan.walker import FileEntry, normalise, walk
 from musicsim.store import repo
@@ -78,6 +80,7 @@ def scan(lib: Library, paths: list[str], *, progress: ProgressFn | None = None, 
     todo, rep.skipped = plan(lib, entries, retry_failed=retry_failed)
     tracker = Tracker(len(todo), progress)
     embedder = lib.embedder() if todo else None  # loading the model costs seconds; skip it when idle
+    mel_writer = ScanCacheWriter(lib.config, embedder.fe) if todo else None
 
     def handle(entry: FileEntry, result: dict) -> None:
         rep.stage_seconds["decode"] += result.get("t", 0.0)
@@ -87,7 +90,7 @@ def scan(lib: Library, paths: list[str], *, progress: ProgressFn | None = None, 
             rep.failed += 1
             rep.failures.append((entry.path, result["reason"]))
         else:
-            _store(lib, embedder, entry, result, rep)
+            _store(lib, embedder, entry, result, rep, mel_writer)
         tracker.step(entry.path)
         if cancel is not None:
             cancel.check()
@@ -99,13 +102,17 @@ def scan(lib: Library, paths: list[str], *, progress: ProgressFn | None = None, 
         rep.cancelled = True
     finally:
         lib.save_index()
+    if mel_writer is not None and mel_writer.stopped:
+        logging.getLogger("musicsim.scan").info("%s; training will decode the other tracks itself", mel_writer.stopped)
     rep.seconds = time.perf_counter() - t_start
     return rep
 
 
-def _store(lib: Library, embedder, entry: FileEntry, result: dict, rep: ScanReport) -> None:
+def _store(lib: Library, embedder, entry: FileEntry, result: dict, rep: ScanReport,
+           mel_writer: ScanCacheWriter | None = None) -> None:
     t0 = time.perf_counter()
-    segs, starts = embedder.features(result["chunks"], result["starts"])
+    mels: list[np.ndarray] | None = [] if mel_writer is not None and mel_writer.store is not None else None
+    segs, starts = embedder.features(result["chunks"], result["starts"], mels_out=mels)
     t1 = time.perf_counter()
     seg_vecs = embedder.embed_segments(segs)
     vec = embedder.track_vector(seg_vecs)
@@ -122,6 +129,8 @@ def _store(lib: Library, embedder, entry: FileEntry, result: dict, rep: ScanRepo
         seq = repo.save_embedding(s, track.id, lib.model_row.id, vec, seg_vecs, starts)
         tid = track.id
     lib.index_add(np.array([tid]), vec[None, :], seq)
+    if mels:  # so that training on this library never decodes the track again
+        mel_writer.put(entry.path, entry.size, entry.mtime, mels, result["starts"], float(result["duration"] or 0.0))
     t3 = time.perf_counter()
     st = rep.stage_seconds
     st["features"] += t1 - t0

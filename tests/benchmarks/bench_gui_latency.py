@@ -120,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--big-clusters", action="store_true", help="cluster the big library too (O(n^2): minutes)")
     ap.add_argument("--train-minutes", type=float, default=0.5)
     ap.add_argument("--trace-stalls", action="store_true", help="sample thread stacks during stalls")
+    ap.add_argument("--switch-interval", type=float, help="override the app's GIL switch interval (seconds)")
     args = ap.parse_args(argv)
 
     tmp = Path(tempfile.mkdtemp(prefix="musicsim-bench-gui-"))
@@ -129,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication  # noqa: TID251
 
     import musicsim.gui  # noqa: F401 - PySide6 6.12.0 refcount guard
+    if args.switch_interval:
+        sys.setswitchinterval(args.switch_interval)
     from musicsim.gui.mainwindow import MainWindow
     from musicsim.gui.settings import SettingsStore
     from musicsim.services import Library

@@ -1,0 +1,191 @@
+"""The log-Mel cache: each track's log-Mel frames, decoded once, on disk.
+
+The scan fills it as a by-product (within ``Config.mel_cache_gb``), so training and
+re-embedding a scanned library never decode its audio again; the trainer fills what is
+missing (``trainer.data.MelCache``).
+
+Layout (``cache_dir()/mels`` unless told otherwise): per track ``<key>.npy`` (float16
+``[n_mels, frames]``, all decoded chunks concatenated; memory-mappable) and ``<key>.json``
+(chunk lengths in frames, chunk start times, duration), where ``key`` hashes the absolute
+path, size, mtime, the front-end parameters and the decode settings. The JSON is written
+last, so an interrupted write is never mistaken for an entry. A log-Mel frame (64 bands,
+float16) is 128 bytes for 23 ms of sound: an hour of music is ~20 MB.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from musicsim.audio.features import FrontEnd, segment_mel
+
+CACHE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class DecodeSettings:
+    """How tracks are decoded; the same fields as the library scan settings, so re-embedding
+    from the cache gives the vectors a scan would give."""
+
+    windows: int = 0
+    window_seconds: float = 6.0
+    max_seconds: float = 720.0
+    soundfont: str | None = None
+
+    @classmethod
+    def from_config(cls, cfg) -> DecodeSettings:
+        return cls(windows=int(cfg.analysis_windows), window_seconds=float(cfg.window_seconds),
+                   max_seconds=float(cfg.max_seconds), soundfont=cfg.soundfont or None)
+
+
+@dataclass
+class CachedMel:
+    """One track's log-Mel dB frames, as the embedding front end computes them."""
+
+    mel: np.ndarray  # float16 [n_mels, frames], possibly a read-only memmap
+    chunk_frames: list[int]
+    starts: list[float]  # start of each chunk, seconds
+    duration: float
+
+    def chunks(self) -> Iterable[np.ndarray]:
+        pos = 0
+        for n in self.chunk_frames:
+            yield self.mel[:, pos : pos + n]
+            pos += n
+
+    def segments(self, fe: FrontEnd) -> tuple[torch.Tensor, np.ndarray]:
+        """``[N, 1, n_mels, segment_frames]`` float32 segments and their start times (s),
+        cut exactly as :meth:`musicsim.model.embed.Embedder.features` cuts them."""
+        segs, times = [], []
+        frame_s = fe.hop_length / fe.sr
+        for chunk, t0 in zip(self.chunks(), self.starts):
+            s, st = segment_mel(torch.from_numpy(np.asarray(chunk, dtype=np.float32)), fe.segment_frames)
+            segs.append(s)
+            times.extend(t0 + f * frame_s for f in st)
+        return torch.cat(segs), np.asarray(times, dtype=np.float32)
+
+
+def cache_key(path: str, size: int, mtime_ns: int, fe: FrontEnd, ds: DecodeSettings) -> str:
+    ident = {"v": CACHE_VERSION, "path": os.path.abspath(path), "size": int(size), "mtime_ns": int(mtime_ns),
+             "frontend": fe.to_dict(), "decode": asdict(ds)}
+    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _atomic_write(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class MelStore:
+    """Log-Mel frames of tracks on disk, keyed by file identity, front end and decode settings."""
+
+    def __init__(self, root: str | os.PathLike | None, fe: FrontEnd, decode: DecodeSettings | None = None) -> None:
+        if root is None:
+            from musicsim.paths import cache_dir
+
+            root = cache_dir() / "mels"
+        self.root = Path(root)
+        self.fe = fe
+        self.decode = decode or DecodeSettings()
+
+    def _paths(self, path: str, stat: os.stat_result | None = None) -> tuple[Path, Path] | None:
+        try:
+            st = stat or os.stat(path)
+        except OSError:
+            return None
+        key = cache_key(path, st.st_size, st.st_mtime_ns, self.fe, self.decode)
+        d = self.root / key[:2]
+        return d / f"{key}.npy", d / f"{key}.json"
+
+    def get(self, path: str, *, mmap: bool = True) -> CachedMel | None:
+        p = self._paths(path)
+        if p is None or not p[1].exists():
+            return None
+        try:
+            meta = json.loads(p[1].read_text())
+            mel = np.load(p[0], mmap_mode="r" if mmap else None)
+        except (OSError, ValueError):
+            return None
+        if mel.ndim != 2 or mel.shape[0] != self.fe.n_mels or mel.shape[1] != sum(meta["chunk_frames"]):
+            return None
+        return CachedMel(mel, list(meta["chunk_frames"]), list(meta["starts"]), float(meta["duration"]))
+
+    def put(self, path: str, mels: list[np.ndarray], starts: list[float], duration: float,
+            stat: os.stat_result | None = None) -> CachedMel | None:
+        """Store a track's mels (``stat``: the file as it was when decoded; default: now)."""
+        p = self._paths(path, stat)
+        if p is None:
+            return None
+        p[0].parent.mkdir(parents=True, exist_ok=True)
+        mel = np.ascontiguousarray(np.concatenate(mels, axis=1).astype(np.float16))
+        _atomic_write(p[0], lambda f: np.save(f, mel))
+        meta = {"path": os.path.abspath(path), "chunk_frames": [int(m.shape[1]) for m in mels],
+                "starts": [float(s) for s in starts], "duration": float(duration)}
+        _atomic_write(p[1], lambda f: f.write(json.dumps(meta).encode()))
+        return CachedMel(mel, meta["chunk_frames"], meta["starts"], meta["duration"])
+
+    def usage_bytes(self) -> int:
+        """Bytes the store holds on disk (every front end and decode setting)."""
+        total = 0
+        try:
+            subdirs = list(os.scandir(self.root))
+        except OSError:
+            return 0
+        for d in subdirs:
+            if not d.is_dir(follow_symlinks=False):
+                continue
+            try:
+                total += sum(e.stat(follow_symlinks=False).st_size for e in os.scandir(d.path) if e.is_file())
+            except OSError:
+                continue
+        return total
+
+
+class ScanCacheWriter:
+    """What the scan adds to the store: each analysed track's mels, within a disk budget
+    (``Config.mel_cache_gb``; 0 turns it off). A file that changed since it was decoded, a
+    full budget or a failing disk only means the trainer will decode that track itself."""
+
+    def __init__(self, cfg, fe: FrontEnd, root: str | os.PathLike | None = None) -> None:
+        self.budget = int(float(cfg.mel_cache_gb) * 2**30)
+        self.store = MelStore(root, fe, DecodeSettings.from_config(cfg)) if self.budget > 0 else None
+        self.used: int | None = None
+        self.written = 0
+        self.stopped = ""  # why writing stopped (budget reached, disk error), for the log
+
+    def put(self, path: str, size: int, mtime: float, mels: list[np.ndarray], starts: list[float],
+            duration: float) -> bool:
+        if self.store is None or self.stopped:
+            return False
+        if self.used is None:
+            self.used = self.store.usage_bytes()
+        need = sum(int(m.shape[0]) * int(m.shape[1]) * 2 for m in mels) + 512
+        if self.used + need > self.budget:
+            self.stopped = f"the mel cache reached its {self.budget / 2**30:.1f} GB budget"
+            return False
+        try:
+            st = os.stat(path)
+            if st.st_size != size or st.st_mtime != mtime:
+                return False  # changed since it was decoded: its frames would be keyed wrongly
+            if self.store.put(path, mels, starts, duration, stat=st) is None:
+                return False
+        except OSError as e:
+            self.stopped = f"the mel cache could not be written ({e.strerror or e})"
+            return False
+        self.used += need
+        self.written += 1
+        return True

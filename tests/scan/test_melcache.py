@@ -1,0 +1,70 @@
+"""The scan fills the log-Mel cache, so training on a scanned library decodes nothing again."""
+
+import os
+
+import numpy as np
+
+from musicsim.config import Config
+from musicsim.melcache import DecodeSettings, MelStore
+from musicsim.paths import cache_dir
+from musicsim.services import Library
+from trainer.data import MelCache
+
+
+def test_scan_caches_exactly_what_the_trainer_would_decode(family_library, tmp_path):
+    root, families = family_library
+    with Library(tmp_path / "lib.db") as lib:
+        rep = lib.scan([str(root)])
+        fe, decode = lib.loaded.frontend, DecodeSettings.from_config(lib.config)
+        paths = [t.path for t in lib.tracks()]
+    assert rep.analysed == len(families) == len(paths)
+    store = MelStore(None, fe, decode)
+    hits = {p: store.get(p) for p in paths}
+    assert all(c is not None for c in hits.values())  # every analysed track, MIDI included
+    assert store.usage_bytes() > 0 and str(store.root).startswith(str(cache_dir()))
+    # the trainer's cache finds them all: nothing left to decode
+    seen = []
+    found, failed = MelCache(None, fe, decode).build(paths, workers=1, progress=seen.append)
+    assert set(found) == set(paths) and not failed
+    assert seen[0].stage == "cache" and seen[0].current == "0 tracks to decode"
+    # and the frames equal what the trainer decodes itself (other root: a fresh decode)
+    fresh, _ = MelCache(tmp_path / "fresh", fe, decode).build(paths[:3], workers=1)
+    for p in paths[:3]:
+        a, b = np.asarray(hits[p].mel, np.float32), np.asarray(fresh[p].mel, np.float32)
+        assert a.shape == b.shape and np.abs(a - b).max() < 0.1  # float16 dB frames
+        assert hits[p].starts == fresh[p].starts and hits[p].chunk_frames == fresh[p].chunk_frames
+
+
+def test_budget_off_full_and_changed_files(family_library, tmp_path, monkeypatch):
+    from musicsim.audio.features import FrontEnd
+    from musicsim.melcache import ScanCacheWriter
+
+    root, _ = family_library
+    monkeypatch.setenv("MUSICSIM_MEL_CACHE_GB", "0")
+    with Library(tmp_path / "off.db") as lib:
+        assert lib.config.mel_cache_gb == 0
+        assert lib.scan([str(root)]).analysed > 0
+    assert not (cache_dir() / "mels").exists()
+
+    f = str(next(root.rglob("*.wav")))
+    st = os.stat(f)
+    mel = np.zeros((64, 1000), np.float16)  # 128,000 bytes
+    w = ScanCacheWriter(Config.load({"mel_cache_gb": 300_000 / 2**30}), FrontEnd(), root=tmp_path / "c")
+    assert w.put(f, st.st_size, st.st_mtime, [mel], [0.0], 23.0)
+    assert MelStore(tmp_path / "c", FrontEnd(), DecodeSettings()).get(f) is not None
+    g = str(next(p for p in root.rglob("*.flac")))
+    gst = os.stat(g)
+    assert w.put(g, gst.st_size, gst.st_mtime, [mel], [0.0], 23.0)  # 256 KB of 293 KB used
+    h = str(next(p for p in root.rglob("*.ogg")))
+    hst = os.stat(h)
+    assert not w.put(h, hst.st_size, hst.st_mtime, [mel], [0.0], 23.0) and "budget" in w.stopped
+    # a file that changed after it was decoded is not cached under its new identity
+    w2 = ScanCacheWriter(Config.load({"mel_cache_gb": 1.0}), FrontEnd(), root=tmp_path / "d")
+    with open(h, "ab") as fh:
+        fh.write(b"\0")
+    assert not w2.put(h, hst.st_size, hst.st_mtime, [mel], [0.0], 23.0) and w2.written == 0
+    # a cache folder that cannot be made (a file stands in its way) only stops caching
+    blocker = tmp_path / "blocker"
+    blocker.write_text("not a folder")
+    w3 = ScanCacheWriter(Config.load({"mel_cache_gb": 1.0}), FrontEnd(), root=blocker / "mels")
+    assert not w3.put(f, st.st_size, st.st_mtime, [mel], [0.0], 23.0) and "could not be written" in w3.stopped
