@@ -9,6 +9,7 @@ Loading always uses ``torch.load(weights_only=True)``: a file carrying code is r
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -96,10 +97,18 @@ def make_checkpoint(
 
 
 def save_checkpoint(ckpt: dict, path: str | os.PathLike) -> Path:
-    """Write atomically: a crash mid-write leaves the previous file intact."""
+    """Write atomically: a crash mid-write leaves the previous file intact.
+
+    Serialised in memory first: torch.save writes through its own C++ writer while holding
+    the GIL, so a write that blocks on a busy disk would freeze every thread (the app's
+    window too); Python's own file write lets them run.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return atomic_write(path, lambda fh: torch.save(ckpt, fh))
+    buf = io.BytesIO()
+    torch.save(ckpt, buf)
+    data = buf.getbuffer()
+    return atomic_write(path, lambda fh: fh.write(data))
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict:
