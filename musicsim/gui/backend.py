@@ -11,6 +11,7 @@ now) is reported by a ``can_*`` property so the window can disable its action.
 from __future__ import annotations
 
 import bisect
+import gc
 import heapq
 import importlib
 import os
@@ -189,14 +190,24 @@ class Backend:
         Importing a large extension module (torch, scikit-learn) holds the GIL for up to
         half a second; done lazily it would freeze the window in the middle of a scan.
         """
-        self.lib.embedder()
-        for name in self.WARM_MODULES:
-            try:
-                importlib.import_module(name)
-            except ImportError:  # an optional part missing only matters when it is used
-                pass
-        if self.can_train:  # the first training step imports ~280 torch modules
-            self.lib.warm_up_training()
+        # A full garbage collection holds the GIL, and so freezes the window, for as long as
+        # it takes to walk every object: 50-250 ms once torch, Qt and SQLAlchemy are loaded
+        # (measured by tests/benchmarks/bench_gui_latency.py). The millions of objects the
+        # imports make live as long as the app, so they move to the permanent generation
+        # (gc.freeze) and later collections walk only what the app makes afterwards.
+        gc.disable()
+        try:
+            self.lib.embedder()
+            for name in self.WARM_MODULES:
+                try:
+                    importlib.import_module(name)
+                except ImportError:  # an optional part missing only matters when it is used
+                    pass
+            if self.can_train:  # the first training step imports ~280 torch modules
+                self.lib.warm_up_training()
+        finally:
+            gc.freeze()
+            gc.enable()
 
     # --- library ----------------------------------------------------------------------------
 

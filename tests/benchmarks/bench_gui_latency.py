@@ -75,6 +75,31 @@ class Probe:
         return row
 
 
+class GcWatch:
+    """Times the interpreter's garbage collections: a full collection holds the GIL, so every
+    thread (the event loop included) waits for it."""
+
+    def __init__(self) -> None:
+        import gc
+
+        self.slow: list[tuple[int, float]] = []
+        self._t = 0.0
+        gc.callbacks.append(self._cb)
+
+    def _cb(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._t = time.perf_counter()
+        else:
+            d = time.perf_counter() - self._t
+            if d > 0.05:
+                self.slow.append((info.get("generation", -1), d))
+
+    def report(self) -> None:
+        for gen, d in self.slow:
+            print(f"    garbage collection of generation {gen}: {d * 1000:.0f} ms", flush=True)
+        self.slow = []
+
+
 class StallTracer:
     """Samples every thread's Python stack while the probe is late, to say what stalls it."""
 
@@ -139,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication([sys.argv[0]])
     probe = Probe(app)
     tracer = StallTracer(probe) if args.trace_stalls else None
+    gcw = GcWatch()
     results = []
 
     def wait(pred, what: str, timeout: float = 3600) -> None:
@@ -183,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     probe.start()
     wait(lambda: win.runner.idle(), "reload and clustering after the scan")
     results.append(probe.stop("after scan: reload + clusters"))
+    gcw.report()
     if tracer:
         tracer.report()
 
@@ -206,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         wait(lambda: "training_done" in ev, "training")
         wait(lambda: win.runner.idle(), "re-embedding after training")
         results.append(probe.stop(f"train {args.train_minutes} min ({ev['training_done']})"))
+        gcw.report()
         if tracer:
             tracer.report()
     else:
@@ -260,7 +288,11 @@ def main(argv: list[str] | None = None) -> int:
         win.close()
 
     worst = max(r["max_ms"] for r in results)
-    print(f"worst stall: {worst:.1f} ms ({'OK' if worst <= 100 else 'over the 100 ms budget'})")
+    busy = [r["max_ms"] for r in results if r["phase"].startswith(("scan", "train"))]
+    if busy:  # the target: never more than 100 ms while a scan or a training runs
+        print(f"worst stall during scans and training: {max(busy):.1f} ms "
+              f"({'OK' if max(busy) <= 100 else 'over the 100 ms budget'})")
+    print(f"worst stall in any phase: {worst:.1f} ms")
     return 0
 
 
