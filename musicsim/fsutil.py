@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import BinaryIO
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None], *, sync: bool = True) -> Path:
     """Call ``write`` on a temporary file beside ``path``, sync it, then rename it over ``path``.
 
     Readers see the old file or the new one, never a mix; on any error the temporary file
-    is removed and the old file stays. OSError propagates to the caller.
+    is removed and the old file stays. OSError propagates to the caller. ``sync=False`` skips
+    the fsync, for caches that may be lost in a power cut but must never be seen half-written.
     """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -21,7 +22,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()
-            os.fsync(fh.fileno())
+            if sync:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ import numpy as np
 import torch
 
 from musicsim.audio.features import FrontEnd, segment_mel
+from musicsim.fsutil import atomic_write
 
 CACHE_VERSION = 1
 
@@ -79,17 +79,6 @@ def cache_key(path: str, size: int, mtime_ns: int, fe: FrontEnd, ds: DecodeSetti
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:32]
 
 
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 class MelStore:
     """Log-Mel frames of tracks on disk, keyed by file identity, front end and decode settings."""
 
@@ -132,10 +121,10 @@ class MelStore:
             return None
         p[0].parent.mkdir(parents=True, exist_ok=True)
         mel = np.ascontiguousarray(np.concatenate(mels, axis=1).astype(np.float16))
-        _atomic_write(p[0], lambda f: np.save(f, mel))
+        atomic_write(p[0], lambda f: np.save(f, mel), sync=False)
         meta = {"path": os.path.abspath(path), "chunk_frames": [int(m.shape[1]) for m in mels],
                 "starts": [float(s) for s in starts], "duration": float(duration)}
-        _atomic_write(p[1], lambda f: f.write(json.dumps(meta).encode()))
+        atomic_write(p[1], lambda f: f.write(json.dumps(meta).encode()), sync=False)
         return CachedMel(mel, meta["chunk_frames"], meta["starts"], meta["duration"])
 
     def usage_bytes(self) -> int:
@@ -167,9 +156,14 @@ class ScanCacheWriter:
         self.written = 0
         self.stopped = ""  # why writing stopped (budget reached, disk error), for the log
 
+    @property
+    def active(self) -> bool:
+        """Whether the scan should keep mels for :meth:`put` at all."""
+        return self.store is not None and not self.stopped
+
     def put(self, path: str, size: int, mtime: float, mels: list[np.ndarray], starts: list[float],
             duration: float) -> bool:
-        if self.store is None or self.stopped:
+        if not self.active:
             return False
         if self.used is None:
             self.used = self.store.usage_bytes()

@@ -111,7 +111,7 @@ def scan(lib: Library, paths: list[str], *, progress: ProgressFn | None = None, 
 def _store(lib: Library, embedder, entry: FileEntry, result: dict, rep: ScanReport,
            mel_writer: ScanCacheWriter | None = None) -> None:
     t0 = time.perf_counter()
-    mels: list[np.ndarray] | None = [] if mel_writer is not None and mel_writer.store is not None else None
+    mels: list[np.ndarray] | None = [] if mel_writer is not None and mel_writer.active else None
     segs, starts = embedder.features(result["chunks"], result["starts"], mels_out=mels)
     t1 = time.perf_counter()
     seg_vecs = embedder.embed_segments(segs)
