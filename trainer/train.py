@@ -30,14 +30,6 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-# The first backward pass imports torch.distributed.tensor (through FSDP helpers), holding the
-# GIL for ~0.2 s. Importing it with the trainer lets the app pay that while it opens a library
-# (gui/backend.py warms this module up) instead of freezing the window as training starts.
-try:
-    import torch.distributed.tensor  # noqa: F401
-except ImportError:  # pragma: no cover - builds without distributed support
-    pass
-
 from musicsim.audio.features import FrontEnd
 from musicsim.errors import CheckpointError
 from musicsim.jobs import CancelToken, ProgressFn, report
