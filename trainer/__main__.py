@@ -11,6 +11,7 @@ import sys
 # busy machine that made training ~5x slower here. Set before torch loads; override freely.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+from musicsim.model.resnet import POOLINGS
 from trainer.loss import MINING_MODES
 from trainer.train import (
     DEFAULT_EPOCHS_FINETUNE,
@@ -58,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--scratch", action="store_true", help="train a new network from random weights")
     m.add_argument("--width", type=int, default=d.width, help=f"ResNet base width, from scratch (default {d.width})")
     m.add_argument("--embed-dim", type=int, default=d.embed_dim, help=f"embedding size, from scratch (default {d.embed_dim})")
-    m.add_argument("--pooling", choices=("mean", "meanstd"),
+    m.add_argument("--pooling", choices=POOLINGS,
                    help="track vector from segment vectors: meanstd (mean and spread; default from scratch) or "
                         "mean; fine-tuning keeps the source model's unless given")
     m.add_argument("--segment-frames", type=int, default=d.segment_frames,

@@ -39,6 +39,7 @@ import torch
 from musicsim.jobs import CancelToken, ProgressFn, report
 from musicsim.model.checkpoint import LoadedModel, default_model, load_model
 from musicsim.model.embed import STD_WEIGHT, track_vector
+from musicsim.model.resnet import POOLINGS
 from trainer.baselines import mfcc_stats, standardise, untrained_like
 from trainer.data import CachedMel, DecodeSettings, MelCache
 
@@ -65,7 +66,6 @@ def _unit(X: np.ndarray) -> np.ndarray:
     return X / np.where(n > 0, n, 1.0)
 
 
-POOLINGS = ("mean", "meanstd")
 POOLING_NAMES = {"mean": "mean", "meanstd": "mean+std"}
 
 
