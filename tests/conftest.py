@@ -32,3 +32,25 @@ def family_library(family_library_master, tmp_path):
     root = tmp_path / "music"
     shutil.copytree(master, root)
     return root, {str(root / Path(p).relative_to(master)): fam for p, fam in families.items()}
+
+
+@pytest.fixture
+def schema_v2_migration(monkeypatch):
+    """A function that makes this musicsim have schema version 2, whose migration adds a
+    column to tracks (call it after creating the version-1 database); it returns the list the
+    migration appends its version to when it runs."""
+    from musicsim.store import db as dbmod
+
+    def install() -> list[int]:
+        calls = []
+
+        def v2(_conn, engine):
+            calls.append(2)
+            with engine.begin() as c:
+                c.exec_driver_sql("ALTER TABLE tracks ADD COLUMN rating INTEGER")
+
+        monkeypatch.setattr(dbmod, "SCHEMA_VERSION", 2)
+        monkeypatch.setitem(dbmod.MIGRATIONS, 2, v2)
+        return calls
+
+    return install

@@ -266,18 +266,10 @@ def test_sql_write_fails(small_library, tmp_path, capsys, monkeypatch, message):
 # --------------------------------------------------------------------------- schema versions
 
 
-def test_old_schema_migrates_after_backup_through_cli(small_library, capsys, monkeypatch):
+def test_old_schema_migrates_after_backup_through_cli(small_library, capsys, schema_v2_migration):
     music, db = small_library
     rows = _tracks(db)
-    calls = []
-
-    def v2(_conn, engine):
-        calls.append(2)
-        with engine.begin() as c:
-            c.exec_driver_sql("ALTER TABLE tracks ADD COLUMN rating INTEGER")
-
-    monkeypatch.setattr(dbmod, "SCHEMA_VERSION", 2)
-    monkeypatch.setitem(dbmod.MIGRATIONS, 2, v2)
+    calls = schema_v2_migration()
     run = _cli(capsys, "--db", str(db), "status")
     assert run.rc == 0 and not run.errors and not run.raised and calls == [2], run
     backup = db.with_name(db.name + ".v1.bak")

@@ -6,7 +6,6 @@ import pytest
 from sqlalchemy import text
 
 from musicsim.errors import LibraryBusy, SchemaTooNew
-from musicsim.store import db as dbmod
 from musicsim.store import repo
 from musicsim.store.db import SCHEMA_VERSION, Database
 
@@ -38,19 +37,11 @@ def test_newer_schema_is_refused_untouched(tmp_path):
     assert not (tmp_path / "future.db-wal").exists()
 
 
-def test_migration_backs_up_first(tmp_path, monkeypatch):
+def test_migration_backs_up_first(tmp_path, schema_v2_migration):
     p = tmp_path / "old.db"
     with Database(p) as d, d.session() as s:
         s.add(repo.Meta(key="hello", value="world"))
-    calls = []
-
-    def v2(_conn, engine):
-        calls.append(2)
-        with engine.begin() as c:
-            c.exec_driver_sql("ALTER TABLE tracks ADD COLUMN rating INTEGER")
-
-    monkeypatch.setattr(dbmod, "SCHEMA_VERSION", 2)
-    monkeypatch.setitem(dbmod.MIGRATIONS, 2, v2)
+    calls = schema_v2_migration()
     with Database(p) as d:
         assert calls == [2]
         with d.engine.connect() as c:
