@@ -19,6 +19,7 @@ from trainer.train import (
     FINETUNE_MAX_STEPS,
     LR_FINETUNE,
     LR_SCRATCH,
+    SIMILAR_K_FINETUNE,
     TrainOptions,
     command_line,
     train,
@@ -60,8 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--width", type=int, default=d.width, help=f"ResNet base width, from scratch (default {d.width})")
     m.add_argument("--embed-dim", type=int, default=d.embed_dim, help=f"embedding size, from scratch (default {d.embed_dim})")
     m.add_argument("--pooling", choices=POOLINGS,
-                   help="track vector from segment vectors: meanstd (mean and spread; default from scratch) or "
-                        "mean; fine-tuning keeps the source model's unless given")
+                   help="track vector from segment vectors: multilevel (mean and spread of the embedding and of "
+                        "the third stage's texture statistics; default from scratch), meanstd (of the embedding) "
+                        "or mean; fine-tuning keeps the source model's unless given")
     m.add_argument("--segment-frames", type=int, default=d.segment_frames,
                    help=f"frames per segment (hop 23 ms), from scratch (default {d.segment_frames} = 2.97 s)")
     m.add_argument("--unnormalized", action="store_true",
@@ -86,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"neighbour starts within +-W seconds of the anchor (default {d.window_seconds})")
     t.add_argument("--mining", choices=MINING_MODES, default=d.mining,
                    help=f"in-batch negative mining (default {d.mining})")
+    t.add_argument("--similar-k", type=int, default=None, metavar="K",
+                   help="treat each track's K nearest tracks under the starting model as alike: never its distant "
+                        f"segment nor an in-batch negative; 0: off (default {SIMILAR_K_FINETUNE} when fine-tuning, "
+                        "0 from scratch)")
     t.add_argument("--no-augment", dest="augment", action="store_false", help="no gain/EQ/masking augmentation")
     t.add_argument("--pitch-shift", type=int, default=d.pitch_shift,
                    help=f"augmentation: shift crops by up to this many mel bands (default {d.pitch_shift})")
@@ -117,7 +123,7 @@ def options_from_args(a: argparse.Namespace, argv: list[str] | None = None) -> T
         folders=list(a.folders), db=a.db, init=None if a.scratch else a.init, out=a.out, name=a.name, cache=a.cache,
         device=a.device, epochs=a.epochs, steps=a.steps, max_minutes=a.max_minutes, batch_size=a.batch_size, lr=a.lr,
         weight_decay=a.weight_decay, warmup_steps=a.warmup_steps, final_lr_ratio=a.final_lr_ratio, margin=a.margin,
-        window_seconds=a.window_seconds, mining=a.mining, augment=a.augment, pitch_shift=a.pitch_shift, mix=a.mix,
+        window_seconds=a.window_seconds, mining=a.mining, similar_k=a.similar_k, augment=a.augment, pitch_shift=a.pitch_shift, mix=a.mix,
         head=a.head, norm_reg=a.norm_reg, width=a.width,
         embed_dim=a.embed_dim, normalize=not a.unnormalized, pooling=a.pooling, segment_frames=a.segment_frames,
         val_fraction=a.val_fraction, val_triplets=a.val_triplets, seed=a.seed, workers=a.workers, threads=a.threads,

@@ -38,6 +38,7 @@ from musicsim.melcache import (  # noqa: F401 - the cache format lives in the co
     MelStore,
     cache_key,
 )
+from trainer.related import RelatedPairs
 
 
 def _decode_worker(path: str, fe_dict: dict, ds_dict: dict, compute_mel: bool) -> dict:
@@ -275,11 +276,13 @@ class TripletSampler:
 
     anchor: a random crop; neighbour: a crop of the same piece (same track) whose start lies
     within ``window`` frames of the anchor's start, and differs from it; distant: a crop of a
-    piece of a different track, chosen in proportion to length.
+    piece of a different track, chosen in proportion to length, and not of a track ``related``
+    to the anchor's (:mod:`trainer.related`) while an unrelated one exists.
     """
 
     def __init__(self, lengths: np.ndarray, piece_track: np.ndarray, seg_frames: int, window_frames: int,
-                 pieces: np.ndarray | None = None) -> None:
+                 pieces: np.ndarray | None = None, related: RelatedPairs | None = None) -> None:
+        self.related = related
         self.lengths = np.asarray(lengths, np.int64)
         self.piece_track = np.asarray(piece_track, np.int64)
         self.F = int(seg_frames)
@@ -328,12 +331,17 @@ class TripletSampler:
             pos = rng.integers(0, src._cum[-1], size=len(todo))
             cand = src.pieces[np.searchsorted(src._cum, pos, side="right")]
             ok = src.piece_track[cand] != track[todo]
+            if self.related is not None:
+                ok &= ~self.related.contains(track[todo], src.piece_track[cand])
             piece[todo[ok]] = cand[ok]
             todo = todo[~ok]
             if not len(todo):
                 break
         for i in todo:  # a track that dominates the pool: pick among the others explicitly
             others = src.pieces[src.piece_track[src.pieces] != track[i]]
+            if self.related is not None and len(others):
+                unrelated = others[~self.related.contains(track[i], src.piece_track[others])]
+                others = unrelated if len(unrelated) else others  # everything related: any other track
             if not len(others):
                 raise ValueError("distant segments need at least two tracks")
             piece[i] = others[rng.integers(0, len(others))]

@@ -13,7 +13,7 @@ same network untrained):
   leaves the track out); mean over held-out labels (or only ``holdout``).
 
 Track vectors are pooled from segment vectors exactly as the library stores them for that
-model (its ``pooling``: normalised mean, or mean and spread; :func:`pool_segments`), unless
+model (its ``pooling``: normalised mean, mean and spread, or multi-level; :func:`pool_segments`), unless
 ``--pooling`` asks for other or more rows; learned vectors are compared by Euclidean distance
 of unit vectors (= cosine), MFCC statistics by Euclidean distance after z-scoring.
 
@@ -66,21 +66,25 @@ def _unit(X: np.ndarray) -> np.ndarray:
     return X / np.where(n > 0, n, 1.0)
 
 
-POOLING_NAMES = {"mean": "mean", "meanstd": "mean+std"}
+POOLING_NAMES = {"mean": "mean", "meanstd": "mean+std", "multilevel": "multi-level"}
 
 
-def pool_segments(vecs: np.ndarray, mode: str = "mean", std_weight: float = STD_WEIGHT) -> np.ndarray:
-    """A track vector from its segment vectors ``[n, D]``, exactly as the library stores one
-    for a model with that pooling (:func:`musicsim.model.embed.track_vector`)."""
+def pool_segments(vecs: np.ndarray, mode: str = "mean", std_weight: float = STD_WEIGHT,
+                  embed_dim: int | None = None) -> np.ndarray:
+    """A track vector from its segment vectors ``[n, D]`` (or descriptors, whose first
+    ``embed_dim`` values are the embedding), exactly as the library stores one for a model
+    with that pooling (:func:`musicsim.model.embed.track_vector`)."""
     if mode not in POOLINGS:
         raise ValueError(f"pooling must be one of {POOLINGS}")
-    return track_vector(vecs, mode, std_weight)
+    return track_vector(vecs, mode, std_weight, embed_dim=embed_dim)
 
 
 @torch.inference_mode()
 def segment_vectors(loaded: LoadedModel, cached: list[CachedMel], *, device: str | torch.device = "auto",
                     batch_size: int = 256, cancel: CancelToken | None = None) -> list[np.ndarray]:
-    """Segment vectors ``[n_i, D]`` of every cached track (segments cut as the scanner cuts them)."""
+    """Segment descriptors ``[n_i, D]`` of every cached track (segments cut as the scanner cuts
+    them): the embedding, then texture statistics (:meth:`ResNetEmbedding.descriptor`), so
+    that any pooling can be evaluated (:func:`pool_segments` with ``embed_dim``)."""
     from musicsim.model.embed import best_device
 
     dev = best_device(device) if isinstance(device, str) else device
@@ -92,7 +96,8 @@ def segment_vectors(loaded: LoadedModel, cached: list[CachedMel], *, device: str
         if not pending:
             return
         x = torch.cat(pending)
-        vecs = torch.cat([model(x[i : i + batch_size].to(dev)) for i in range(0, len(x), batch_size)]).float().cpu().numpy()
+        vecs = torch.cat([model.descriptor(x[i : i + batch_size].to(dev))
+                          for i in range(0, len(x), batch_size)]).float().cpu().numpy()
         pos = 0
         for n in owners:
             out.append(vecs[pos : pos + n])
@@ -116,10 +121,10 @@ def segment_vectors(loaded: LoadedModel, cached: list[CachedMel], *, device: str
 
 
 def track_vectors(loaded: LoadedModel, cached: list[CachedMel], *, device: str | torch.device = "auto",
-                  batch_size: int = 256, cancel: CancelToken | None = None, pooling: str = "mean") -> np.ndarray:
-    """Track vectors of cached tracks (``pooling``: see :func:`pool_segments`)."""
+                  batch_size: int = 256, cancel: CancelToken | None = None, pooling: str | None = None) -> np.ndarray:
+    """Track vectors of cached tracks (``pooling``: see :func:`pool_segments`; default: the model's)."""
     segs = segment_vectors(loaded, cached, device=device, batch_size=batch_size, cancel=cancel)
-    return np.stack([pool_segments(v, pooling) for v in segs]).astype(np.float32)
+    return np.stack([pool_segments(v, pooling or loaded.config.pooling, embed_dim=loaded.config.embed_dim) for v in segs]).astype(np.float32)
 
 
 def _knn(X: np.ndarray, labels: np.ndarray, k: int, queries: np.ndarray) -> tuple[float, float]:
@@ -248,7 +253,7 @@ def evaluate_folder(folder: str | os.PathLike, *, model_path: str | None = None,
         segs = segment_vectors(lm, cached, device=dev, cancel=cancel)
         out = {}
         for pm in poolings:
-            out[pm] = np.stack([pool_segments(v, pm) for v in segs])
+            out[pm] = np.stack([pool_segments(v, pm, embed_dim=lm.config.embed_dim) for v in segs])
             label = title if len(poolings) == 1 else f"{title} [{POOLING_NAMES[pm]}]"
             add(label, out[pm], kind, pooling=pm, checksum=lm.checksum, trained=lm.trained)
         return out

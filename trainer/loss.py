@@ -23,8 +23,13 @@ Mining modes for :func:`batch_triplet_loss`:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    from trainer.related import RelatedPairs
 
 MINING_MODES = ("none", "semihard", "hard", "all")
 
@@ -82,12 +87,13 @@ def select_negatives(d_ap: torch.Tensor, d_cand: torch.Tensor, valid: torch.Tens
 
 def batch_triplet_loss(a: torch.Tensor, n: torch.Tensor, d: torch.Tensor, track_a: torch.Tensor,
                        track_d: torch.Tensor, *, margin: float = 0.5, mining: str = "semihard",
-                       norm_reg: float = 0.0) -> tuple[torch.Tensor, dict]:
+                       norm_reg: float = 0.0, related: RelatedPairs | None = None) -> tuple[torch.Tensor, dict]:
     """Loss of one batch of triplets and a few statistics (detached 0-d tensors, so a GPU
     step needs no host synchronisation).
 
     ``track_a``: track index of each anchor (and its neighbour); ``track_d``: of each distant
-    segment. Candidates for mined negatives are all ``3B`` segments of the batch.
+    segment. Candidates for mined negatives are all ``3B`` segments of the batch, except
+    those of the anchor's track and of tracks ``related`` to it (:mod:`trainer.related`).
     """
     if mining not in MINING_MODES:
         raise ValueError(f"mining must be one of {MINING_MODES}, not {mining!r}")
@@ -102,6 +108,8 @@ def batch_triplet_loss(a: torch.Tensor, n: torch.Tensor, d: torch.Tensor, track_
         cand = torch.cat([a, n, d])
         cand_track = torch.cat([track_a, track_a, track_d])
         valid = track_a.unsqueeze(1) != cand_track.unsqueeze(0)
+        if related is not None:
+            valid &= ~related.mask(track_a.unsqueeze(1), cand_track.unsqueeze(0))
         has = valid.any(dim=1)
         d_cand = pairwise_sq_dist(a, cand)
         if mining == "all":

@@ -35,6 +35,7 @@ from musicsim.errors import CheckpointError
 from musicsim.jobs import CancelToken, ProgressFn, report
 from musicsim.model.checkpoint import (
     DEFAULT_RESOURCE,
+    LoadedModel,
     make_checkpoint,
     model_from_checkpoint,
     read_checkpoint,
@@ -51,7 +52,9 @@ from trainer.data import (
     rng_for,
     split_tracks,
 )
+from trainer.evaluate import track_vectors
 from trainer.loss import MINING_MODES, batch_triplet_loss, sq_dist
+from trainer.related import RelatedPairs, nearest_pairs
 
 log = logging.getLogger("trainer")
 
@@ -62,6 +65,8 @@ DEFAULT_EPOCHS_FINETUNE = 3
 FINETUNE_MAX_STEPS = 600
 LR_SCRATCH = 2e-3
 LR_FINETUNE = 5e-4
+# Fine-tuning: each track's nearest tracks under the starting model are not distant (trainer.related).
+SIMILAR_K_FINETUNE = 5
 # Fields that describe where/how a run executes, not what it computes: a resumed run takes
 # these from the new call, everything else from the checkpoint.
 RUNTIME_FIELDS = ("device", "workers", "cache", "threads", "resume", "out", "log_every", "reembed", "guard", "amp",
@@ -91,6 +96,9 @@ class TrainOptions:
     margin: float = 0.5
     window_seconds: float = 10.0
     mining: str = "all"  # batch-all: every in-batch negative of another track (measured best; MODEL_CARD.md)
+    # each track's K nearest tracks under the starting model are never its distant segment
+    # (trainer.related); None: SIMILAR_K_FINETUNE when fine-tuning, 0 from scratch
+    similar_k: int | None = None
     augment: bool = True
     pitch_shift: int = 0  # augmentation: shift crops by up to this many mel bands
     mix: float = 0.0  # augmentation: chance of mixing another crop in at -20..-8 dB
@@ -99,7 +107,7 @@ class TrainOptions:
     width: int = 32
     embed_dim: int = 128
     normalize: bool = True
-    pooling: str | None = None  # track vectors: None = "meanstd" from scratch, the source's when fine-tuning
+    pooling: str | None = None  # track vectors: None = "multilevel" from scratch, the source's when fine-tuning
     segment_frames: int = 128
     val_fraction: float = 0.1
     val_triplets: int = 512
@@ -264,7 +272,7 @@ def embed_crops(model: torch.nn.Module, store: SegmentStore, piece: np.ndarray, 
     for i in range(0, len(piece), batch):
         x = store.crops(piece[i : i + batch], start[i : i + batch], frames, device)
         with _autocast(device, amp):
-            out.append(model(x).float())
+            out.append(model.embed(x).float())
     return torch.cat(out) if out else torch.zeros(0)
 
 
@@ -320,7 +328,7 @@ class _Trainable(torch.nn.Module):
         self.model, self.head = model, head
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        e = self.model(x)
+        e = self.model.embed(x)  # the loss trains the embedding, whatever the pooling stores
         return e if self.head is None else self.head(e)
 
 
@@ -441,7 +449,7 @@ def _train(opts, progress, cancel, rank, world, local_rank, t_wall, given_lib=No
             init_desc = f"fine-tune {loaded.name} ({loaded.checksum})"
         else:
             cfg = ModelConfig(width=opts.width, embed_dim=opts.embed_dim, normalize=opts.normalize,
-                              pooling=opts.pooling or "meanstd")
+                              pooling=opts.pooling or "multilevel")
             model = build_model(cfg, seed=opts.seed)
             fe = FrontEnd(segment_frames=opts.segment_frames)
             init_desc = "scratch"
@@ -450,6 +458,10 @@ def _train(opts, progress, cancel, rank, world, local_rank, t_wall, given_lib=No
         name = opts.name or (f"{base}-{Path(opts.db).stem}-{stamp}" if opts.db else f"{base}-{stamp}")
     opts = replace(opts, segment_frames=fe.segment_frames, width=model.cfg.width, embed_dim=model.cfg.embed_dim,
                    normalize=model.cfg.normalize, pooling=model.cfg.pooling, name=name)
+    if ckpt is not None and "related" not in ckpt.get("extra", {}):
+        opts = replace(opts, similar_k=0)  # a run from before related tracks: resume it as it was
+    elif opts.similar_k is None:
+        opts = replace(opts, similar_k=SIMILAR_K_FINETUNE if init_desc.startswith("fine") else 0)
     run_dir = Path(opts.out) if opts.out else _default_run_base(opts) / name
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -494,6 +506,14 @@ def _train(opts, progress, cancel, rank, world, local_rank, t_wall, given_lib=No
     groups = duplicate_groups([found[p] for p in train_paths + val_paths])
     piece_group = groups[store.piece_track]
     n_dup = len(groups) - len(np.unique(groups))
+    related = None
+    if ckpt is not None and "related" in ckpt.get("extra", {}):
+        related = RelatedPairs.from_state(ckpt["extra"]["related"])
+    elif opts.similar_k:
+        report(progress, "related", 0, 0, "finding tracks that already sound alike")
+        start = LoadedModel(name=name, model=model.to(device), config=model.cfg, frontend=fe, trained=True, checksum="")
+        X = track_vectors(start, [found[p] for p in train_paths + val_paths], device=device, cancel=cancel)
+        related = nearest_pairs(X, groups, opts.similar_k)
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         if store.mel.numel() * 2 < 0.25 * free:  # the whole corpus lives on the GPU: crops never wait
@@ -502,11 +522,12 @@ def _train(opts, progress, cancel, rank, world, local_rank, t_wall, given_lib=No
             store.mel = store.mel.pin_memory()
     frame_s = fe.hop_length / fe.sr
     W = int(round(opts.window_seconds / frame_s))
-    sampler = TripletSampler(store.lengths, piece_group, fe.segment_frames, W, tr_pieces)
-    val_sampler = TripletSampler(store.lengths, piece_group, fe.segment_frames, W, va_pieces) if len(va_pieces) else None
+    sampler = TripletSampler(store.lengths, piece_group, fe.segment_frames, W, tr_pieces, related)
+    val_sampler = (TripletSampler(store.lengths, piece_group, fe.segment_frames, W, va_pieces, related)
+                   if len(va_pieces) else None)
     val_pool = val_sampler if (val_sampler is not None and len(np.unique(piece_group[va_pieces])) >= 2) else None
     if val_pool is None and val_sampler is not None:
-        val_pool = TripletSampler(store.lengths, piece_group, fe.segment_frames, W)
+        val_pool = TripletSampler(store.lengths, piece_group, fe.segment_frames, W, related=related)
     validate = _Validator(store, val_sampler, val_pool, opts)
     augment = Augment(pitch_bins=opts.pitch_shift, p_mix=opts.mix) if opts.augment else None
 
@@ -589,6 +610,8 @@ def _train(opts, progress, cancel, rank, world, local_rank, t_wall, given_lib=No
             extra["scaler"] = scaler.state_dict()
         if head is not None:
             extra["head"] = {k: v.detach().cpu() for k, v in head.state_dict().items()}
+        if related is not None:
+            extra["related"] = related.state()
         card = dict(card_base, steps=step, epochs=round(epoch_f, 3), seconds=round(extra["seconds"], 1))
         save_checkpoint(make_checkpoint(model, fe, name=name, optimizer=optim.state_dict(), step=step,
                                         epoch=int(epoch_f), metrics=metrics, card=card, extra=extra), last_path)
@@ -692,7 +715,8 @@ def _train(opts, progress, cancel, rank, world, local_rank, t_wall, given_lib=No
         ea, en, ed = emb.float().split(B)
         ta = torch.as_tensor(b.track_a, device=emb.device)
         td = torch.as_tensor(b.track_d, device=emb.device)
-        loss, st = batch_triplet_loss(ea, en, ed, ta, td, margin=opts.margin, mining=opts.mining, norm_reg=opts.norm_reg)
+        loss, st = batch_triplet_loss(ea, en, ed, ta, td, margin=opts.margin, mining=opts.mining, norm_reg=opts.norm_reg,
+                                      related=related)
         optim.zero_grad(set_to_none=True)
         if scaler is not None:
             scaler.scale(loss).backward()

@@ -40,6 +40,7 @@ class Embedder:
         self.logmel = LogMel(self.fe).to(self.device).eval()
         self.model = loaded.model.to(self.device).eval()
         self.pooling = loaded.config.pooling
+        self.embed_dim = loaded.config.embed_dim
 
     @torch.inference_mode()
     def features(self, chunks: list[np.ndarray], starts_s: list[float],
@@ -67,10 +68,10 @@ class Embedder:
         """Return (track vector, segment vectors, segment start times)."""
         segs, times = self.features(chunks, starts_s)
         vecs = self.embed_segments(segs)
-        return track_vector(vecs, self.pooling), vecs, times
+        return self.track_vector(vecs), vecs, times
 
     def track_vector(self, segment_vectors: np.ndarray) -> np.ndarray:
-        return track_vector(segment_vectors, self.pooling)
+        return track_vector(segment_vectors, self.pooling, embed_dim=self.embed_dim)
 
 
 STD_WEIGHT = 2.0  # weight of the spread half of a "meanstd" track vector (chosen by measurement)
@@ -81,18 +82,32 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return (v / n if n > 0 else v).astype(np.float32)
 
 
-def track_vector(segment_vectors: np.ndarray, pooling: str = "mean", std_weight: float = STD_WEIGHT) -> np.ndarray:
+def track_vector(segment_vectors: np.ndarray, pooling: str = "mean", std_weight: float = STD_WEIGHT,
+                 embed_dim: int | None = None) -> np.ndarray:
     """One unit vector per track from its segment vectors ``[n, D]``.
 
     ``mean``: the normalised mean (``D`` values). ``meanstd``: ``[normalised mean,
     std_weight x per-dimension standard deviation]``, normalised (``2D`` values): how much a
     track's segments vary over time (its dynamics, its variety) is part of how it sounds, and
     this pooling measured clearly better on music the model never saw (resources/models/MODEL_CARD.md).
+    ``multilevel``: segment vectors are descriptors (the embedding, its first ``embed_dim``
+    values, then texture statistics); each part is pooled "meanstd" and the two are joined
+    with equal weight and normalised. With ``embed_dim``, "mean" and "meanstd" pool only the
+    embedding part of a descriptor.
     """
     v = segment_vectors.astype(np.float32)
-    m = _unit(v.mean(axis=0))
+    if pooling == "multilevel":
+        if embed_dim is None or not 0 < embed_dim < v.shape[1]:
+            raise ValueError("multilevel pooling needs descriptors longer than embed_dim")
+        return _unit(np.concatenate([_meanstd(v[:, :embed_dim], std_weight), _meanstd(v[:, embed_dim:], std_weight)]))
+    if embed_dim is not None:
+        v = v[:, :embed_dim]
     if pooling == "mean":
-        return m
+        return _unit(v.mean(axis=0))
     if pooling != "meanstd":
         raise ValueError(f"unknown pooling {pooling!r}")
-    return _unit(np.concatenate([m, std_weight * v.std(axis=0)]))
+    return _meanstd(v, std_weight)
+
+
+def _meanstd(v: np.ndarray, std_weight: float) -> np.ndarray:
+    return _unit(np.concatenate([_unit(v.mean(axis=0)), std_weight * v.std(axis=0)]))

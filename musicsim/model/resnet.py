@@ -10,7 +10,7 @@ from torch import nn
 
 from musicsim.errors import ModelMismatch
 
-POOLINGS = ("mean", "meanstd")
+POOLINGS = ("mean", "meanstd", "multilevel")
 
 
 @dataclass(frozen=True)
@@ -22,17 +22,32 @@ class ModelConfig:
     blocks: tuple[int, ...] = (2, 2, 2, 2)
     normalize: bool = True
     # How a track vector is made from its segment vectors (see musicsim.model.embed.track_vector):
-    # "mean" (normalised mean, embed_dim values) or "meanstd" (mean and per-dimension spread,
-    # 2 x embed_dim values). Older checkpoints lack the field and mean "mean".
+    # "mean" (normalised mean, embed_dim values), "meanstd" (mean and per-dimension spread,
+    # 2 x embed_dim values) or "multilevel" (meanstd of the embedding and of the third
+    # stage's texture statistics). Older checkpoints lack the field and mean "mean".
     pooling: str = "mean"
 
     def __post_init__(self) -> None:
         if self.pooling not in POOLINGS:
             raise ModelMismatch(f"unknown pooling {self.pooling!r} (expected one of {', '.join(POOLINGS)})")
+        if self.pooling == "multilevel" and len(self.blocks) < 3:
+            raise ModelMismatch("multilevel pooling needs a network of at least three stages")
+
+    @property
+    def texture_dim(self) -> int:
+        """Length of a segment's third-stage texture statistics (channel means and spreads)."""
+        return 2 * self.width * 4 if len(self.blocks) >= 3 else 0
+
+    @property
+    def segment_dim(self) -> int:
+        """Length of a segment vector as the network's forward returns it (what is stored)."""
+        return self.embed_dim + (self.texture_dim if self.pooling == "multilevel" else 0)
 
     @property
     def track_dim(self) -> int:
         """Length of a track vector (what the index stores)."""
+        if self.pooling == "multilevel":
+            return 2 * (self.embed_dim + self.texture_dim)
         return self.embed_dim * (2 if self.pooling == "meanstd" else 1)
 
     def to_dict(self) -> dict:
@@ -70,7 +85,16 @@ class BasicBlock(nn.Module):
 
 
 class ResNetEmbedding(nn.Module):
-    """``[B, 1, n_mels, frames]`` log-Mel dB -> ``[B, embed_dim]`` (unit length if normalize)."""
+    """``[B, 1, n_mels, frames]`` log-Mel dB -> ``[B, embed_dim]`` (unit length if normalize).
+
+    :meth:`embed` is the embedding the triplet loss trains. :meth:`descriptor` adds the third
+    stage's texture statistics (each channel's mean and spread over time and frequency):
+    features from an earlier stage carry more of how the music sounds and less of the
+    pretext task (telling tracks apart), and they measured better on music the network never
+    saw (multi-level aggregation, as in Lee et al. 2017; resources/models/MODEL_CARD.md).
+    ``forward`` returns what the model's pooling stores: the descriptor for "multilevel",
+    the embedding otherwise.
+    """
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -94,10 +118,31 @@ class ResNetEmbedding(nn.Module):
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.layers(self.stem(self.in_norm(x)))
+        # Index of the last block of the third stage (its output gives the texture statistics).
+        self._texture_at = sum(cfg.blocks[:3]) - 1 if len(cfg.blocks) >= 3 else -1
+
+    def _head(self, x: torch.Tensor) -> torch.Tensor:
         x = self.proj(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
         return F.normalize(x, dim=1) if self.cfg.normalize else x
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return self._head(self.layers(self.stem(self.in_norm(x))))
+
+    def descriptor(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, embed_dim + texture_dim]``: the embedding, then the third stage's channel
+        means and standard deviations over time and frequency."""
+        x = self.stem(self.in_norm(x))
+        texture = None
+        for i, block in enumerate(self.layers):
+            x = block(x)
+            if i == self._texture_at:
+                t = x.float().flatten(2)
+                texture = torch.cat([t.mean(2), t.std(2)], 1)
+        e = self._head(x)
+        return e if texture is None else torch.cat([e, texture.to(e.dtype)], 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.descriptor(x) if self.cfg.pooling == "multilevel" else self.embed(x)
 
 
 def build_model(cfg: ModelConfig, *, seed: int | None = None) -> ResNetEmbedding:

@@ -102,3 +102,46 @@ def test_meanstd_pooling_config_checksum_and_vectors(tmp_path):
     # the first half points along the mean, the second is the spread of the segments (weight 2)
     assert np.allclose(vb[:16] / np.linalg.norm(vb[:16]), va, atol=1e-5)
     assert np.allclose(vb[16:] / np.linalg.norm(vb[:16]), 2.0 * segs_a.std(axis=0), atol=1e-4)
+
+
+def test_multilevel_descriptor_holds_embedding_and_third_stage_texture():
+    cfg = ModelConfig(width=4, embed_dim=16, pooling="multilevel")
+    assert cfg.texture_dim == 2 * 16 and cfg.segment_dim == 16 + 32 and cfg.track_dim == 2 * (16 + 32)
+    with pytest.raises(ModelMismatch):
+        ModelConfig(width=4, blocks=(2, 2), pooling="multilevel")
+    net = build_model(cfg, seed=5).eval()
+    x = torch.randn(3, 1, 64, 128)
+    with torch.no_grad():
+        d = net(x)
+        assert d.shape == (3, cfg.segment_dim)
+        assert torch.allclose(d, net.descriptor(x))
+        assert torch.allclose(d[:, :16], net.embed(x), atol=1e-6)  # what the loss trains
+        # the texture part: each channel's mean and spread over time and frequency after stage 3
+        h = net.stem(net.in_norm(x))
+        for block in list(net.layers)[:6]:
+            h = block(h)
+        assert h.shape[1] == 16
+        assert torch.allclose(d[:, 16:32], h.mean((2, 3)), atol=1e-5)
+        assert torch.allclose(d[:, 32:], h.std((2, 3)), atol=1e-5)
+
+
+def test_multilevel_track_vector_joins_two_pooled_parts(tmp_path):
+    net = build_model(ModelConfig(width=4, embed_dim=16, pooling="meanstd"), seed=2)
+    save_checkpoint(make_checkpoint(net, FrontEnd(), name="ms"), tmp_path / "ms.pt")
+    net.cfg = ModelConfig(width=4, embed_dim=16, pooling="multilevel")
+    save_checkpoint(make_checkpoint(net, FrontEnd(), name="ml"), tmp_path / "ml.pt")
+    ms, ml = load_model(tmp_path / "ms.pt"), load_model(tmp_path / "ml.pt")
+    assert ml.config.pooling == "multilevel" and ms.checksum != ml.checksum  # another index
+    sr = ms.frontend.sr
+    chunk = np.random.default_rng(4).standard_normal(sr * 9).astype(np.float32) * 0.1
+    v_ms, segs_ms, _ = Embedder(ms, device="cpu").embed([chunk], [0.0])
+    v_ml, segs_ml, _ = Embedder(ml, device="cpu").embed([chunk], [0.0])
+    assert segs_ml.shape[1] == 48 and np.allclose(segs_ml[:, :16], segs_ms, atol=1e-5)
+    assert v_ml.shape == (96,) and np.isclose(np.linalg.norm(v_ml), 1.0, atol=1e-5)
+    # first half: the embedding pooled as a mean+std model pools it; second: the texture
+    # statistics pooled the same way; equal weight
+    assert np.allclose(v_ml[:32] * np.sqrt(2), v_ms, atol=1e-5)
+    assert np.isclose(np.linalg.norm(v_ml[32:]), np.sqrt(0.5), atol=1e-5)
+    assert np.allclose(v_ml[32:] * np.sqrt(2), track_vector(segs_ml[:, 16:], "meanstd"), atol=1e-5)
+    with pytest.raises(ValueError):
+        track_vector(segs_ml, "multilevel")  # the split must be known

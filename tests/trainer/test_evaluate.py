@@ -16,6 +16,12 @@ def test_pooling():
     assert np.allclose(ms[16:] / ms[:16].dot(track_vector(v)), 2.0 * v.std(0), atol=1e-5)
     with pytest.raises(ValueError):
         pool_segments(v, "max")
+    # descriptors: the embedding (first 16 values) and texture statistics (8 more)
+    d = np.concatenate([v, rng.random((7, 8)).astype(np.float32)], axis=1)
+    assert np.allclose(pool_segments(d, "mean", embed_dim=16), track_vector(v))
+    assert np.allclose(pool_segments(d, "meanstd", embed_dim=16), ms)
+    ml = pool_segments(d, "multilevel", embed_dim=16)
+    assert ml.shape == (48,) and np.allclose(ml[:32] * np.sqrt(2), ms, atol=1e-6)
 
 
 def test_metrics_on_separated_and_random_vectors():

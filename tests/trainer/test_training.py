@@ -37,7 +37,7 @@ def _weights(path):
 
 def test_resume_after_cancel_mid_epoch_is_exact(train_library, mel_cache_dir, tmp_path):
     root, _ = train_library
-    variant = dict(epochs=2, mining="semihard", augment=True, head=32, pitch_shift=2, mix=0.3)
+    variant = dict(epochs=2, mining="semihard", augment=True, head=32, pitch_shift=2, mix=0.3, similar_k=1)
     full = train(_opts(root, mel_cache_dir, tmp_path / "full", **variant))
     spe = read_checkpoint(full.checkpoint)["extra"]["steps_per_epoch"]
     assert full.steps == 2 * spe and spe >= 4
@@ -55,8 +55,10 @@ def test_resume_after_cancel_mid_epoch_is_exact(train_library, mel_cache_dir, tm
     ck = read_checkpoint(part.checkpoint)
     assert ck["step"] == stop_at and ck["optimizer"] is not None
     assert isinstance(ck["extra"]["rng"]["torch_cpu"], torch.Tensor)
+    assert len(ck["extra"]["related"]["keys"]) > 0  # the resumed run uses the same related tracks
     m = load_model(part.checkpoint)
-    assert m.model(torch.randn(2, 1, 64, 64)).shape == (2, 32)
+    assert m.model.embed(torch.randn(2, 1, 64, 64)).shape == (2, 32)
+    assert m.model(torch.randn(2, 1, 64, 64)).shape == (2, m.config.segment_dim)
 
     resumed = train(TrainOptions(resume=str(tmp_path / "part"), device="cpu", cache=str(mel_cache_dir), workers=1))
     assert resumed.steps == full.steps and not resumed.cancelled

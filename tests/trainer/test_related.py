@@ -1,0 +1,64 @@
+"""Related tracks (each track's nearest under the starting model) are never distant."""
+
+import numpy as np
+import torch
+
+from trainer.data import TripletSampler
+from trainer.loss import batch_triplet_loss
+from trainer.related import RelatedPairs, nearest_pairs
+
+
+def _unit(x):
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_nearest_pairs_relate_each_track_to_its_nearest_other_tracks():
+    rng = np.random.default_rng(0)
+    centres = _unit(rng.standard_normal((3, 16)))
+    X = _unit(np.repeat(centres, 4, axis=0) + 0.05 * rng.standard_normal((12, 16)))
+    ids = np.arange(12)
+    ids[1] = 0  # rows 0 and 1 are copies of one recording: one track
+    rp = nearest_pairs(X, ids, k=2)
+    fam = np.repeat(np.arange(3), 4)
+    a, b = np.divmod(rp.keys, rp.n)
+    assert rp.n == 12 and len(rp) > 0 and (a < b).all()
+    first_row = {0: 0, **{int(i): r for r, i in enumerate(ids) if r != 1}}
+    assert all(fam[first_row[x]] == fam[first_row[y]] for x, y in zip(a, b))  # only within a family
+    assert rp.contains(2, 3) == rp.contains(3, 2)  # symmetric
+    assert not rp.contains(0, 0)
+    # torch and numpy agree
+    ta, tb = torch.arange(12).unsqueeze(1), torch.arange(12).unsqueeze(0)
+    assert np.array_equal(rp.mask(ta, tb).numpy(), rp.contains(np.arange(12)[:, None], np.arange(12)[None, :]))
+    # the state round-trips (checkpoints keep it for exact resume)
+    again = RelatedPairs.from_state(rp.state())
+    assert np.array_equal(again.keys, rp.keys) and again.n == rp.n
+    assert len(nearest_pairs(X[:1], ids[:1], k=5)) == 0
+
+
+def test_sampler_never_draws_a_related_track_while_an_unrelated_one_exists():
+    lengths = np.full(6, 400)
+    tracks = np.arange(6)
+    related = RelatedPairs(np.array([[0, 1], [0, 2], [0, 3], [0, 4]]), 6)
+    s = TripletSampler(lengths, tracks, 64, 50, related=related)
+    rng = np.random.default_rng(1)
+    piece, _ = s.distant(rng, np.zeros(500, np.int64))
+    assert set(tracks[piece]) == {5}
+    # every other track related: any other track will do
+    all_rel = RelatedPairs(np.array([[0, t] for t in range(1, 6)]), 6)
+    piece, _ = TripletSampler(lengths, tracks, 64, 50, related=all_rel).distant(rng, np.zeros(50, np.int64))
+    assert (tracks[piece] != 0).all() and len(set(tracks[piece])) > 1
+
+
+def test_batch_all_ignores_negatives_of_related_tracks():
+    torch.manual_seed(0)
+    a = torch.nn.functional.normalize(torch.randn(4, 8), dim=1)
+    n = torch.nn.functional.normalize(a + 0.3 * torch.randn(4, 8), dim=1)
+    d = torch.nn.functional.normalize(torch.randn(4, 8), dim=1)
+    d[0] = a[1]  # a distant segment identical to anchor 1: a violating negative for it
+    ta, td = torch.tensor([0, 1, 2, 3]), torch.tensor([4, 5, 6, 7])
+    plain, _ = batch_triplet_loss(a, n, d, ta, td, mining="all")
+    rel = RelatedPairs(np.array([[1, 4]]), 8)  # ...but its track is related to anchor 1's
+    masked, _ = batch_triplet_loss(a, n, d, ta, td, mining="all", related=rel)
+    # the same as if that segment belonged to anchor 1's own track
+    same, _ = batch_triplet_loss(a, n, d, ta, torch.tensor([1, 5, 6, 7]), mining="all")
+    assert torch.isclose(masked, same) and not torch.isclose(masked, plain)
