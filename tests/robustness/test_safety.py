@@ -25,6 +25,25 @@ def _active_model(db) -> str:
         return lib.model_row.name
 
 
+def _check_whole_library_playlist(db, seed: int, playlist: list[str]) -> None:
+    """A playlist asked for more tracks than the library has holds every track but the seed,
+    except a track within the duplicate threshold of the seed or of a track in it (which of
+    these synthetic tones sound the same is the model's call)."""
+    with Library(db, writable=False) as lib:
+        ids, X = lib.embeddings()
+        paths = {t.id: t.path for t in lib.tracks()}
+        max_sim = 1.0 - lib.organize.dup_threshold()
+    vec = {paths[int(i)]: X[k] for k, i in enumerate(ids)}
+    seed_path = paths[seed]
+    assert len(vec) == len(paths) and seed_path not in playlist and len(set(playlist)) == len(playlist)
+    kept = [seed_path, *playlist]
+    for i, a in enumerate(kept):
+        assert all(float(vec[a] @ vec[b]) <= max_sim for b in kept[i + 1 :]), a  # no near-duplicates in it
+    missing = set(vec) - set(kept)
+    assert all(any(float(vec[m] @ vec[k]) > max_sim for k in kept) for m in missing), missing
+    assert len(playlist) >= len(vec) - 3
+
+
 def test_no_cli_command_touches_the_music(small_library, tmp_path, capsys):
     music, db = small_library
     out = tmp_path / "out"
@@ -65,7 +84,9 @@ def test_no_cli_command_touches_the_music(small_library, tmp_path, capsys):
     for name in ("p.m3u8", "p.xspf", "rel.m3u8", "sorted.m3u8", "sorted.xspf", "path.m3u8"):
         entries = (read_xspf if name.endswith(".xspf") else read_m3u)(out / name)
         assert entries and {str(p) for p in entries} <= library, name
-    assert len(read_m3u(out / "rel.m3u8")) == 12  # 20 asked, 13 tracks minus the seed: all of them
+    # 20 asked of 13 tracks: every track but the seed, except near-duplicates of one already in
+    # it (the model decides which of these synthetic tones sound the same)
+    _check_whole_library_playlist(db, 4, [str(p) for p in read_m3u(out / "rel.m3u8")])
     assert_db_healthy(db)
 
 
