@@ -313,8 +313,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--query-labels", nargs="*", help="precision@5 / 1-NN only over tracks of these labels")
     ap.add_argument("--combined", action="store_true", help="also evaluate model vector + MFCC statistics")
     ap.add_argument("--pooling", nargs="+", choices=POOLINGS,
-                    help="track vectors from segment vectors: mean and/or meanstd (mean and spread) "
-                         "(default: the model's own, what the library stores)")
+                    help="track vectors from segment vectors: mean, meanstd (mean and spread) and/or multilevel "
+                         "(also an earlier stage's texture statistics) (default: the model's own, what the library "
+                         "stores)")
     ap.add_argument("--no-baselines", action="store_true", help="skip the MFCC and untrained rows")
     ap.add_argument("--seed", type=int, default=0, help="seed of the probe folds and k-means")
     ap.add_argument("--threads", type=int, help="torch CPU threads")

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from trainer.related import nearest_rows
+
 MIN_QUERIES = 8  # fewer tracks with an album/folder mate: too little to judge, so no verdict
 
 
@@ -49,13 +51,8 @@ def grouping_precision(X: np.ndarray, labels: np.ndarray, k: int = 5) -> tuple[f
         return None, int(len(queries))
     k = min(k, len(X) - 1)
     Xn = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
-    hits = 0.0
-    for start in range(0, len(queries), 1024):
-        q = queries[start : start + 1024]
-        sim = Xn[q] @ Xn.T
-        sim[np.arange(len(q)), q] = -np.inf  # never its own neighbour
-        nn = np.argpartition(-sim, k - 1, axis=1)[:, :k]
-        hits += float((labels[nn] == labels[q, None]).sum())
+    nn = nearest_rows(Xn, k, queries)  # never a track's own neighbour
+    hits = float((labels[nn] == labels[queries, None]).sum())
     return hits / (len(queries) * k), int(len(queries))
 
 

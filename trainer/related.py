@@ -18,19 +18,21 @@ import torch
 class RelatedPairs:
     """A symmetric set of related track ids ``0..n-1`` (pairs of different ids)."""
 
-    def __init__(self, pairs: np.ndarray, n: int) -> None:
-        pairs = np.asarray(pairs, np.int64).reshape(-1, 2)
-        pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    def __init__(self, keys: np.ndarray, n: int) -> None:
+        """``keys``: sorted unique ``min(a, b) * n + max(a, b)`` of each pair (see :meth:`from_pairs`)."""
         self.n = int(n)
-        lo, hi = pairs.min(axis=1), pairs.max(axis=1)
-        self.keys = np.unique(lo * self.n + hi)
+        self.keys = np.asarray(keys, np.int64)
         self._torch: dict[torch.device, torch.Tensor] = {}
 
     @classmethod
+    def from_pairs(cls, pairs: np.ndarray, n: int) -> RelatedPairs:
+        pairs = np.asarray(pairs, np.int64).reshape(-1, 2)
+        pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+        return cls(np.unique(pairs.min(axis=1) * int(n) + pairs.max(axis=1)), n)
+
+    @classmethod
     def from_state(cls, state: dict) -> RelatedPairs:
-        out = cls(np.zeros((0, 2), np.int64), int(state["n"]))
-        out.keys = np.asarray(state["keys"], np.int64)
-        return out
+        return cls(state["keys"], state["n"])
 
     def state(self) -> dict:
         """For a checkpoint (so a resumed run uses the very same pairs)."""
@@ -44,8 +46,6 @@ class RelatedPairs:
 
     def contains(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Element-wise: are tracks ``a[i]`` and ``b[i]`` related (broadcasts)."""
-        if not len(self.keys):
-            return np.zeros(np.broadcast(a, b).shape, bool)
         return np.isin(self._key(np.asarray(a, np.int64), np.asarray(b, np.int64)), self.keys)
 
     def mask(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -57,24 +57,33 @@ class RelatedPairs:
         return torch.isin(torch.minimum(a, b) * self.n + torch.maximum(a, b), table)
 
 
-def nearest_pairs(X: np.ndarray, ids: np.ndarray, k: int, chunk: int = 1024) -> RelatedPairs:
+def nearest_rows(X: np.ndarray, k: int, queries: np.ndarray, ids: np.ndarray | None = None,
+                 chunk: int = 1024) -> np.ndarray:
+    """``[len(queries), k]``: indices of each query row's ``k`` nearest rows of ``X`` by dot
+    product (cosine on unit rows), never the row itself nor, with ``ids``, a row of the same id.
+    Exact; memory stays ``chunk x len(X)``. The caller keeps ``k`` below the rows available."""
+    out = [np.zeros((0, k), np.int64)]
+    for s in range(0, len(queries), chunk):
+        q = queries[s : s + chunk]
+        sim = X[q] @ X.T
+        sim[np.arange(len(q)), q] = -np.inf
+        if ids is not None:
+            sim[ids[q][:, None] == ids[None, :]] = -np.inf
+        out.append(np.argpartition(-sim, k - 1, axis=1)[:, :k])
+    return np.concatenate(out)
+
+
+def nearest_pairs(X: np.ndarray, ids: np.ndarray, k: int) -> RelatedPairs:
     """Relate each row of ``X`` (unit track vectors) to its ``k`` nearest rows by cosine.
 
     ``ids``: the track id of each row (copies of one recording share one); pairs are made
-    between ids, over ``max(ids) + 1`` ids. Memory stays ``chunk x len(X)``.
+    between ids, over ``max(ids) + 1`` ids.
     """
     X = np.asarray(X, np.float32)
     ids = np.asarray(ids, np.int64)
     n = int(ids.max()) + 1 if len(ids) else 0
     k = min(int(k), len(X) - 1)
     if k <= 0:
-        return RelatedPairs(np.zeros((0, 2), np.int64), n)
-    out = []
-    for s in range(0, len(X), chunk):
-        sim = X[s : s + chunk] @ X.T
-        rows = np.arange(s, min(s + chunk, len(X)))
-        sim[rows - s, rows] = -np.inf  # not oneself
-        sim[ids[rows][:, None] == ids[None, :]] = -np.inf  # nor one's own copies
-        nn = np.argpartition(-sim, k - 1, axis=1)[:, :k]
-        out.append(np.stack([np.repeat(ids[rows], k), ids[nn].ravel()], axis=1))
-    return RelatedPairs(np.concatenate(out), n)
+        return RelatedPairs(np.zeros(0, np.int64), n)
+    nn = nearest_rows(X, k, np.arange(len(X)), ids)
+    return RelatedPairs.from_pairs(np.stack([np.repeat(ids, k), ids[nn].ravel()], axis=1), n)

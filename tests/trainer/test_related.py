@@ -38,13 +38,13 @@ def test_nearest_pairs_relate_each_track_to_its_nearest_other_tracks():
 def test_sampler_never_draws_a_related_track_while_an_unrelated_one_exists():
     lengths = np.full(6, 400)
     tracks = np.arange(6)
-    related = RelatedPairs(np.array([[0, 1], [0, 2], [0, 3], [0, 4]]), 6)
+    related = RelatedPairs.from_pairs(np.array([[0, 1], [0, 2], [0, 3], [0, 4]]), 6)
     s = TripletSampler(lengths, tracks, 64, 50, related=related)
     rng = np.random.default_rng(1)
     piece, _ = s.distant(rng, np.zeros(500, np.int64))
     assert set(tracks[piece]) == {5}
     # every other track related: any other track will do
-    all_rel = RelatedPairs(np.array([[0, t] for t in range(1, 6)]), 6)
+    all_rel = RelatedPairs.from_pairs(np.array([[0, t] for t in range(1, 6)]), 6)
     piece, _ = TripletSampler(lengths, tracks, 64, 50, related=all_rel).distant(rng, np.zeros(50, np.int64))
     assert (tracks[piece] != 0).all() and len(set(tracks[piece])) > 1
 
@@ -57,7 +57,7 @@ def test_batch_all_ignores_negatives_of_related_tracks():
     d[0] = a[1]  # a distant segment identical to anchor 1: a violating negative for it
     ta, td = torch.tensor([0, 1, 2, 3]), torch.tensor([4, 5, 6, 7])
     plain, _ = batch_triplet_loss(a, n, d, ta, td, mining="all")
-    rel = RelatedPairs(np.array([[1, 4]]), 8)  # ...but its track is related to anchor 1's
+    rel = RelatedPairs.from_pairs(np.array([[1, 4]]), 8)  # ...but its track is related to anchor 1's
     masked, _ = batch_triplet_loss(a, n, d, ta, td, mining="all", related=rel)
     # the same as if that segment belonged to anchor 1's own track
     same, _ = batch_triplet_loss(a, n, d, ta, torch.tensor([1, 5, 6, 7]), mining="all")
