@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from musicsim.audio.features import FrontEnd, segment_mel
+from musicsim.audio.features import FrontEnd, segment_chunks
 from musicsim.fsutil import atomic_write
 
 CACHE_VERSION = 1
@@ -64,13 +64,8 @@ class CachedMel:
     def segments(self, fe: FrontEnd) -> tuple[torch.Tensor, np.ndarray]:
         """``[N, 1, n_mels, segment_frames]`` float32 segments and their start times (s),
         cut exactly as :meth:`musicsim.model.embed.Embedder.features` cuts them."""
-        segs, times = [], []
-        frame_s = fe.hop_length / fe.sr
-        for chunk, t0 in zip(self.chunks(), self.starts):
-            s, st = segment_mel(torch.from_numpy(np.asarray(chunk, dtype=np.float32)), fe.segment_frames)
-            segs.append(s)
-            times.extend(t0 + f * frame_s for f in st)
-        return torch.cat(segs), np.asarray(times, dtype=np.float32)
+        mels = (torch.from_numpy(np.asarray(chunk, dtype=np.float32)) for chunk in self.chunks())
+        return segment_chunks(mels, self.starts, fe)
 
 
 def cache_key(path: str, size: int, mtime_ns: int, fe: FrontEnd, ds: DecodeSettings) -> str:

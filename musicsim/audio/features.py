@@ -8,6 +8,7 @@ runs on CPU and GPU and gives the numbers of ``librosa.feature.melspectrogram`` 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
@@ -115,3 +116,16 @@ def segment_mel(mel: torch.Tensor, seg: int) -> tuple[torch.Tensor, list[int]]:
     starts = segment_starts(mel.shape[-1], seg)
     segs = torch.stack([mel[:, s : s + seg] for s in starts]).unsqueeze(1)
     return segs, starts
+
+
+def segment_chunks(mels: Iterable[torch.Tensor], starts_s: Iterable[float], fe: FrontEnd) -> tuple[torch.Tensor, np.ndarray]:
+    """Segments ``[N, 1, n_mels, segment_frames]`` of a track's decoded chunks (their log-Mel
+    frames ``mels``, starting at ``starts_s`` seconds) and each segment's start in seconds.
+    The one place segments are cut: the scan and the mel cache must cut them alike."""
+    segs, times = [], []
+    frame_s = fe.hop_length / fe.sr
+    for mel, t0 in zip(mels, starts_s):
+        s, st = segment_mel(mel, fe.segment_frames)
+        segs.append(s)
+        times.extend(t0 + f * frame_s for f in st)
+    return torch.cat(segs), np.asarray(times, dtype=np.float32)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from musicsim.audio.features import LogMel, segment_mel
+from musicsim.audio.features import LogMel, segment_chunks
 from musicsim.model.checkpoint import LoadedModel
 
 
@@ -47,17 +47,15 @@ class Embedder:
                  mels_out: list[np.ndarray] | None = None) -> tuple[torch.Tensor, np.ndarray]:
         """Log-Mel segments ``[N,1,mels,frames]`` and their start times in seconds; ``mels_out``
         collects each chunk's whole log-Mel frames (float16, for the mel cache)."""
-        segs, times = [], []
-        frame_s = self.fe.hop_length / self.fe.sr
-        for chunk, t0 in zip(chunks, starts_s):
-            wave = torch.from_numpy(np.ascontiguousarray(chunk, dtype=np.float32)).to(self.device)
-            mel = self.logmel(wave)
-            if mels_out is not None:
-                mels_out.append(mel.to(torch.float16).cpu().numpy())
-            s, st = segment_mel(mel, self.fe.segment_frames)
-            segs.append(s)
-            times.extend(t0 + f * frame_s for f in st)
-        return torch.cat(segs), np.asarray(times, dtype=np.float32)
+        def mels():
+            for chunk in chunks:
+                wave = torch.from_numpy(np.ascontiguousarray(chunk, dtype=np.float32)).to(self.device)
+                mel = self.logmel(wave)
+                if mels_out is not None:
+                    mels_out.append(mel.to(torch.float16).cpu().numpy())
+                yield mel
+
+        return segment_chunks(mels(), starts_s, self.fe)
 
     @torch.inference_mode()
     def embed_segments(self, segs: torch.Tensor) -> np.ndarray:
