@@ -240,6 +240,8 @@ def evaluate_folder(folder: str | os.PathLike, *, model_path: str | None = None,
     order = []
 
     def add(name: str, X: np.ndarray, kind: str, **info) -> None:
+        if name in methods:  # a row is never overwritten: each keeps its own figures
+            name = next(f"{name} #{i}" for i in range(2, len(order) + 3) if f"{name} #{i}" not in methods)
         report(progress, "evaluate", len(order), 0, name)
         methods[name] = {"kind": kind, **info, **embedding_metrics(X, labels, seed=seed, holdout=holdout,
                                                                    query_labels=query_labels)}
@@ -261,7 +263,11 @@ def evaluate_folder(folder: str | os.PathLike, *, model_path: str | None = None,
     Xm = add_net(f"model: {loaded.name}", loaded, "model")
     for path in compare or []:
         other = load_model(path)
-        add_net(f"model: {other.name}", other, "model")
+        title = f"model: {other.name}"
+        if any(name == title or name.startswith(f"{title} [") for name in methods):
+            # two checkpoints of one name (runs of a recipe): tell the rows apart by file
+            title = f"model: {other.name} ({Path(path).name})"
+        add_net(title, other, "model")
     Xf = None
     if baselines or combined:
         Xf = standardise(np.stack([mfcc_stats(np.asarray(c.mel, np.float32)) for c in cached]))

@@ -83,3 +83,25 @@ def test_musicsim_evaluate_delegates(train_library, mel_cache_dir, capsys):
                  "--no-baselines"]) == 0
     out = capsys.readouterr().out
     assert "precision@5" in out and "MFCC" not in out
+
+
+def test_compare_rows_of_one_name_stay_apart(train_library, mel_cache_dir, tmp_path):
+    """Runs of one recipe share a model name; each checkpoint still gets its own row and figures."""
+    import torch
+
+    from musicsim.model.checkpoint import DEFAULT_RESOURCE, load_model, read_checkpoint, save_checkpoint
+
+    root, _ = train_library
+    base = read_checkpoint(DEFAULT_RESOURCE)
+    paths = []
+    for i in (1, 2):
+        g = torch.Generator().manual_seed(i)
+        state = {k: v + 0.05 * torch.randn(v.shape, generator=g) if v.is_floating_point() else v
+                 for k, v in base["model"].items()}
+        paths.append(save_checkpoint(dict(base, model=state), tmp_path / f"run{i}.pt"))
+    res = evaluate_folder(root, cache=str(mel_cache_dir), device="cpu", workers=1, baselines=False,
+                          model_path=str(DEFAULT_RESOURCE), compare=[str(p) for p in paths])
+    name = base["name"]
+    assert res["order"] == [f"model: {name}", f"model: {name} (run1.pt)", f"model: {name} (run2.pt)"]
+    sums = [res["methods"][n]["checksum"] for n in res["order"]]
+    assert sums == [load_model(p).checksum for p in (DEFAULT_RESOURCE, *paths)] and len(set(sums)) == 3
