@@ -510,10 +510,11 @@ def _train(opts, progress, cancel, rank, world, local_rank, t_wall, given_lib=No
     if ckpt is not None and "related" in ckpt.get("extra", {}):
         related = RelatedPairs.from_state(ckpt["extra"]["related"])
     elif opts.similar_k:
-        report(progress, "related", 0, 0, "finding tracks that already sound alike")
+        report(progress, "related", 0, 0, f"{len(groups)} tracks")
         start = LoadedModel(name=name, model=model.to(device), config=model.cfg, frontend=fe, trained=True, checksum="")
         X = track_vectors(start, [found[p] for p in train_paths + val_paths], device=device, cancel=cancel)
         related = nearest_pairs(X, groups, opts.similar_k)
+        report(progress, "related", 1, 1, f"{len(related)} pairs of related tracks")
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         if store.mel.numel() * 2 < 0.25 * free:  # the whole corpus lives on the GPU: crops never wait

@@ -28,6 +28,21 @@ LOSS_COLOR = QColor("#1f77b4")
 VAL_COLOR = QColor("#ff7f0e")
 ACC_COLOR = QColor("#2ca02c")
 
+# The trainer's progress stages (trainer.train, trainer.data, trainer.reembed) as the panel names them.
+STAGE_TITLES = {
+    "cache": "Reading the library's sound",
+    "related": "Finding tracks that already sound alike",
+    "train": "Training",
+    "validate": "Checking on held-out tracks",
+    "reembed": "Re-analysing the library",
+}
+
+
+def stage_text(p: Progress) -> str:
+    """The panel's stage line: a readable title, then the job's own detail (epoch, file, count)."""
+    title = STAGE_TITLES.get(p.stage, p.stage)
+    return f"{title}: {p.current}" if p.current else title
+
 
 def format_eta(seconds: float | None) -> str:
     return format_duration(seconds) or "–"
@@ -246,7 +261,7 @@ class TrainingPanel(QWidget):
         if p.total:
             self.bar.setRange(0, p.total)
             self.bar.setValue(min(p.done, p.total))
-        self.labels["stage"].setText(f"{p.stage} {p.current}".strip())
+        self.labels["stage"].setText(stage_text(p))
         self.labels["eta"].setText(format_eta(p.eta_s))
         if info.get("device"):
             self.labels["device"].setText(str(info["device"]))

@@ -2,6 +2,7 @@
 
     python tests/benchmarks/bench_train.py [--device auto|cpu|cuda] [--threads N] [--steps N]
                                           [--model PATH] [--library DIR] [--tracks 500] [--minutes 4]
+                                          [--epoch-hours H]
 
 Measures, on generated audio (or ``--library DIR``), with the real training loop of
 ``trainer.train`` (random crops, augmentation, semi-hard mining, AdamW):
@@ -9,7 +10,12 @@ Measures, on generated audio (or ``--library DIR``), with the real training loop
 * training throughput in segments/s (each step embeds 3 x batch segments) on CPU, and on the
   GPU too when there is one (mixed precision, mel store on the GPU);
 * embedding throughput (forward only, segments/s), which bounds re-embedding a library;
-* cache-build speed (decode + log-Mel, x real time) with the given workers.
+* cache-build speed (decode + log-Mel, x real time) with the given workers;
+* on a GPU, its utilisation while training (sampled every 0.25 s through NVML, or
+  ``nvidia-smi`` where torch has no NVML binding);
+* with ``--epoch-hours H``: one real epoch (every segment once as an anchor) over H hours of
+  generated audio, timed end to end of the training loop (the issue's target: an epoch over
+  10 hours of audio in under a minute on an H100).
 
 From those it *estimates* the time to fine-tune a library of ``--tracks`` tracks of
 ``--minutes`` minutes each at the default settings (DEFAULT_EPOCHS_FINETUNE epochs, at most
@@ -48,15 +54,86 @@ def make_audio(root: Path, n: int, seconds: float) -> list[str]:
     return out
 
 
-def bench_train(folders: list[str], cache: str, device: str, steps: int, init: str | None, batch: int) -> dict:
-    with tempfile.TemporaryDirectory() as out:
+class GpuUtilisation:
+    """Samples the GPU's utilisation (percent busy) in a thread while a block runs."""
+
+    def __init__(self, device: str, every: float = 0.25):
+        import threading
+
+        self.samples: list[float] = []
+        self.every = every
+        self.index = None
+        self.source = None
+        if device.startswith("cuda") and torch.cuda.is_available():
+            self.index = torch.device(device).index
+            self.index = torch.cuda.current_device() if self.index is None else self.index
+            self.source = self._probe()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True) if self.source else None
+
+    def _probe(self) -> str | None:
+        try:
+            torch.cuda.utilization(self.index)
+            return "nvml"
+        except Exception:  # no pynvml binding: ask the driver's tool
+            return "nvidia-smi" if self._smi() is not None else None
+
+    def _smi(self) -> float | None:
+        import subprocess
+
+        try:
+            out = subprocess.run(["nvidia-smi", "-i", str(self.index), "--query-gpu=utilization.gpu",
+                                  "--format=csv,noheader,nounits"], capture_output=True, text=True, timeout=5)
+            return float(out.stdout.strip().splitlines()[0])
+        except (OSError, ValueError, IndexError, subprocess.SubprocessError):
+            return None
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            v = float(torch.cuda.utilization(self.index)) if self.source == "nvml" else self._smi()
+            if v is not None:
+                self.samples.append(v)
+
+    def __enter__(self):
+        if self._thread:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self._thread:
+            self._stop.set()
+            self._thread.join()
+
+    def summary(self) -> str:
+        if not self.samples:
+            return "GPU utilisation: not measured" + ("" if self.source else " (no CUDA device or no NVML/nvidia-smi)")
+        busy = sorted(self.samples)
+        return (f"GPU utilisation ({self.source}, {len(busy)} samples): mean {sum(busy) / len(busy):.0f}%, "
+                f"median {busy[len(busy) // 2]:.0f}%")
+
+
+def bench_train(folders: list[str], cache: str, device: str, steps: int | None, init: str | None, batch: int,
+                epochs: int | None = None) -> dict:
+    from musicsim.jobs import Progress
+
+    marks: dict[str, float] = {}
+
+    def progress(p: Progress) -> None:  # the training loop's span: the report before step 1 to the last step
+        now = time.perf_counter()
+        if p.stage == "train":
+            marks["end"] = now
+        elif "end" not in marks:
+            marks["start"] = now
+
+    with tempfile.TemporaryDirectory() as out, GpuUtilisation(device) as gpu:
         opts = TrainOptions(folders=folders, init=init or "default", cache=cache, out=out, device=device, steps=steps,
-                            batch_size=batch, val_fraction=0.0, workers=2, name="bench")
+                            epochs=epochs, batch_size=batch, val_fraction=0.0, workers=2, name="bench")
         t = time.perf_counter()
-        res = train(opts)
+        res = train(opts, progress=progress)
         wall = time.perf_counter() - t
     rows = [h for h in res.history if h.get("segments_per_s")]
-    return {"segments_per_s": rows[-1]["segments_per_s"] if rows else float("nan"), "steps": res.steps, "wall": wall}
+    return {"segments_per_s": rows[-1]["segments_per_s"] if rows else float("nan"), "steps": res.steps, "wall": wall,
+            "loop_s": marks.get("end", t) - marks.get("start", t), "gpu": gpu.summary()}
 
 
 @torch.inference_mode()
@@ -78,6 +155,24 @@ def bench_embed(device: str, model_path: str | None, n: int = 1024) -> float:
     return n / (time.perf_counter() - t)
 
 
+def bench_epoch(tmp: Path, hours: float, device: str, model_path: str | None, batch: int, fe) -> None:
+    """One measured epoch over ``hours`` of generated audio in 4-minute tracks."""
+    n = max(8, round(hours * 15))
+    root = tmp / "epoch"
+    t = time.perf_counter()
+    paths = make_audio(root, n, hours * 3600 / n)
+    gen_s = time.perf_counter() - t
+    t = time.perf_counter()
+    found, _ = MelCache(str(tmp / "epoch-cache"), fe).build(paths, workers=max(1, min(16, os.cpu_count() or 1)))
+    build_s = time.perf_counter() - t
+    tr = bench_train([str(root)], str(tmp / "epoch-cache"), device, None, model_path, batch, epochs=1)
+    name = device_name(torch.device(device))
+    print(f"\n[{name}] one epoch over {hours:g} h of audio ({len(found)} tracks; generated in {gen_s:.0f} s, "
+          f"cached in {build_s:.0f} s): {tr['steps']} steps of {batch} triplets in {tr['loop_s']:.1f} s of training "
+          f"({tr['wall']:.1f} s with loading the cache and the model), {tr['segments_per_s']:.0f} segments/s; "
+          f"{tr['gpu']}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--device", default="auto")
@@ -88,6 +183,7 @@ def main() -> None:
     ap.add_argument("--library", help="measure on this folder instead of generated audio")
     ap.add_argument("--tracks", type=int, default=500)
     ap.add_argument("--minutes", type=float, default=4.0, help="mean track length assumed by the estimate")
+    ap.add_argument("--epoch-hours", type=float, help="also time one epoch over this many hours of generated audio")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -124,7 +220,9 @@ def main() -> None:
             results[dev] = (tr, emb)
             name = device_name(torch.device(dev))
             print(f"[{name}] training: {tr['segments_per_s']:.0f} segments/s ({tr['segments_per_s'] / 3:.0f} triplets/s, "
-                  f"{tr['steps']} steps); embedding: {emb:.0f} segments/s")
+                  f"{tr['steps']} steps); embedding: {emb:.0f} segments/s; {tr['gpu']}")
+        if a.epoch_hours:
+            bench_epoch(Path(tmp), a.epoch_hours, devices[-1], model_path, a.batch_size, fe)
         seg_s = fe.segment_frames * fe.hop_length / fe.sr
         n_seg = a.tracks * a.minutes * 60 / seg_s
         print(f"\nESTIMATE (from the throughputs above) for fine-tuning a {a.tracks}-track library of "

@@ -218,3 +218,17 @@ def test_filter_narrowing_while_typing_matches_a_fresh_search(qtbot):
         fresh.set_tracks(model.cols)
         fresh.set_filter(text)
         assert narrowed == set(fresh.ids_in_view().tolist()) and narrowed
+
+
+def test_training_panel_names_each_stage(qtbot):
+    from musicsim.gui.training import STAGE_TITLES, TrainingPanel
+
+    panel = TrainingPanel()
+    qtbot.addWidget(panel)
+    panel.on_progress(Progress("related", 0, 0, "120 tracks"))
+    assert panel.labels["stage"].text() == "Finding tracks that already sound alike: 120 tracks"
+    panel.on_progress(Progress("train", 3, 10, "epoch 1", eta_s=30.0))
+    assert panel.labels["stage"].text() == "Training: epoch 1" and panel.bar.value() == 3
+    panel.on_progress(Progress("something-new", 0, 0))  # a stage the panel does not know keeps its key
+    assert panel.labels["stage"].text() == "something-new"
+    assert all(t and t[0].isupper() for t in STAGE_TITLES.values())

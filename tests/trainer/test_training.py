@@ -38,8 +38,14 @@ def _weights(path):
 def test_resume_after_cancel_mid_epoch_is_exact(train_library, mel_cache_dir, tmp_path):
     root, _ = train_library
     variant = dict(epochs=2, mining="semihard", augment=True, head=32, pitch_shift=2, mix=0.3, similar_k=1)
-    full = train(_opts(root, mel_cache_dir, tmp_path / "full", **variant))
+    seen = []
+    full = train(_opts(root, mel_cache_dir, tmp_path / "full", **variant), progress=seen.append)
     spe = read_checkpoint(full.checkpoint)["extra"]["steps_per_epoch"]
+    # the related-tracks pass reports its start and its end; the GUI has a title for every stage
+    from musicsim.gui.training import STAGE_TITLES
+
+    related = [(p.done, p.total) for p in seen if p.stage == "related"]
+    assert related == [(0, 0), (1, 1)] and {p.stage for p in seen} <= set(STAGE_TITLES)
     assert full.steps == 2 * spe and spe >= 4
 
     token = CancelToken()
