@@ -512,9 +512,17 @@ def _train(opts, progress, cancel, rank, world, local_rank, t_wall, given_lib=No
     elif opts.similar_k:
         report(progress, "related", 0, 0, f"{len(groups)} tracks")
         start = LoadedModel(name=name, model=model.to(device), config=model.cfg, frontend=fe, trained=True, checksum="")
-        X = track_vectors(start, [found[p] for p in train_paths + val_paths], device=device, cancel=cancel)
-        related = nearest_pairs(X, groups, opts.similar_k)
-        report(progress, "related", 1, 1, f"{len(related)} pairs of related tracks")
+        paths = train_paths + val_paths
+        # The library usually holds every track's vector under the starting model already (a scan
+        # made them); only tracks without one are embedded here.
+        start_sum = loaded.checksum if init_ckpt is not None and model.cfg == loaded.config else None
+        X = stored_track_vectors(lib, start_sum, paths) if lib is not None and start_sum else {}
+        todo = [p for p in paths if p not in X]
+        if todo:
+            X.update(zip(todo, track_vectors(start, [found[p] for p in todo], device=device, cancel=cancel)))
+        related = nearest_pairs(np.stack([X[p] for p in paths]), groups, opts.similar_k)
+        report(progress, "related", 1, 1, f"{len(related)} pairs of related tracks ({len(paths) - len(todo)} of "
+               f"{len(paths)} tracks' vectors from the library)")
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         if store.mel.numel() * 2 < 0.25 * free:  # the whole corpus lives on the GPU: crops never wait
@@ -802,6 +810,36 @@ def _train(opts, progress, cancel, rank, world, local_rank, t_wall, given_lib=No
                       + (f"; {'activated' if result.activated else 'not activated'}: {result.guard}" if result.guard else ""))
     log.debug(result.summary)
     return result
+
+
+def stored_track_vectors(lib, checksum: str, paths: list[str]) -> dict[str, np.ndarray]:
+    """``{path: vector}`` the library holds under the model with ``checksum``, for those of
+    ``paths`` whose file is unchanged since it was analysed (the mel cache holds the file as it
+    is now, so a changed file's stored vector would not match it)."""
+    from sqlalchemy import select
+
+    from musicsim.store import repo
+    from musicsim.store.schema import Model, Track
+
+    with lib.db.session() as s:
+        row = s.scalars(select(Model).where(Model.checksum == checksum)).first()
+        if row is None:
+            return {}
+        ids, X, _, _ = repo.vectors(s, row.id, status="ok")
+        tracks = {t.id: (t.path, t.size, t.mtime) for t in s.scalars(select(Track).where(Track.status == "ok"))}
+    wanted = set(paths)
+    out = {}
+    for tid, vec in zip(ids.tolist(), X):
+        path, size, mtime = tracks.get(tid, (None, None, None))
+        if path not in wanted:
+            continue
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        if st.st_size == size and abs(st.st_mtime - mtime) < 1e-3:
+            out[path] = vec
+    return out
 
 
 def _reembed_and_activate(lib, model_path: Path, opts: TrainOptions, result: TrainResult, progress, cancel,

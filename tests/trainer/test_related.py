@@ -62,3 +62,43 @@ def test_batch_all_ignores_negatives_of_related_tracks():
     # the same as if that segment belonged to anchor 1's own track
     same, _ = batch_triplet_loss(a, n, d, ta, torch.tensor([1, 5, 6, 7]), mining="all")
     assert torch.isclose(masked, same) and not torch.isclose(masked, plain)
+
+
+def test_fine_tuning_a_library_reuses_its_stored_vectors(family_library, tmp_path):
+    """The related-tracks pass takes the vectors the scan stored under the starting model (equal to
+    what it would compute), embeds only tracks without one, and never trusts a changed file's."""
+    import os
+
+    from musicsim.model.checkpoint import DEFAULT_RESOURCE, load_model
+    from musicsim.paths import cache_dir
+    from musicsim.services import Library
+    from trainer.data import DecodeSettings, MelCache
+    from trainer.evaluate import track_vectors
+    from trainer.train import TrainOptions, stored_track_vectors, train
+
+    root, families = family_library
+    db = tmp_path / "lib.db"
+    start = load_model(DEFAULT_RESOURCE)
+    with Library(db) as lib:
+        lib.scan([str(root)])
+        paths = [t.path for t in lib.tracks()]
+        stored = stored_track_vectors(lib, start.checksum, paths)
+        assert set(stored) == set(paths) and len(paths) == len(families)
+        found, _ = MelCache(str(cache_dir()), start.frontend, DecodeSettings.from_config(lib.config)).build(paths, workers=1)
+        fresh = track_vectors(start, [found[p] for p in paths], device="cpu")
+        kept = np.stack([stored[p] for p in paths])
+        # the scan embeds float32 frames, the cache keeps float16: the same vectors to rounding
+        assert (np.sum(kept * fresh, axis=1) > 0.9995).all()
+        ids = np.arange(len(paths))
+        assert np.array_equal(nearest_pairs(kept, ids, 2).keys, nearest_pairs(fresh, ids, 2).keys)
+        assert stored_track_vectors(lib, "0" * 16, paths) == {}  # no such model in this library
+        changed = paths[0]
+        st = os.stat(changed)
+        os.utime(changed, (st.st_atime, st.st_mtime + 60))  # edited since the scan
+        assert set(stored_track_vectors(lib, start.checksum, paths)) == set(paths[1:])
+
+    seen = []
+    res = train(TrainOptions(db=str(db), steps=1, batch_size=8, device="cpu", workers=1, val_fraction=0.0,
+                             name="ft", similar_k=2, reembed=False), progress=seen.append)
+    done = [p.current for p in seen if p.stage == "related" and p.done == 1]
+    assert res.steps == 1 and done and f"({len(paths) - 1} of {len(paths)} tracks' vectors from the library)" in done[0]
