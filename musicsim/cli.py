@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--out", required=True)
     ex.add_argument("--format", choices=("npz", "csv"), default=None, help="default: from the file extension")
     sub.add_parser("failures", help="files that could not be analysed, with the reason")
-    sub.add_parser("purge", help="forget tracks whose files are gone")
+    sub.add_parser("purge", help="forget tracks whose files are gone, and cached log-Mel frames of files gone or changed")
     sub.add_parser("evaluate", add_help=False,
                    help="how well embeddings group a labelled folder (sub-folders = labels), beside MFCC and "
                         "untrained baselines; `musicsim evaluate --help` for options")
@@ -171,7 +171,8 @@ def cmd_failures(args) -> int:
 def cmd_purge(args) -> int:
     with open_library(args, writable=True) as lib:
         n = lib.purge()
-    print(f"purged {n} missing tracks")
+        removed, freed = lib.prune_mel_cache()
+    print(f"purged {n} missing tracks; removed {removed} stale log-Mel cache entries ({freed / 2**20:.1f} MB)")
     return 0
 
 

@@ -111,16 +111,61 @@ class MelStore:
     def put(self, path: str, mels: list[np.ndarray], starts: list[float], duration: float,
             stat: os.stat_result | None = None) -> CachedMel | None:
         """Store a track's mels (``stat``: the file as it was when decoded; default: now)."""
-        p = self._paths(path, stat)
-        if p is None:
+        try:
+            st = stat or os.stat(path)
+        except OSError:
             return None
+        p = self._paths(path, st)
         p[0].parent.mkdir(parents=True, exist_ok=True)
         mel = np.ascontiguousarray(np.concatenate(mels, axis=1).astype(np.float16))
         atomic_write(p[0], lambda f: np.save(f, mel), sync=False)
-        meta = {"path": os.path.abspath(path), "chunk_frames": [int(m.shape[1]) for m in mels],
-                "starts": [float(s) for s in starts], "duration": float(duration)}
+        meta = {"path": os.path.abspath(path), "size": int(st.st_size), "mtime_ns": int(st.st_mtime_ns),
+                "chunk_frames": [int(m.shape[1]) for m in mels], "starts": [float(s) for s in starts],
+                "duration": float(duration)}
         atomic_write(p[1], lambda f: f.write(json.dumps(meta).encode()), sync=False)
         return CachedMel(mel, meta["chunk_frames"], meta["starts"], meta["duration"])
+
+    def prune(self) -> tuple[int, int]:
+        """Delete stale entries: those of files that are gone or changed since they were
+        decoded (a re-tagged file gets a new entry; the old one would never be read again).
+        Returns (entries removed, bytes freed). Entries of other front ends and decode settings
+        of a file that is unchanged stay: another model may use them."""
+        removed = freed = 0
+        try:
+            subdirs = [d for d in os.scandir(self.root) if d.is_dir(follow_symlinks=False)]
+        except OSError:
+            return 0, 0
+        for d in subdirs:
+            try:
+                metas = [e for e in os.scandir(d.path) if e.name.endswith(".json")]
+            except OSError:
+                continue
+            for e in metas:
+                if not self._stale(e):
+                    continue
+                for f in (e.path, e.path[: -len(".json")] + ".npy"):  # the JSON first: never a half entry
+                    try:
+                        size = os.stat(f).st_size
+                        os.remove(f)
+                        freed += size
+                    except OSError:
+                        pass
+                removed += 1
+        return removed, freed
+
+    @staticmethod
+    def _stale(entry: os.DirEntry) -> bool:
+        try:
+            meta = json.loads(Path(entry.path).read_text())
+            st = os.stat(meta["path"])
+        except FileNotFoundError:
+            return True  # the entry's file is gone
+        except (OSError, ValueError, KeyError, TypeError):
+            return False  # unreadable now: leave it to a later prune
+        if "mtime_ns" in meta:
+            return st.st_size != meta.get("size") or st.st_mtime_ns != meta["mtime_ns"]
+        # an entry from before identities were recorded: stale if the file changed after it was written
+        return st.st_mtime > entry.stat().st_mtime
 
     def usage_bytes(self) -> int:
         """Bytes the store holds on disk (every front end and decode setting)."""
@@ -150,6 +195,8 @@ class ScanCacheWriter:
         self.used: int | None = None
         self.written = 0
         self.stopped = ""  # why writing stopped (budget reached, disk error), for the log
+        self.pruned = False  # stale entries were removed this scan (at the first full budget)
+        self.removed = 0
 
     @property
     def active(self) -> bool:
@@ -163,6 +210,10 @@ class ScanCacheWriter:
         if self.used is None:
             self.used = self.store.usage_bytes()
         need = sum(int(m.shape[0]) * int(m.shape[1]) * 2 for m in mels) + 512
+        if self.used + need > self.budget and not self.pruned:
+            self.pruned = True  # once per scan: make room by dropping entries no file matches any more
+            self.removed, _ = self.store.prune()
+            self.used = self.store.usage_bytes()
         if self.used + need > self.budget:
             self.stopped = f"the mel cache reached its {self.budget / 2**30:.1f} GB budget"
             return False

@@ -261,6 +261,15 @@ class Library:
         self.save_index()
         return len(gone)
 
+    def prune_mel_cache(self) -> tuple[int, int]:
+        """Delete log-Mel cache entries of files that are gone or changed since they were
+        decoded; returns (entries removed, bytes freed). The cache is shared by every library
+        on this machine; entries of unchanged files stay."""
+        from musicsim.audio.features import FrontEnd
+        from musicsim.melcache import MelStore
+
+        return MelStore(None, FrontEnd()).prune()  # pruning reads each entry's own file identity
+
     # --- queries ----------------------------------------------------------------------------
 
     def resolve(self, query: str) -> list[Track]:

@@ -237,8 +237,10 @@ class Backend:
     def remove_root(self, path: str) -> None:
         self.lib.remove_root(path)
 
-    def purge(self) -> int:
-        return self.lib.purge()
+    def purge(self) -> tuple[int, int, int]:
+        """(tracks forgotten, stale log-Mel cache entries removed, bytes freed)."""
+        n = self.lib.purge()
+        return (n, *self.lib.prune_mel_cache())
 
     # --- organisation -----------------------------------------------------------------------
 

@@ -809,8 +809,10 @@ class MainWindow(QMainWindow):
         if not self._need_library():
             return
 
-        def done(n: int) -> None:
-            self.notify(f"Forgot {n} tracks whose files are gone")
+        def done(result: tuple[int, int, int]) -> None:
+            n, removed, freed = result
+            self.notify(f"Forgot {n} tracks whose files are gone"
+                        + (f"; freed {freed / 2**20:.0f} MB of cached sound of changed or missing files" if removed else ""))
             self.reload_tracks()
             self.refresh_status()
 

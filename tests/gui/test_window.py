@@ -88,6 +88,11 @@ def test_dropping_folders_scans_them_fills_the_table_and_lists_failures(qtbot, m
     assert not set(gone) & set(win.model.cols.path)
     wait_idle(qtbot, win)
     assert not [w for w in QApplication.topLevelWidgets() if w.isVisible() and w.inherits("QDialog")]
+    # "Forget missing tracks" forgets them and frees their cached log-Mel frames
+    win.act_purge.trigger()
+    qtbot.waitUntil(lambda: "Forgot 2 tracks" in win.statusBar().currentMessage(), timeout=30_000)
+    assert "freed" in win.statusBar().currentMessage()
+    wait_idle(qtbot, win)
 
 
 def test_cancel_stops_a_scan_and_rows_appear_while_it_runs(qtbot, make_window, tmp_path):

@@ -1,5 +1,6 @@
 """The scan fills the log-Mel cache, so training on a scanned library decodes nothing again."""
 
+import json
 import os
 
 import numpy as np
@@ -68,3 +69,52 @@ def test_budget_off_full_and_changed_files(family_library, tmp_path, monkeypatch
     blocker.write_text("not a folder")
     w3 = ScanCacheWriter(Config.load({"mel_cache_gb": 1.0}), FrontEnd(), root=blocker / "mels")
     assert not w3.put(f, st.st_size, st.st_mtime, [mel], [0.0], 23.0) and "could not be written" in w3.stopped
+
+
+def test_stale_entries_are_pruned_when_the_budget_is_full_and_on_purge(family_library, tmp_path, capsys):
+    """A re-tagged file gets a new entry; the old one, and those of deleted files, go at the
+    first full budget of a scan, and on `musicsim purge`. Entries of unchanged files stay."""
+    from musicsim.audio.features import FrontEnd
+    from musicsim.cli import main
+    from musicsim.melcache import ScanCacheWriter
+
+    root, _ = family_library
+    store = MelStore(tmp_path / "c", FrontEnd(), DecodeSettings())
+    mel = np.zeros((64, 1000), np.float16)  # 128,000 bytes
+    files = [str(p) for p in sorted(root.rglob("*.wav"))[:2]] + [str(next(root.rglob("*.flac")))]
+    keep, edited, deleted = files
+    for f in files:
+        assert store.put(f, [mel], [0.0], 23.0) is not None
+    full = store.usage_bytes()
+    with open(edited, "ab") as fh:  # changed since it was decoded (as re-tagging does)
+        fh.write(b"\0")
+    os.remove(deleted)
+    w = ScanCacheWriter(Config.load({"mel_cache_gb": (full + 1000) / 2**30}), FrontEnd(), root=tmp_path / "c")
+    w.store = store
+    st = os.stat(edited)
+    assert w.put(edited, st.st_size, st.st_mtime, [mel], [0.0], 23.0)  # room made by pruning two stale entries
+    assert w.pruned and w.removed == 2 and not w.stopped
+    assert store.get(keep) is not None and store.get(edited) is not None
+    assert len(list((tmp_path / "c").rglob("*.json"))) == 2 and len(list((tmp_path / "c").rglob("*.npy"))) == 2
+    assert store.prune() == (0, 0)  # nothing stale is left
+    # entries written before identities were recorded: stale only if the file changed after them
+    meta_path = next(p for p in (tmp_path / "c").rglob("*.json") if keep in p.read_text())
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps({k: v for k, v in meta.items() if k not in ("size", "mtime_ns")}))
+    assert store.prune() == (0, 0) and store.get(keep) is not None
+    t = os.stat(keep).st_mtime - 100
+    os.utime(meta_path, (t, t))
+    assert store.prune()[0] == 1 and store.get(keep) is None
+
+    # `musicsim purge` prunes musicsim's own cache the same way
+    with Library(tmp_path / "lib.db") as lib:
+        lib.scan([str(root)])
+        paths = [t.path for t in lib.tracks()]
+    own = MelStore(None, FrontEnd(), DecodeSettings())
+    before = own.usage_bytes()
+    gone = paths[0]
+    os.remove(gone)
+    assert main(["--db", str(tmp_path / "lib.db"), "purge"]) == 0
+    out = capsys.readouterr().out
+    assert "removed 1 stale log-Mel cache entries" in out and "purged" in out
+    assert own.usage_bytes() < before and all(own.get(p) is not None for p in paths[1:])
