@@ -521,8 +521,10 @@ def _train(opts, progress, cancel, rank, world, local_rank, t_wall, given_lib=No
         if todo:
             X.update(zip(todo, track_vectors(start, [found[p] for p in todo], device=device, cancel=cancel)))
         related = nearest_pairs(np.stack([X[p] for p in paths]), groups, opts.similar_k)
-        report(progress, "related", 1, 1, f"{len(related)} pairs of related tracks ({len(paths) - len(todo)} of "
-               f"{len(paths)} tracks' vectors from the library)")
+        report(progress, "related", 1, 1, f"{len(related)} pairs", None,
+               {"tracks": len(paths), "stored": len(paths) - len(todo)})
+        log.info("related tracks: %d pairs; %d of %d tracks' vectors from the library", len(related),
+                 len(paths) - len(todo), len(paths))
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         if store.mel.numel() * 2 < 0.25 * free:  # the whole corpus lives on the GPU: crops never wait

@@ -214,6 +214,8 @@ class TrainingPanel(QWidget):
             grid.addWidget(QLabel(title + ":"), row, 0)
             value = QLabel("–")
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            # a long file name in the stage line is clipped (full text in the tooltip), never re-lays out the panel
+            value.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
             grid.addWidget(value, row, 1)
             self.labels[key] = value
         self.bar = QProgressBar()
@@ -262,6 +264,7 @@ class TrainingPanel(QWidget):
             self.bar.setRange(0, p.total)
             self.bar.setValue(min(p.done, p.total))
         self.labels["stage"].setText(stage_text(p))
+        self.labels["stage"].setToolTip(stage_text(p))
         self.labels["eta"].setText(format_eta(p.eta_s))
         if info.get("device"):
             self.labels["device"].setText(str(info["device"]))

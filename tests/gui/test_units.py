@@ -232,3 +232,13 @@ def test_training_panel_names_each_stage(qtbot):
     panel.on_progress(Progress("something-new", 0, 0))  # a stage the panel does not know keeps its key
     assert panel.labels["stage"].text() == "something-new"
     assert all(t and t[0].isupper() for t in STAGE_TITLES.values())
+    # a very long detail (a file name) does not re-lay out the panel
+    panel.resize(900, 500)
+    panel.show()
+    qtbot.waitExposed(panel)
+    groups = [panel.bar.parentWidget(), panel.start.parentWidget()]
+    widths = [g.width() for g in groups]
+    panel.on_progress(Progress("reembed", 1, 500, "a very long file name " * 12 + ".mp3"))
+    qtbot.wait(50)
+    assert [g.width() for g in groups] == widths
+    assert panel.labels["stage"].toolTip().endswith(".mp3")

@@ -100,5 +100,5 @@ def test_fine_tuning_a_library_reuses_its_stored_vectors(family_library, tmp_pat
     seen = []
     res = train(TrainOptions(db=str(db), steps=1, batch_size=8, device="cpu", workers=1, val_fraction=0.0,
                              name="ft", similar_k=2, reembed=False), progress=seen.append)
-    done = [p.current for p in seen if p.stage == "related" and p.done == 1]
-    assert res.steps == 1 and done and f"({len(paths) - 1} of {len(paths)} tracks' vectors from the library)" in done[0]
+    done = [p.info for p in seen if p.stage == "related" and p.done == 1]
+    assert res.steps == 1 and done == [{"tracks": len(paths), "stored": len(paths) - 1}]
