@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -127,7 +128,8 @@ class MelStore:
 
     def prune(self) -> tuple[int, int]:
         """Delete stale entries: those of files that are gone or changed since they were
-        decoded (a re-tagged file gets a new entry; the old one would never be read again).
+        decoded (a re-tagged file gets a new entry; the old one would never be read again),
+        and frames whose entry a cut-short write never completed.
         Returns (entries removed, bytes freed). Entries of other front ends and decode settings
         of a file that is unchanged stay: another model may use them."""
         removed = freed = 0
@@ -137,9 +139,21 @@ class MelStore:
             return 0, 0
         for d in subdirs:
             try:
-                metas = [e for e in os.scandir(d.path) if e.name.endswith(".json")]
+                entries = list(os.scandir(d.path))
             except OSError:
                 continue
+            metas = [e for e in entries if e.name.endswith(".json")]
+            names = {e.name for e in metas}
+            for e in entries:  # frames whose entry was never completed (a write cut short an hour or more ago)
+                if e.name.endswith(".npy") and e.name[: -len(".npy")] + ".json" not in names:
+                    try:
+                        st = e.stat()
+                        if time.time() - st.st_mtime > 3600:
+                            os.remove(e.path)
+                            freed += st.st_size
+                            removed += 1
+                    except OSError:
+                        pass
             for e in metas:
                 if not self._stale(e):
                     continue

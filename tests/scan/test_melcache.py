@@ -105,6 +105,14 @@ def test_stale_entries_are_pruned_when_the_budget_is_full_and_on_purge(family_li
     t = os.stat(keep).st_mtime - 100
     os.utime(meta_path, (t, t))
     assert store.prune()[0] == 1 and store.get(keep) is None
+    # frames whose entry was never written: removed once they are an hour old, not while a write may be running
+    sub = next(p for p in (tmp_path / "c").iterdir() if p.is_dir())
+    fresh, old = sub / "fresh.npy", sub / "old.npy"
+    for p in (fresh, old):
+        np.save(p, mel)
+    t = os.stat(old).st_mtime - 7200
+    os.utime(old, (t, t))
+    assert store.prune()[0] == 1 and fresh.exists() and not old.exists()
 
     # `musicsim purge` prunes musicsim's own cache the same way
     with Library(tmp_path / "lib.db") as lib:
