@@ -821,26 +821,26 @@ def stored_track_vectors(lib, checksum: str, paths: list[str]) -> dict[str, np.n
     from sqlalchemy import select
 
     from musicsim.store import repo
-    from musicsim.store.schema import Model, Track
+    from musicsim.store.schema import Model
 
     with lib.db.session() as s:
         row = s.scalars(select(Model).where(Model.checksum == checksum)).first()
         if row is None:
             return {}
         ids, X, _, _ = repo.vectors(s, row.id, status="ok")
-        tracks = {t.id: (t.path, t.size, t.mtime) for t in s.scalars(select(Track).where(Track.status == "ok"))}
-    wanted = set(paths)
+        known = repo.known_files(s)
+    vec_of = dict(zip(ids.tolist(), X))
     out = {}
-    for tid, vec in zip(ids.tolist(), X):
-        path, size, mtime = tracks.get(tid, (None, None, None))
-        if path not in wanted:
+    for path in paths:
+        tid, size, mtime, _status = known.get(path, (None, None, None, None))
+        if tid not in vec_of:
             continue
         try:
             st = os.stat(path)
         except OSError:
             continue
-        if st.st_size == size and abs(st.st_mtime - mtime) < 1e-3:
-            out[path] = vec
+        if st.st_size == size and st.st_mtime == mtime:  # the scan's own "unchanged" rule
+            out[path] = vec_of[tid]
     return out
 
 
