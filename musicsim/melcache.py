@@ -145,26 +145,14 @@ class MelStore:
             metas = [e for e in entries if e.name.endswith(".json")]
             names = {e.name for e in metas}
             for e in entries:  # frames whose entry was never completed (a write cut short an hour or more ago)
-                if e.name.endswith(".npy") and e.name[: -len(".npy")] + ".json" not in names:
-                    try:
-                        st = e.stat()
-                        if time.time() - st.st_mtime > 3600:
-                            os.remove(e.path)
-                            freed += st.st_size
-                            removed += 1
-                    except OSError:
-                        pass
+                if e.name.endswith(".npy") and e.name[: -len(".npy")] + ".json" not in names and _older_than(e, 3600):
+                    freed += _remove(e.path)
+                    removed += 1
             for e in metas:
-                if not self._stale(e):
-                    continue
-                for f in (e.path, e.path[: -len(".json")] + ".npy"):  # the JSON first: never a half entry
-                    try:
-                        size = os.stat(f).st_size
-                        os.remove(f)
-                        freed += size
-                    except OSError:
-                        pass
-                removed += 1
+                if self._stale(e):
+                    # the JSON first: never a half entry
+                    freed += _remove(e.path) + _remove(e.path[: -len(".json")] + ".npy")
+                    removed += 1
         return removed, freed
 
     @staticmethod
@@ -198,6 +186,23 @@ class MelStore:
         return total
 
 
+def _remove(path: str) -> int:
+    """Delete a file; the bytes freed (0 if it could not be)."""
+    try:
+        size = os.stat(path).st_size
+        os.remove(path)
+        return size
+    except OSError:
+        return 0
+
+
+def _older_than(entry: os.DirEntry, seconds: float) -> bool:
+    try:
+        return time.time() - entry.stat().st_mtime > seconds
+    except OSError:
+        return False
+
+
 class ScanCacheWriter:
     """What the scan adds to the store: each analysed track's mels, within a disk budget
     (``Config.mel_cache_gb``; 0 turns it off). A file that changed since it was decoded, a
@@ -226,8 +231,8 @@ class ScanCacheWriter:
         need = sum(int(m.shape[0]) * int(m.shape[1]) * 2 for m in mels) + 512
         if self.used + need > self.budget and not self.pruned:
             self.pruned = True  # once per scan: make room by dropping entries no file matches any more
-            self.removed, _ = self.store.prune()
-            self.used = self.store.usage_bytes()
+            self.removed, freed = self.store.prune()
+            self.used -= freed
         if self.used + need > self.budget:
             self.stopped = f"the mel cache reached its {self.budget / 2**30:.1f} GB budget"
             return False

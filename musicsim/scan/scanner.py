@@ -102,6 +102,8 @@ def scan(lib: Library, paths: list[str], *, progress: ProgressFn | None = None, 
         rep.cancelled = True
     finally:
         lib.save_index()
+    if mel_writer is not None and mel_writer.removed:
+        logging.getLogger("musicsim.scan").info("removed %d stale log-Mel cache entries to make room", mel_writer.removed)
     if mel_writer is not None and mel_writer.stopped:
         logging.getLogger("musicsim.scan").info("%s; training will decode the other tracks itself", mel_writer.stopped)
     rep.seconds = time.perf_counter() - t_start
