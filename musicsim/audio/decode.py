@@ -14,7 +14,6 @@ import json
 import math
 import os
 import shutil
-import stat
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -25,12 +24,9 @@ import soundfile
 import soxr
 
 from musicsim.audio import midi
-from musicsim.errors import DecodeError, MissingDecoder, UnsupportedFormat
+from musicsim.audio.sniff import MIDI_EXTENSIONS, check_file, check_samples
+from musicsim.errors import DecodeError, MissingDecoder
 
-AUDIO_EXTENSIONS = frozenset({".mp3", ".flac", ".ogg", ".oga", ".opus", ".wav", ".aif", ".aiff",
-                              ".m4a", ".aac", ".mp4", ".wma"})
-MIDI_EXTENSIONS = frozenset({".mid", ".midi", ".kar"})
-SUPPORTED_EXTENSIONS = AUDIO_EXTENSIONS | MIDI_EXTENSIONS
 FFMPEG_EXTENSIONS = frozenset({".m4a", ".aac", ".mp4", ".wma"})
 
 _FORMAT_NAMES = {".mp3": "MP3", ".flac": "FLAC", ".ogg": "Ogg", ".oga": "Ogg", ".opus": "Opus",
@@ -40,14 +36,6 @@ _FORMAT_NAMES = {".mp3": "MP3", ".flac": "FLAC", ".ogg": "Ogg", ".oga": "Ogg", "
 # whole-track decode never holds more than one multi-channel block besides the mono output.
 _BLOCK_FRAMES = 1 << 17
 _FFMPEG_BATCH = 30  # windows per ffmpeg process; keeps command lines short (Windows: 32k chars)
-_AUDIO_MAGIC = (b"RIFF", b"RF64", b"fLaC", b"OggS", b"FORM", b"ID3", b"MThd", b"caff",
-                b"\x30\x26\xb2\x75")
-_OTHER_MAGIC = ((b"\x89PNG", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF8", "GIF"),
-                (b"%PDF", "PDF"), (b"PK\x03\x04", "ZIP archive"), (b"\x7fELF", "a program"),
-                (b"MZ", "a program"), (b"\x1f\x8b", "gzip"), (b"Rar!", "RAR archive"),
-                (b"7z\xbc\xaf", "7z archive"), (b"SQLite format 3", "SQLite database"))
-
-
 @dataclass
 class Decoded:
     """Audio prepared for analysis: one or more contiguous stretches of a track."""
@@ -58,93 +46,6 @@ class Decoded:
     sr: int
     degraded: bool = False
     renderer: str = ""
-
-
-def _utf16_text(head: bytes) -> bool:
-    """A UTF-16 text file: its byte-order mark (FF FE) also looks like an MPEG frame sync."""
-    if not head.startswith((b"\xff\xfe", b"\xfe\xff")) or len(head) < 8:
-        return False
-    text = head[2 : len(head) // 2 * 2].decode("utf-16-le" if head[0] == 0xFF else "utf-16-be", "replace")
-    text = text.rstrip("\ufffd")  # a character cut by the read
-    # Mostly ASCII as well as printable: audio bytes read as UTF-16 are printable CJK often
-    # enough, ASCII almost never (1 code unit in 512).
-    return (bool(text) and sum(ch < "\x80" for ch in text) * 2 >= len(text)
-            and all(ch.isprintable() or ch in "\t\r\n\f" for ch in text))
-
-
-def _sniff(head: bytes) -> str | None:
-    """Name what ``head`` looks like when it is clearly not audio, else None."""
-    if _utf16_text(head):
-        return "text"
-    if head.startswith(_AUDIO_MAGIC) or head[4:8] == b"ftyp":
-        return None
-    if len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:  # MPEG/ADTS frame sync
-        return None
-    for magic, kind in _OTHER_MAGIC:
-        if head.startswith(magic):
-            return kind
-    if b"\x00" in head:
-        return None
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        if exc.start < len(head) - 3:  # a multi-byte char cut by the read is still text
-            return None
-        text = head[:exc.start].decode("utf-8")
-    text = text.lstrip("\ufeff")
-    if text and all(ch.isprintable() or ch in "\t\r\n\f" for ch in text):
-        return "text"
-    return None
-
-
-def _check_file(path: str | os.PathLike) -> str:
-    """Validate extension and content of ``path``; return the lower-case extension."""
-    ext = Path(path).suffix.lower()
-    if ext not in SUPPORTED_EXTENSIONS:
-        raise UnsupportedFormat(f"unsupported file type {ext or '(no extension)'}", path=path)
-    try:
-        head = read_head(path, 512)
-    except OSError as exc:
-        raise DecodeError.from_os_error(exc, path) from None
-    if not head:
-        raise DecodeError("empty file", path=path)
-    kind = _sniff(head)
-    if kind:
-        raise DecodeError(f"not an audio file (looks like {kind})", path=path)
-    return ext
-
-
-# Full scale is 1.0; float files scaled like 32-bit integers reach ~2e9. Beyond 1e10 the
-# samples are garbage (uninitialised memory, a corrupt header) and would overflow the
-# float32 spectrogram into NaN embeddings.
-_MAX_SAMPLE = 1e10
-
-
-def _check_samples(audio: np.ndarray, path) -> None:
-    if not np.isfinite(audio).all():
-        raise DecodeError("audio contains NaN or infinite samples", path=path)
-    peak = float(np.abs(audio).max()) if audio.size else 0.0
-    if peak > _MAX_SAMPLE:
-        raise DecodeError(f"implausible sample values (peak {peak:.1e}, full scale is 1); the file is corrupt",
-                          path=path)
-
-
-def read_head(path: str | os.PathLike, n: int) -> bytes:
-    """The first ``n`` bytes of a regular file, without ever blocking.
-
-    Opened non-blocking and checked with fstat, so a FIFO or device that replaced a music
-    file (or was named like one) raises instead of hanging the decoder.
-    """
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-    try:
-        st = os.fstat(fd)
-        if stat.S_ISDIR(st.st_mode):
-            raise IsADirectoryError(path)
-        if not stat.S_ISREG(st.st_mode):
-            raise DecodeError("not a regular file (a pipe, socket or device)", path=path)
-        return os.read(fd, n)
-    finally:
-        os.close(fd)
 
 
 class _Source:
@@ -223,7 +124,7 @@ class _SndfileSource(_Source):
                 if len(block) == 0:
                     break
                 mono = np.ascontiguousarray(block.mean(axis=1) if block.shape[1] > 1 else block[:, 0])
-                _check_samples(mono, self.path)
+                check_samples(mono, self.path)
                 out.append(stream.resample_chunk(mono) if stream else mono)
                 if remaining is not None:
                     remaining -= len(block)
@@ -314,7 +215,7 @@ class _FfmpegSource(_Source):
             raise DecodeError(f"corrupt or unreadable {_FORMAT_NAMES[self.ext]}: {reason}",
                               path=self.path)
         audio = np.frombuffer(proc.stdout[: len(proc.stdout) // 4 * 4], dtype="<f4").astype(np.float32)
-        _check_samples(audio, self.path)
+        check_samples(audio, self.path)
         return audio
 
     def read(self, offset: float, seconds: float | None) -> np.ndarray:
@@ -339,7 +240,7 @@ class _FfmpegSource(_Source):
                                       f"{_stderr_reason(proc, self.path)}", path=self.path)
                 for name in names:
                     audio = np.fromfile(name, dtype="<f4").astype(np.float32)
-                    _check_samples(audio, self.path)
+                    check_samples(audio, self.path)
                     out.append(audio)
         return out
 
@@ -386,7 +287,7 @@ def _open(path: str | os.PathLike, sr: int, soundfont: str | None) -> _Source:
     if int(sr) != sr or not 1000 <= sr <= 384_000:
         raise ValueError(f"sr must be an integer between 1000 and 384000, got {sr!r}")
     sr = int(sr)
-    ext = _check_file(path)
+    ext = check_file(path)
     if ext in MIDI_EXTENSIONS:
         return _RenderedSource(path, sr, soundfont)
     if ext in FFMPEG_EXTENSIONS or (ext == ".mp3" and shutil.which("ffmpeg") is not None
@@ -420,7 +321,7 @@ def probe_duration(path: str | os.PathLike, *, soundfont: str | None = None) -> 
     DecodeError
         If the file cannot be read.
     """
-    ext = _check_file(path)
+    ext = check_file(path)
     if ext in MIDI_EXTENSIONS:
         return float(midi.midi_info(path)["duration"])
     src = _open(path, 22050, soundfont)

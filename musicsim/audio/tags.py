@@ -10,7 +10,7 @@ import os
 import re
 from pathlib import Path
 
-from musicsim.audio import decode, midi
+from musicsim.audio import decode, midi, sniff
 
 _MAX_CHARS = 1000
 _MAX_EXTRA = 50
@@ -129,10 +129,10 @@ def read_tags(path: str | os.PathLike) -> dict:
 
     result = _empty(path)
     try:  # a FIFO or device named like music would block mutagen's open() forever
-        decode.read_head(path, 0)
+        sniff.read_head(path, 0)
     except Exception:
         return result
-    if Path(path).suffix.lower() in decode.MIDI_EXTENSIONS:
+    if Path(path).suffix.lower() in sniff.MIDI_EXTENSIONS:
         return _read_midi(path, result)
     try:
         audio = mutagen.File(os.fspath(path), easy=True)

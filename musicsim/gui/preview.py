@@ -11,7 +11,8 @@ import tempfile
 
 from PySide6.QtCore import QObject, QUrl, Signal
 
-MIDI_EXTENSIONS = (".mid", ".midi", ".kar")
+from musicsim.audio.sniff import MIDI_EXTENSIONS
+
 PREVIEW_SECONDS = 300.0  # MIDI preview renders at most this much
 
 
@@ -75,7 +76,7 @@ class Preview(QObject):
             return
         self.stop()
         self.current = path
-        if path.lower().endswith(MIDI_EXTENSIONS):
+        if path.lower().endswith(tuple(MIDI_EXTENSIONS)):
             if path in self._rendered and os.path.exists(self._rendered[path]):
                 self._start(self._rendered[path])
                 return

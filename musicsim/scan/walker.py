@@ -12,7 +12,7 @@ import stat
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from musicsim.audio.decode import SUPPORTED_EXTENSIONS
+from musicsim.audio.sniff import SUPPORTED_EXTENSIONS
 
 
 @dataclass(frozen=True)
