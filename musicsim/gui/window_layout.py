@@ -33,6 +33,15 @@ from musicsim.gui.tablemodel import COL
 from musicsim.gui.training import TrainingPanel
 
 
+def add_actions(target, actions) -> None:
+    """Add ``actions`` to a menu or toolbar; None adds a separator."""
+    for a in actions:
+        if a is None:
+            target.addSeparator()
+        else:
+            target.addAction(a)
+
+
 class WindowLayout:
     """Builds actions, menus, toolbar, pages and status bar of the main window."""
 
@@ -89,24 +98,13 @@ class WindowLayout:
 
     def _build_menus(self) -> None:
         mb = self.menuBar()
-        m = mb.addMenu("&File")
-        for a in (self.act_add_folder, self.act_add_files, self.act_import):
-            m.addAction(a)
-        m.addSeparator()
-        m.addAction(self.act_settings)
-        m.addSeparator()
-        m.addAction(self.act_quit)
-        m = mb.addMenu("&Library")
-        for a in (self.act_rescan, self.act_failures, self.act_purge):
-            m.addAction(a)
-        m.addSeparator()
-        m.addAction(self.act_clusters)
-        m.addSeparator()
-        m.addAction(self.act_cancel)
-        m = mb.addMenu("&Track")
-        for a in (self.act_similar, self.act_clear_similar, self.act_playlist, None, self.act_play, self.act_stop, None,
-                  self.act_show_map, self.act_open_folder, self.act_copy_path):
-            m.addSeparator() if a is None else m.addAction(a)
+        add_actions(mb.addMenu("&File"), (self.act_add_folder, self.act_add_files, self.act_import, None,
+                                          self.act_settings, None, self.act_quit))
+        add_actions(mb.addMenu("&Library"), (self.act_rescan, self.act_failures, self.act_purge, None,
+                                             self.act_clusters, None, self.act_cancel))
+        add_actions(mb.addMenu("&Track"), (self.act_similar, self.act_clear_similar, self.act_playlist, None,
+                                           self.act_play, self.act_stop, None,
+                                           self.act_show_map, self.act_open_folder, self.act_copy_path))
         self.model_menu = mb.addMenu("&Model")
         self.model_group = QActionGroup(self)
         self.model_group.setExclusive(True)
@@ -142,9 +140,8 @@ class WindowLayout:
         tb.setObjectName("main-toolbar")
         tb.setIconSize(QSize(22, 22))
         tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        for a in (self.act_add_folder, self.act_rescan, None, self.act_similar, self.act_playlist, None,
-                  self.act_play, self.act_stop, None, self.act_clusters, self.act_train):
-            tb.addSeparator() if a is None else tb.addAction(a)
+        add_actions(tb, (self.act_add_folder, self.act_rescan, None, self.act_similar, self.act_playlist, None,
+                         self.act_play, self.act_stop, None, self.act_clusters, self.act_train))
 
     def _build_central(self) -> None:
         self.stack = QStackedWidget()

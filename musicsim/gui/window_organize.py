@@ -18,6 +18,7 @@ from musicsim.gui.backend import ClusterData
 from musicsim.gui.clustermap import cluster_color
 from musicsim.gui.playlists import MakePlaylistDialog
 from musicsim.gui.tablemodel import COL, format_duration
+from musicsim.gui.window_layout import add_actions
 from musicsim.gui.workers import Job
 
 
@@ -90,9 +91,8 @@ class Organize:
 
     def _table_menu(self, pos) -> None:
         menu = QMenu(self)
-        for a in (self.act_similar, self.act_playlist, self.act_clear_similar, None, self.act_play, self.act_stop,
-                  None, self.act_show_map, self.act_open_folder, self.act_copy_path):
-            menu.addSeparator() if a is None else menu.addAction(a)
+        add_actions(menu, (self.act_similar, self.act_playlist, self.act_clear_similar, None, self.act_play,
+                           self.act_stop, None, self.act_show_map, self.act_open_folder, self.act_copy_path))
         menu.popup(self.table.viewport().mapToGlobal(pos))
 
     def _describe_track(self, track_id: int) -> str:
