@@ -29,6 +29,7 @@ from musicsim.audio.features import FrontEnd, segment_chunks
 from musicsim.fsutil import atomic_write
 
 CACHE_VERSION = 1
+UNAVAILABLE_KEEP_DAYS = 90  # entries of files whose whole folder is gone (an unmounted drive?) are kept this long
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,9 @@ class MelStore:
     def prune(self) -> tuple[int, int]:
         """Delete stale entries: those of files that are gone or changed since they were
         decoded (a re-tagged file gets a new entry; the old one would never be read again),
-        and frames whose entry a cut-short write never completed.
+        and frames whose entry a cut-short write never completed. A file whose folder is gone
+        as well counts as gone only after UNAVAILABLE_KEEP_DAYS (it may be on a drive that is
+        not mounted now).
         Returns (entries removed, bytes freed). Entries of other front ends and decode settings
         of a file that is unchanged stay: another model may use them."""
         removed = freed = 0
@@ -161,7 +164,12 @@ class MelStore:
             meta = json.loads(Path(entry.path).read_text())
             st = os.stat(meta["path"])
         except FileNotFoundError:
-            return True  # the entry's file is gone
+            # Gone when its folder is still there. A folder that is gone too may be a drive or
+            # share that is not mounted now (the scan leaves such tracks alone as well): its
+            # frames stay until they are UNAVAILABLE_KEEP_DAYS old, since decoding them again
+            # costs as long as the first analysis.
+            return (os.path.isdir(os.path.dirname(meta["path"]))
+                    or _older_than(entry, UNAVAILABLE_KEEP_DAYS * 86400))
         except (OSError, ValueError, KeyError, TypeError):
             return False  # unreadable now: leave it to a later prune
         if "mtime_ns" in meta:

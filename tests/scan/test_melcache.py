@@ -2,11 +2,12 @@
 
 import json
 import os
+import shutil
 
 import numpy as np
 
 from musicsim.config import Config
-from musicsim.melcache import DecodeSettings, MelStore
+from musicsim.melcache import UNAVAILABLE_KEEP_DAYS, DecodeSettings, MelStore
 from musicsim.paths import cache_dir
 from musicsim.services import Library
 from trainer.data import MelCache
@@ -113,6 +114,18 @@ def test_stale_entries_are_pruned_when_the_budget_is_full_and_on_purge(family_li
     t = os.stat(old).st_mtime - 7200
     os.utime(old, (t, t))
     assert store.prune()[0] == 1 and fresh.exists() and not old.exists()
+
+    # a file whose whole folder is gone may be on a drive that is not mounted: kept, until 90 days old
+    away = tmp_path / "drive" / "album" / "song.wav"
+    away.parent.mkdir(parents=True)
+    shutil.copy(keep, away)
+    assert store.put(str(away), [mel], [0.0], 23.0) is not None
+    shutil.rmtree(tmp_path / "drive")
+    assert store.prune() == (0, 0)
+    away_meta = next(p for p in (tmp_path / "c").rglob("*.json") if str(away) in p.read_text())
+    t = os.stat(away_meta).st_mtime - (UNAVAILABLE_KEEP_DAYS + 1) * 86400
+    os.utime(away_meta, (t, t))
+    assert store.prune()[0] == 1 and not away_meta.exists()
 
     # `musicsim purge` prunes musicsim's own cache the same way
     with Library(tmp_path / "lib.db") as lib:
