@@ -263,8 +263,9 @@ class TrainingPanel(QWidget):
         if p.total:
             self.bar.setRange(0, p.total)
             self.bar.setValue(min(p.done, p.total))
-        self.labels["stage"].setText(stage_text(p))
-        self.labels["stage"].setToolTip(stage_text(p))
+        text = stage_text(p)
+        self.labels["stage"].setText(text)
+        self.labels["stage"].setToolTip(text)
         self.labels["eta"].setText(format_eta(p.eta_s))
         if info.get("device"):
             self.labels["device"].setText(str(info["device"]))
