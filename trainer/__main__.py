@@ -13,7 +13,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from musicsim.model.resnet import POOLINGS
 from trainer.loss import MINING_MODES
-from trainer.train import (
+from trainer.options import (
     DEFAULT_EPOCHS_FINETUNE,
     DEFAULT_EPOCHS_SCRATCH,
     FINETUNE_MAX_STEPS,
@@ -22,8 +22,8 @@ from trainer.train import (
     SIMILAR_K_FINETUNE,
     TrainOptions,
     command_line,
-    train,
 )
+from trainer.train import train
 
 EPILOG = """\
 examples:

@@ -2,6 +2,9 @@
 
 ``train(options, progress=, cancel=)`` is the one entry point; ``python -m trainer`` and the
 GUI's background thread both call it. Under ``torchrun`` it trains with DistributedDataParallel.
+What it is asked is a :class:`~trainer.options.TrainOptions`; what a run starts from (a resumed
+run's options, the initial model, the data and samplers, the schedule) is built by
+:mod:`trainer.setup`; this module holds the loop, validation, checkpoints and the export.
 
 Exact resume: every random draw of the training loop comes from a generator keyed by
 (seed, epoch, step, rank) (see :func:`trainer.data.rng_for`), and the checkpoint holds the
@@ -19,138 +22,28 @@ import logging
 import math
 import os
 import platform
-import shlex
-import sys
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.distributed as dist
 
-from musicsim.audio.features import FrontEnd
-from musicsim.errors import CheckpointError
 from musicsim.jobs import CancelToken, ProgressFn, report
-from musicsim.model.checkpoint import (
-    DEFAULT_RESOURCE,
-    LoadedModel,
-    make_checkpoint,
-    model_from_checkpoint,
-    read_checkpoint,
-    save_checkpoint,
+from musicsim.model.checkpoint import make_checkpoint, model_from_checkpoint, read_checkpoint, save_checkpoint
+from trainer.data import Augment, SegmentStore, TripletSampler, rng_for
+from trainer.loss import batch_triplet_loss, sq_dist
+from trainer.options import TrainOptions, TrainResult  # TrainOptions: part of train()'s API
+from trainer.setup import (
+    default_run_base,
+    prepare_data,
+    resumed_options,
+    schedule,
+    start_model,
 )
-from musicsim.model.resnet import ModelConfig, build_model
-from trainer.data import (
-    Augment,
-    DecodeSettings,
-    MelCache,
-    SegmentStore,
-    TripletSampler,
-    duplicate_groups,
-    rng_for,
-    split_tracks,
-)
-from trainer.evaluate import track_vectors
-from trainer.loss import MINING_MODES, batch_triplet_loss, sq_dist
-from trainer.related import RelatedPairs, nearest_pairs
 
 log = logging.getLogger("trainer")
-
-DEFAULT_EPOCHS_SCRATCH = 30
-DEFAULT_EPOCHS_FINETUNE = 3
-# ...but at most this many steps (~6 min on a 2-core CPU at width 16): longer fine-tunes
-# measured no better (resources/models/MODEL_CARD.md), and a 500-track library must fit in 15 min.
-FINETUNE_MAX_STEPS = 600
-LR_SCRATCH = 2e-3
-LR_FINETUNE = 5e-4
-# Fine-tuning: each track's nearest tracks under the starting model are not distant (trainer.related).
-SIMILAR_K_FINETUNE = 5
-# Fields that describe where/how a run executes, not what it computes: a resumed run takes
-# these from the new call, everything else from the checkpoint.
-RUNTIME_FIELDS = ("device", "workers", "cache", "threads", "resume", "out", "log_every", "reembed", "guard", "amp",
-                  "memory_gb")
-BOUND_FIELDS = ("epochs", "steps", "max_minutes")
-
-
-@dataclass
-class TrainOptions:
-    """Everything a training run needs. ``None`` bounds mean "use the default"."""
-
-    folders: list[str] = field(default_factory=list)
-    db: str | None = None
-    init: str | None = "default"  # "default" (shipped model), a checkpoint path, or None/"scratch"
-    out: str | None = None  # run directory (checkpoints, logs); default under the library or data dir
-    name: str | None = None
-    cache: str | None = None
-    device: str = "auto"
-    epochs: int | None = None
-    steps: int | None = None
-    max_minutes: float | None = None
-    batch_size: int = 64
-    lr: float | None = None  # peak learning rate; None: LR_SCRATCH, or LR_FINETUNE when fine-tuning
-    weight_decay: float = 0.05
-    warmup_steps: int = 100
-    final_lr_ratio: float = 0.02
-    margin: float = 0.5
-    window_seconds: float = 10.0
-    mining: str = "all"  # batch-all: every in-batch negative of another track (measured best; MODEL_CARD.md)
-    # each track's K nearest tracks under the starting model are never its distant segment
-    # (trainer.related); None: SIMILAR_K_FINETUNE when fine-tuning, 0 from scratch
-    similar_k: int | None = None
-    augment: bool = True
-    pitch_shift: int = 0  # augmentation: shift crops by up to this many mel bands
-    mix: float = 0.0  # augmentation: chance of mixing another crop in at -20..-8 dB
-    head: int = 0  # hidden size of an MLP projection head used only while training (0: none)
-    norm_reg: float = 0.0
-    width: int = 32
-    embed_dim: int = 128
-    normalize: bool = True
-    pooling: str | None = None  # track vectors: None = "multilevel" from scratch, the source's when fine-tuning
-    segment_frames: int = 128
-    val_fraction: float = 0.1
-    val_triplets: int = 512
-    seed: int = 0
-    workers: int = 0
-    threads: int | None = None
-    amp: str = "auto"  # auto: bf16 (or fp16 + loss scaling) on CUDA, off elsewhere; "off"
-    resume: str | None = None  # a run directory or checkpoint to continue; "latest": newest run
-    reembed: bool = True
-    guard: bool = True  # activate the new model only if it groups albums/folders at least as well
-    memory_gb: float = 4.0  # mel store budget; longer libraries are trimmed to fit
-    log_every: int = 50
-    command: str = ""  # the command line, recorded in the model card
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> TrainOptions:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
-
-
-@dataclass
-class TrainResult:
-    model_path: str | None  # the exported model (weights, no optimizer state)
-    checkpoint: str | None  # the full training checkpoint (last.pt), for --resume
-    run_dir: str
-    name: str
-    steps: int
-    epochs: float
-    seconds: float
-    metrics: dict
-    history: list[dict]
-    cancelled: bool = False
-    model_id: int | None = None  # the library's row for the new model (after re-embedding)
-    reembedded: int = 0
-    activated: bool = False  # the new model became the library's active model
-    guard: str = ""  # the album/folder check's verdict (trainer.guard)
-    guard_scores: tuple = (None, None)  # its precision@5 before -> after
-    failures: list = field(default_factory=list)
-    summary: str = ""
-
 
 # --- helpers ---------------------------------------------------------------------------------
 
@@ -206,42 +99,6 @@ def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
             continue
         (no_decay if p.ndim <= 1 else decay).append(p)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-
-
-def _collect_paths(opts: TrainOptions, lib) -> list[str]:
-    from musicsim.scan.walker import walk
-
-    paths = []
-    if lib is not None:
-        paths += [t.path for t in lib.tracks()]
-    if opts.folders:
-        paths += [e.path for e in walk(opts.folders)]
-    seen, out = set(), []
-    for p in paths:
-        if p not in seen:
-            seen.add(p)
-            out.append(p)
-    return out
-
-
-def _default_run_base(opts: TrainOptions) -> Path:
-    from musicsim import paths
-
-    if opts.db:
-        return paths.models_dir(opts.db) / "runs"
-    return paths.data_dir() / "runs"
-
-
-def _find_resume(opts: TrainOptions) -> Path:
-    if opts.resume and opts.resume != "latest":
-        p = Path(opts.resume)
-        return p if p.is_file() else p / "last.pt"
-    if opts.out:
-        return Path(opts.out) / "last.pt"
-    runs = sorted(_default_run_base(opts).glob("*/last.pt"), key=lambda p: p.stat().st_mtime)
-    if not runs:
-        raise CheckpointError("no interrupted run to resume", path=_default_run_base(opts))
-    return runs[-1]
 
 
 def _rng_state(device: torch.device) -> dict:
@@ -409,158 +266,36 @@ def _train(opts, progress, cancel, rank, world, local_rank, t_wall, given_lib=No
     main = rank == 0
     if opts.threads:
         torch.set_num_threads(int(opts.threads))
-    # --- resume: the stored options win, except where/how the run executes ---
-    ckpt = None
-    if opts.resume:
-        ck_path = _find_resume(opts)
-        ckpt = read_checkpoint(ck_path)
-        stored = TrainOptions.from_dict(ckpt.get("extra", {}).get("options", {}))
-        keep = {k: getattr(opts, k) for k in RUNTIME_FIELDS}
-        for k in BOUND_FIELDS:
-            if getattr(opts, k) is not None:
-                keep[k] = getattr(opts, k)
-        keep["out"] = str(ck_path.parent)
-        opts = replace(stored, **keep)
-    if opts.mining not in MINING_MODES:
-        raise ValueError(f"mining must be one of {MINING_MODES}")
+    opts, ckpt = resumed_options(opts)
     device = _select_device(opts.device, local_rank, world)
     amp = _amp_dtype(device, opts.amp)
-
-    # --- model and front end ---
-    init_desc = "resume"
-    init_ckpt = None
-    if ckpt is not None:
-        init_desc = str(ckpt.get("card", {}).get("init", "resume"))
-        loaded = model_from_checkpoint(ckpt)
-        model, fe = loaded.model, loaded.frontend
-        name = str(ckpt.get("name"))
-    else:
-        init = opts.init
-        if init == "default":
-            init = str(DEFAULT_RESOURCE) if DEFAULT_RESOURCE.exists() else None
-            if init is None:
-                log.warning("no shipped model found: training from scratch")
-        if init and init != "scratch":
-            init_ckpt = read_checkpoint(init)
-            loaded = model_from_checkpoint(init_ckpt, path=init)
-            model, fe = loaded.model, loaded.frontend
-            if opts.pooling and opts.pooling != model.cfg.pooling:
-                model.cfg = replace(model.cfg, pooling=opts.pooling)
-            init_desc = f"fine-tune {loaded.name} ({loaded.checksum})"
-        else:
-            cfg = ModelConfig(width=opts.width, embed_dim=opts.embed_dim, normalize=opts.normalize,
-                              pooling=opts.pooling or "multilevel")
-            model = build_model(cfg, seed=opts.seed)
-            fe = FrontEnd(segment_frames=opts.segment_frames)
-            init_desc = "scratch"
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        base = "finetune" if init_desc.startswith("fine") else "trained"
-        name = opts.name or (f"{base}-{Path(opts.db).stem}-{stamp}" if opts.db else f"{base}-{stamp}")
-    opts = replace(opts, segment_frames=fe.segment_frames, width=model.cfg.width, embed_dim=model.cfg.embed_dim,
-                   normalize=model.cfg.normalize, pooling=model.cfg.pooling, name=name)
-    if ckpt is not None and "related" not in ckpt.get("extra", {}):
-        opts = replace(opts, similar_k=0)  # a run from before related tracks: resume it as it was
-    elif opts.similar_k is None:
-        opts = replace(opts, similar_k=SIMILAR_K_FINETUNE if init_desc.startswith("fine") else 0)
-    run_dir = Path(opts.out) if opts.out else _default_run_base(opts) / name
+    opts, start = start_model(opts, ckpt)
+    run_dir = Path(opts.out) if opts.out else default_run_base(opts) / start.name
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
-
-    # --- data ---
     lib = given_lib
     if lib is None and opts.db:
         from musicsim.services import Library
 
         lib = Library(opts.db, writable=main and opts.reembed)
-    if lib is not None:
-        decode = DecodeSettings.from_config(lib.config)
-    else:
-        decode = DecodeSettings()
-    if ckpt is not None and "split" in ckpt.get("extra", {}):
-        split = ckpt["extra"]["split"]
-        train_paths = [p for p in split["train"] if os.path.exists(p)]
-        val_paths = [p for p in split["val"] if os.path.exists(p)]
-    else:
-        train_paths, val_paths = split_tracks(_collect_paths(opts, lib), opts.val_fraction, opts.seed)
-    if len(train_paths) < 2:
-        raise ValueError("training needs at least two tracks (triplets take distant segments from another track)")
-    cache = MelCache(opts.cache, fe, decode)
-    workers = opts.workers if opts.workers > 0 else max(1, min(8, (os.cpu_count() or 2)))
-    all_paths = train_paths + val_paths
-    if main:
-        found, failures = cache.build(all_paths, device=device, workers=workers, progress=progress, cancel=cancel)
-    if world > 1:
-        dist.barrier()
-    if not main:
-        found, failures = cache.build(all_paths, device=device, workers=1)
-    train_paths = [p for p in train_paths if p in found]
-    val_paths = [p for p in val_paths if p in found]
-    if len(train_paths) < 2:
-        raise ValueError(f"only {len(train_paths)} training tracks could be decoded")
-    max_frames = int(opts.memory_gb * 1e9 / (fe.n_mels * 2))
-    store = SegmentStore.from_cached([(p, found[p]) for p in train_paths + val_paths], max_frames=max_frames)
-    n_tr = len(train_paths)
-    tr_pieces = np.nonzero(store.piece_track < n_tr)[0]
-    va_pieces = np.nonzero(store.piece_track >= n_tr)[0]
-    # Copies of one recording count as one track: they are never each other's distant segment.
-    groups = duplicate_groups([found[p] for p in train_paths + val_paths])
-    piece_group = groups[store.piece_track]
-    n_dup = len(groups) - len(np.unique(groups))
-    related = None
-    if ckpt is not None and "related" in ckpt.get("extra", {}):
-        related = RelatedPairs.from_state(ckpt["extra"]["related"])
-    elif opts.similar_k:
-        report(progress, "related", 0, 0, f"{len(groups)} tracks")
-        start = LoadedModel(name=name, model=model.to(device), config=model.cfg, frontend=fe, trained=True, checksum="")
-        paths = train_paths + val_paths
-        # The library usually holds every track's vector under the starting model already (a scan
-        # made them); only tracks without one are embedded here.
-        start_sum = loaded.checksum if init_ckpt is not None and model.cfg == loaded.config else None
-        X = stored_track_vectors(lib, start_sum, paths) if lib is not None and start_sum else {}
-        todo = [p for p in paths if p not in X]
-        if todo:
-            X.update(zip(todo, track_vectors(start, [found[p] for p in todo], device=device, cancel=cancel)))
-        related = nearest_pairs(np.stack([X[p] for p in paths]), groups, opts.similar_k)
-        report(progress, "related", 1, 1, f"{len(related)} pairs", None,
-               {"tracks": len(paths), "stored": len(paths) - len(todo)})
-        log.info("related tracks: %d pairs; %d of %d tracks' vectors from the library", len(related),
-                 len(paths) - len(todo), len(paths))
-    if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        if store.mel.numel() * 2 < 0.25 * free:  # the whole corpus lives on the GPU: crops never wait
-            store = store.to(device)
-        else:
-            store.mel = store.mel.pin_memory()
-    frame_s = fe.hop_length / fe.sr
-    W = int(round(opts.window_seconds / frame_s))
-    sampler = TripletSampler(store.lengths, piece_group, fe.segment_frames, W, tr_pieces, related)
-    val_sampler = (TripletSampler(store.lengths, piece_group, fe.segment_frames, W, va_pieces, related)
-                   if len(va_pieces) else None)
-    val_pool = val_sampler if (val_sampler is not None and len(np.unique(piece_group[va_pieces])) >= 2) else None
-    if val_pool is None and val_sampler is not None:
-        val_pool = TripletSampler(store.lengths, piece_group, fe.segment_frames, W, related=related)
-    validate = _Validator(store, val_sampler, val_pool, opts)
-    augment = Augment(pitch_bins=opts.pitch_shift, p_mix=opts.mix) if opts.augment else None
+    try:
+        return _run(opts, ckpt, start, lib, device, amp, run_dir, progress, cancel, rank, world, t_wall)
+    finally:
+        if lib is not None and given_lib is None:
+            lib.close()
 
-    # --- schedule ---
-    B = opts.batch_size
-    spe = max(1, math.ceil(sampler.n_segments / (B * world)))
-    if ckpt is not None and ckpt.get("extra", {}).get("steps_per_epoch"):
-        spe = int(ckpt["extra"]["steps_per_epoch"])
-    epochs, steps = opts.epochs, opts.steps
-    max_s = opts.max_minutes * 60 if opts.max_minutes is not None else None
-    if epochs is None and steps is None and max_s is None:
-        epochs = DEFAULT_EPOCHS_FINETUNE if init_desc.startswith("fine") else DEFAULT_EPOCHS_SCRATCH
-        if init_desc.startswith("fine"):  # a big library: a bounded fine-tune, not 3 full epochs
-            steps = FINETUNE_MAX_STEPS
-        opts = replace(opts, epochs=epochs, steps=steps)  # stored, so a resumed run keeps the same schedule
-    if opts.lr is None:
-        opts = replace(opts, lr=LR_FINETUNE if init_desc.startswith("fine") else LR_SCRATCH)
-    total_steps = None
-    if steps is not None:
-        total_steps = int(steps)
-    if epochs is not None:
-        total_steps = min(total_steps or 10**12, int(epochs) * spe)
+
+def _run(opts, ckpt, start, lib, device, amp, run_dir, progress, cancel, rank, world, t_wall) -> TrainResult:
+    main = rank == 0
+    model, fe, name, init_desc = start.model, start.fe, start.name, start.init_desc
+    data = prepare_data(opts, ckpt, start, lib, device, world=world, main=main, progress=progress, cancel=cancel)
+    train_paths, val_paths, failures, store = data.train_paths, data.val_paths, data.failures, data.store
+    sampler, related = data.sampler, data.related
+    frame_s = fe.hop_length / fe.sr
+    validate = _Validator(store, data.val_sampler, data.val_pool, opts)
+    augment = Augment(pitch_bins=opts.pitch_shift, p_mix=opts.mix) if opts.augment else None
+    opts, sch = schedule(opts, ckpt, start, sampler, world)
+    B, spe, epochs, total_steps, max_s = opts.batch_size, sch.steps_per_epoch, sch.epochs, sch.total_steps, sch.max_seconds
 
     # --- optimisation state ---
     model = model.to(device)
@@ -571,7 +306,7 @@ def _train(opts, progress, cancel, rank, world, local_rank, t_wall, given_lib=No
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(opts.seed + 1)  # seeded like the network: runs are reproducible
             head = ProjectionHead(model.cfg.embed_dim, opts.head)
-        head_state = (ckpt or init_ckpt or {}).get("extra", {}).get("head")
+        head_state = (ckpt or start.init_ckpt or {}).get("extra", {}).get("head")
         if head_state is not None:
             try:
                 head.load_state_dict(head_state)
@@ -633,8 +368,9 @@ def _train(opts, progress, cancel, rank, world, local_rank, t_wall, given_lib=No
                  sampler.n_segments, init_desc, f"{total_steps} steps" if total_steps else f"{opts.max_minutes} min")
         if failures:
             log.warning("%d tracks could not be decoded (skipped), e.g. %s", len(failures), failures[0][0])
-        if n_dup:
-            log.info("%d tracks are copies of another track (same recording): never used as its distant segment", n_dup)
+        if data.n_dup:
+            log.info("%d tracks are copies of another track (same recording): never used as its distant segment",
+                     data.n_dup)
     if not history and main:
         m0 = validate(model, device, amp)
         row = {"epoch": 0, "step": 0, "seconds": 0.0, **m0}
@@ -797,9 +533,7 @@ def _train(opts, progress, cancel, rank, world, local_rank, t_wall, given_lib=No
         save_checkpoint(export, model_path)
         result.model_path = str(model_path)
         if lib is not None and opts.reembed:
-            _reembed_and_activate(lib, model_path, opts, result, progress, cancel, workers)
-    if lib is not None and given_lib is None:
-        lib.close()
+            _reembed_and_activate(lib, model_path, opts, result, progress, cancel, data.workers)
     with open(run_dir / "summary.json", "w") as f:
         json.dump({"name": name, "steps": step, "epochs": epoch_f, "seconds": seconds, "metrics": final_metrics,
                    "model": result.model_path, "cancelled": result.cancelled}, f, indent=1)
@@ -812,36 +546,6 @@ def _train(opts, progress, cancel, rank, world, local_rank, t_wall, given_lib=No
                       + (f"; {'activated' if result.activated else 'not activated'}: {result.guard}" if result.guard else ""))
     log.debug(result.summary)
     return result
-
-
-def stored_track_vectors(lib, checksum: str, paths: list[str]) -> dict[str, np.ndarray]:
-    """``{path: vector}`` the library holds under the model with ``checksum``, for those of
-    ``paths`` whose file is unchanged since it was analysed (the mel cache holds the file as it
-    is now, so a changed file's stored vector would not match it)."""
-    from sqlalchemy import select
-
-    from musicsim.store import repo
-    from musicsim.store.schema import Model
-
-    with lib.db.session() as s:
-        row = s.scalars(select(Model).where(Model.checksum == checksum)).first()
-        if row is None:
-            return {}
-        ids, X, _, _ = repo.vectors(s, row.id, status="ok")
-        known = repo.known_files(s)
-    vec_of = dict(zip(ids.tolist(), X))
-    out = {}
-    for path in paths:
-        tid, size, mtime, _status = known.get(path, (None, None, None, None))
-        if tid not in vec_of:
-            continue
-        try:
-            st = os.stat(path)
-        except OSError:
-            continue
-        if st.st_size == size and st.st_mtime == mtime:  # the scan's own "unchanged" rule
-            out[path] = vec_of[tid]
-    return out
 
 
 def _reembed_and_activate(lib, model_path: Path, opts: TrainOptions, result: TrainResult, progress, cancel,
@@ -870,11 +574,3 @@ def _reembed_and_activate(lib, model_path: Path, opts: TrainOptions, result: Tra
         log.info("%s", verdict.reason)
     activate_model(lib, rr["model_id"])
     result.activated = True
-
-
-def command_line(argv: list[str] | None = None) -> str:
-    """The command that reproduces this run (recorded in the model card)."""
-    args = sys.argv[1:] if argv is None else argv
-    prefix = ["torchrun", "--nproc_per_node", os.environ["WORLD_SIZE"]] if int(os.environ.get("WORLD_SIZE", "1")) > 1 \
-        else ["python"]
-    return " ".join(shlex.quote(a) for a in [*prefix, "-m", "trainer", *args])

@@ -41,7 +41,8 @@ import torch  # noqa: E402
 from musicsim.model.checkpoint import DEFAULT_RESOURCE, default_model, load_model  # noqa: E402
 from musicsim.model.embed import device_name  # noqa: E402
 from trainer.data import MelCache  # noqa: E402
-from trainer.train import DEFAULT_EPOCHS_FINETUNE, FINETUNE_MAX_STEPS, TrainOptions, train  # noqa: E402
+from trainer.options import DEFAULT_EPOCHS_FINETUNE, FINETUNE_MAX_STEPS  # noqa: E402
+from trainer.train import TrainOptions, train  # noqa: E402
 
 
 def make_audio(root: Path, n: int, seconds: float) -> list[str]:

@@ -74,7 +74,8 @@ def test_fine_tuning_a_library_reuses_its_stored_vectors(family_library, tmp_pat
     from musicsim.services import Library
     from trainer.data import DecodeSettings, MelCache
     from trainer.evaluate import track_vectors
-    from trainer.train import TrainOptions, stored_track_vectors, train
+    from trainer.setup import stored_track_vectors
+    from trainer.train import TrainOptions, train
 
     root, families = family_library
     db = tmp_path / "lib.db"

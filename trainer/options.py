@@ -1,0 +1,110 @@
+"""What a training run is asked to do (:class:`TrainOptions`), what it gives back
+(:class:`TrainResult`), and the trainer's defaults."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from dataclasses import asdict, dataclass, field, fields
+
+DEFAULT_EPOCHS_SCRATCH = 30
+DEFAULT_EPOCHS_FINETUNE = 3
+# ...but at most this many steps (~6 min on a 2-core CPU at width 16): longer fine-tunes
+# measured no better (resources/models/MODEL_CARD.md), and a 500-track library must fit in 15 min.
+FINETUNE_MAX_STEPS = 600
+LR_SCRATCH = 2e-3
+LR_FINETUNE = 5e-4
+# Fine-tuning: each track's nearest tracks under the starting model are not distant (trainer.related).
+SIMILAR_K_FINETUNE = 5
+# Fields that describe where/how a run executes, not what it computes: a resumed run takes
+# these from the new call, everything else from the checkpoint.
+RUNTIME_FIELDS = ("device", "workers", "cache", "threads", "resume", "out", "log_every", "reembed", "guard", "amp",
+                  "memory_gb")
+BOUND_FIELDS = ("epochs", "steps", "max_minutes")
+
+
+@dataclass
+class TrainOptions:
+    """Everything a training run needs. ``None`` bounds mean "use the default"."""
+
+    folders: list[str] = field(default_factory=list)
+    db: str | None = None
+    init: str | None = "default"  # "default" (shipped model), a checkpoint path, or None/"scratch"
+    out: str | None = None  # run directory (checkpoints, logs); default under the library or data dir
+    name: str | None = None
+    cache: str | None = None
+    device: str = "auto"
+    epochs: int | None = None
+    steps: int | None = None
+    max_minutes: float | None = None
+    batch_size: int = 64
+    lr: float | None = None  # peak learning rate; None: LR_SCRATCH, or LR_FINETUNE when fine-tuning
+    weight_decay: float = 0.05
+    warmup_steps: int = 100
+    final_lr_ratio: float = 0.02
+    margin: float = 0.5
+    window_seconds: float = 10.0
+    mining: str = "all"  # batch-all: every in-batch negative of another track (measured best; MODEL_CARD.md)
+    # each track's K nearest tracks under the starting model are never its distant segment
+    # (trainer.related); None: SIMILAR_K_FINETUNE when fine-tuning, 0 from scratch
+    similar_k: int | None = None
+    augment: bool = True
+    pitch_shift: int = 0  # augmentation: shift crops by up to this many mel bands
+    mix: float = 0.0  # augmentation: chance of mixing another crop in at -20..-8 dB
+    head: int = 0  # hidden size of an MLP projection head used only while training (0: none)
+    norm_reg: float = 0.0
+    width: int = 32
+    embed_dim: int = 128
+    normalize: bool = True
+    pooling: str | None = None  # track vectors: None = "multilevel" from scratch, the source's when fine-tuning
+    segment_frames: int = 128
+    val_fraction: float = 0.1
+    val_triplets: int = 512
+    seed: int = 0
+    workers: int = 0
+    threads: int | None = None
+    amp: str = "auto"  # auto: bf16 (or fp16 + loss scaling) on CUDA, off elsewhere; "off"
+    resume: str | None = None  # a run directory or checkpoint to continue; "latest": newest run
+    reembed: bool = True
+    guard: bool = True  # activate the new model only if it groups albums/folders at least as well
+    memory_gb: float = 4.0  # mel store budget; longer libraries are trimmed to fit
+    log_every: int = 50
+    command: str = ""  # the command line, recorded in the model card
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainOptions:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+@dataclass
+class TrainResult:
+    model_path: str | None  # the exported model (weights, no optimizer state)
+    checkpoint: str | None  # the full training checkpoint (last.pt), for --resume
+    run_dir: str
+    name: str
+    steps: int
+    epochs: float
+    seconds: float
+    metrics: dict
+    history: list[dict]
+    cancelled: bool = False
+    model_id: int | None = None  # the library's row for the new model (after re-embedding)
+    reembedded: int = 0
+    activated: bool = False  # the new model became the library's active model
+    guard: str = ""  # the album/folder check's verdict (trainer.guard)
+    guard_scores: tuple = (None, None)  # its precision@5 before -> after
+    failures: list = field(default_factory=list)
+    summary: str = ""
+
+
+def command_line(argv: list[str] | None = None) -> str:
+    """The command that reproduces this run (recorded in the model card)."""
+    args = sys.argv[1:] if argv is None else argv
+    prefix = ["torchrun", "--nproc_per_node", os.environ["WORLD_SIZE"]] if int(os.environ.get("WORLD_SIZE", "1")) > 1 \
+        else ["python"]
+    return " ".join(shlex.quote(a) for a in [*prefix, "-m", "trainer", *args])
