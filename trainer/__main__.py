@@ -84,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--final-lr-ratio", type=float, default=d.final_lr_ratio,
                    help=f"cosine schedule ends at lr x this (default {d.final_lr_ratio})")
     t.add_argument("--margin", type=float, default=d.margin, help=f"triplet margin on squared distance (default {d.margin})")
+    t.add_argument("--temperature", type=float, default=d.temperature,
+                   help=f"temperature of the InfoNCE loss, with --mining nce (default {d.temperature})")
     t.add_argument("--window-seconds", type=float, default=d.window_seconds,
                    help=f"neighbour starts within +-W seconds of the anchor (default {d.window_seconds})")
     t.add_argument("--mining", choices=MINING_MODES, default=d.mining,
@@ -122,7 +124,7 @@ def options_from_args(a: argparse.Namespace, argv: list[str] | None = None) -> T
     return TrainOptions(
         folders=list(a.folders), db=a.db, init=None if a.scratch else a.init, out=a.out, name=a.name, cache=a.cache,
         device=a.device, epochs=a.epochs, steps=a.steps, max_minutes=a.max_minutes, batch_size=a.batch_size, lr=a.lr,
-        weight_decay=a.weight_decay, warmup_steps=a.warmup_steps, final_lr_ratio=a.final_lr_ratio, margin=a.margin,
+        weight_decay=a.weight_decay, warmup_steps=a.warmup_steps, final_lr_ratio=a.final_lr_ratio, margin=a.margin, temperature=a.temperature,
         window_seconds=a.window_seconds, mining=a.mining, similar_k=a.similar_k, augment=a.augment, pitch_shift=a.pitch_shift, mix=a.mix,
         head=a.head, norm_reg=a.norm_reg, width=a.width,
         embed_dim=a.embed_dim, normalize=not a.unnormalized, pooling=a.pooling, segment_frames=a.segment_frames,

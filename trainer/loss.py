@@ -19,6 +19,10 @@ Mining modes for :func:`batch_triplet_loss`:
 ``all``
     every valid (anchor, neighbour, other-track segment) triplet; the mean is taken over the
     triplets that still violate the margin (Hermans et al.'s batch-all).
+``nce``
+    not a margin loss: InfoNCE (as in COLA, Saeed et al. 2021) with the neighbour as the one
+    positive and every other-track segment of the batch as a negative, logits ``-d / (2 T)``
+    (``= (cos - 1) / T`` on unit vectors) at temperature ``T``.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import torch.nn.functional as F
 if TYPE_CHECKING:
     from trainer.related import RelatedPairs
 
-MINING_MODES = ("none", "semihard", "hard", "all")
+MINING_MODES = ("none", "semihard", "hard", "all", "nce")
 
 
 def sq_dist(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -87,7 +91,8 @@ def select_negatives(d_ap: torch.Tensor, d_cand: torch.Tensor, valid: torch.Tens
 
 def batch_triplet_loss(a: torch.Tensor, n: torch.Tensor, d: torch.Tensor, track_a: torch.Tensor,
                        track_d: torch.Tensor, *, margin: float = 0.5, mining: str = "semihard",
-                       norm_reg: float = 0.0, related: RelatedPairs | None = None) -> tuple[torch.Tensor, dict]:
+                       norm_reg: float = 0.0, related: RelatedPairs | None = None,
+                       temperature: float = 0.1) -> tuple[torch.Tensor, dict]:
     """Loss of one batch of triplets and a few statistics (detached 0-d tensors, so a GPU
     step needs no host synchronisation).
 
@@ -112,7 +117,11 @@ def batch_triplet_loss(a: torch.Tensor, n: torch.Tensor, d: torch.Tensor, track_
             valid &= ~related.mask(track_a.unsqueeze(1), cand_track.unsqueeze(0))
         has = valid.any(dim=1)
         d_cand = pairwise_sq_dist(a, cand)
-        if mining == "all":
+        if mining == "nce":
+            neg = (-0.5 / temperature) * d_cand.masked_fill(~valid, float("inf"))
+            logits = torch.cat([(-0.5 / temperature) * d_ap.unsqueeze(1), neg], dim=1)
+            loss = -torch.log_softmax(logits, dim=1)[:, 0].mean()
+        elif mining == "all":
             per = F.relu(d_ap.unsqueeze(1) - d_cand + margin) * valid
             active = (per > 1e-12).sum()
             loss = per.sum() / active.clamp_min(1)

@@ -44,6 +44,7 @@ class TrainOptions:
     warmup_steps: int = 100
     final_lr_ratio: float = 0.02
     margin: float = 0.5
+    temperature: float = 0.1  # of the InfoNCE loss (mining "nce")
     window_seconds: float = 10.0
     mining: str = "all"  # batch-all: every in-batch negative of another track (measured best; MODEL_CARD.md)
     # each track's K nearest tracks under the starting model are never its distant segment

@@ -65,6 +65,27 @@ def test_batch_loss_modes_and_mining_uses_other_tracks_only():
         batch_triplet_loss(a, n, d, ta, td, mining="bogus")
 
 
+def test_nce_loss_values():
+    # one anchor: its neighbour at squared distance 0.8, the distant segment (another track) at 4;
+    # the anchor's own segments are not negatives, so the loss is softplus((0.8 - 4) / (2 T))
+    a = torch.tensor([[1.0, 0.0]])
+    n = torch.tensor([[0.6, 0.8]])
+    d = torch.tensor([[-1.0, 0.0]])
+    for T in (1.0, 0.25):
+        loss, st = batch_triplet_loss(a, n, d, torch.tensor([0]), torch.tensor([1]), mining="nce", temperature=T)
+        assert loss.item() == pytest.approx(float(np.log1p(np.exp((0.8 - 4.0) / (2 * T)))), rel=1e-4)
+        assert st["acc"] == 1.0
+    # two anchors of different tracks: each sees the other's three segments as negatives
+    a2 = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    n2 = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    d2 = torch.tensor([[0.0, 1.0], [1.0, 0.0]])
+    loss, _ = batch_triplet_loss(a2, n2, d2, torch.tensor([0, 1]), torch.tensor([1, 0]), mining="nce", temperature=1.0)
+    # per anchor: positive at 0; negatives: the other track's anchor and neighbour, and its own
+    # distant segment (of the other track), all at 2; the other anchor's distant segment is its own track
+    expect = np.log1p(3 * np.exp(-1.0))
+    assert loss.item() == pytest.approx(expect, rel=1e-5)
+
+
 # --- sampler invariants -----------------------------------------------------------------------
 
 
