@@ -7,6 +7,7 @@ and offers scan / status / similar / export / failures / purge.
 from __future__ import annotations
 
 import csv
+import logging
 import os
 import threading
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from musicsim.jobs import CancelToken, ProgressFn
 from musicsim.store import repo
 from musicsim.store.db import Database
 from musicsim.store.schema import Embedding, Failure, Model, Track
+
+log = logging.getLogger("musicsim")
 
 UNTRAINED_WARNING = (
     "the active model is untrained (seeded random weights): similarity is only a rough "
@@ -47,6 +50,9 @@ class Library:
         # The GUI reads from the main thread while a worker scans: the index is guarded.
         self._lock = threading.RLock()
         self._organizer = None
+        # (old, new) model names when this opening switched the library from a built-in model
+        # that this musicsim no longer ships to the one it ships now: its tracks need analysing again
+        self.replaced_default: tuple[str, str] | None = None
         self.model_row = self._ensure_model()
 
     # --- model ------------------------------------------------------------------------------
@@ -57,6 +63,8 @@ class Library:
         if row is not None:
             if not row.trained and self.db.writable:
                 self._offer_default()
+            elif row.path is None and self.db.writable:
+                row = self._follow_shipped_default(row)
             return row
         from musicsim.model.checkpoint import default_model
 
@@ -71,6 +79,23 @@ class Library:
 
         if DEFAULT_RESOURCE.exists():
             self.register(default_model())
+
+    def _follow_shipped_default(self, row: Model) -> Model:
+        """The active model is the built-in one (no path). If this musicsim ships another (it was
+        upgraded), the old weights are gone: the shipped model becomes active and the library's
+        tracks are analysed again with it (``replaced_default``; the next scan does it). The old
+        model stays listed, so its name and figures are not lost."""
+        from musicsim.model.checkpoint import default_model
+
+        loaded = default_model()
+        if loaded.checksum == row.checksum or not loaded.trained:
+            return row
+        new = self.register(loaded, activate=True)
+        self._loaded = loaded
+        self.replaced_default = (row.name, new.name)
+        log.warning("this musicsim ships another built-in model (%s instead of %s): it is now active, and the "
+                    "library's tracks are analysed again with it", new.name, row.name)
+        return new
 
     def register(self, loaded, *, activate: bool = False) -> Model:
         from musicsim.model.checkpoint import DEFAULT_RESOURCE
@@ -102,6 +127,10 @@ class Library:
             loaded = default_model()
             if loaded.checksum != row.checksum:
                 loaded = untrained_model()
+            if loaded.checksum != row.checksum:
+                raise ModelMismatch(f"model '{row.name}' was built into an earlier version of musicsim and is no "
+                                    f"longer shipped; open the library for writing (the app, or `musicsim scan`) "
+                                    f"to switch to the built-in model of this version")
         if loaded.checksum != row.checksum:
             raise ModelMismatch(f"the weights of model '{row.name}' changed on disk (checksum {loaded.checksum}, "
                                 f"expected {row.checksum})", path=row.path)

@@ -8,6 +8,7 @@ import pytest
 from sklearn.metrics import normalized_mutual_info_score
 
 from musicsim.cli import main
+from musicsim.errors import ModelMismatch
 from musicsim.services import Library
 
 
@@ -196,3 +197,48 @@ def test_track_rows_remove_root_and_stale_outliers(scanned):
         stale = lib.organize.outliers(3, recompute=False)
         assert all(r["stale"] for _, _, r in stale) and lib.organize.clusters_stale()
         assert [t.id for t, _, _ in stale] == [t.id for t, _, _ in fresh]
+
+
+def test_a_new_shipped_model_replaces_the_old_built_in_one(family_library, tmp_path, monkeypatch, capsys):
+    """musicsim upgraded with another built-in model: a library on the old one (whose weights are
+    gone) switches to the new one, keeps the old one listed, and a scan analyses it again."""
+    import musicsim.model.checkpoint as checkpoint
+    from musicsim.audio.features import FrontEnd
+    from musicsim.model.resnet import ModelConfig, build_model
+
+    root, families = family_library
+    db = tmp_path / "u.db"
+    shipped = tmp_path / "resources" / "default.pt"
+    shipped.parent.mkdir()
+
+    def ship(seed: int, name: str) -> None:
+        net = build_model(ModelConfig(width=4, embed_dim=16, pooling="multilevel"), seed=seed)
+        checkpoint.save_checkpoint(checkpoint.make_checkpoint(net, FrontEnd(), name=name), shipped)
+
+    monkeypatch.setattr(checkpoint, "DEFAULT_RESOURCE", shipped)
+    ship(1, "builtin-v1")
+    assert checkpoint.default_model().trained
+    with Library(db) as lib:
+        assert lib.model_row.name == "builtin-v1" and lib.model_row.path is None and lib.replaced_default is None
+        lib.scan([str(root)])
+        assert len(lib.ann()) == len(families)
+    with Library(db) as lib:  # the same musicsim: nothing changes
+        assert lib.model_row.name == "builtin-v1" and lib.replaced_default is None
+    ship(2, "builtin-v2")
+    # a reader cannot switch the library: a clear error when the network is needed, not a crash
+    with Library(db, writable=False) as lib:
+        assert lib.model_row.name == "builtin-v1"
+        with pytest.raises(ModelMismatch, match="no longer shipped"):
+            lib.loaded
+    with Library(db) as lib:
+        assert lib.replaced_default == ("builtin-v1", "builtin-v2")
+        assert lib.model_row.name == "builtin-v2" and lib.loaded.name == "builtin-v2"
+        assert [m[0] for m in lib.models()] == ["builtin-v1", "builtin-v2"]
+        assert lib.status()["tracks"] == len(families)  # no track was dropped
+        rep = lib.scan([str(root)])
+        assert rep.analysed == len(families)
+        assert len(lib.ann()) == len(families)
+        (track,) = lib.resolve(sorted(families)[0])
+        assert len(lib.similar(track.id, 3)) == 3
+    with Library(db) as lib:
+        assert lib.model_row.name == "builtin-v2" and lib.replaced_default is None
