@@ -66,17 +66,17 @@ def _unit(X: np.ndarray) -> np.ndarray:
     return X / np.where(n > 0, n, 1.0)
 
 
-POOLING_NAMES = {"mean": "mean", "meanstd": "mean+std", "multilevel": "multi-level"}
+POOLING_NAMES = {"mean": "mean", "meanstd": "mean+std", "multilevel": "multi-level", "multilevel3": "3-level"}
 
 
 def pool_segments(vecs: np.ndarray, mode: str = "mean", std_weight: float = STD_WEIGHT,
-                  embed_dim: int | None = None) -> np.ndarray:
-    """A track vector from its segment vectors ``[n, D]`` (or descriptors, whose first
-    ``embed_dim`` values are the embedding), exactly as the library stores one for a model
+                  parts: tuple[int, ...] | None = None) -> np.ndarray:
+    """A track vector from its segment vectors ``[n, D]`` (or descriptors of these ``parts``:
+    the embedding, then texture statistics), exactly as the library stores one for a model
     with that pooling (:func:`musicsim.model.embed.track_vector`)."""
     if mode not in POOLINGS:
         raise ValueError(f"pooling must be one of {POOLINGS}")
-    return track_vector(vecs, mode, std_weight, embed_dim=embed_dim)
+    return track_vector(vecs, mode, std_weight, parts=parts)
 
 
 @torch.inference_mode()
@@ -124,7 +124,8 @@ def track_vectors(loaded: LoadedModel, cached: list[CachedMel], *, device: str |
                   batch_size: int = 256, cancel: CancelToken | None = None, pooling: str | None = None) -> np.ndarray:
     """Track vectors of cached tracks (``pooling``: see :func:`pool_segments`; default: the model's)."""
     segs = segment_vectors(loaded, cached, device=device, batch_size=batch_size, cancel=cancel)
-    return np.stack([pool_segments(v, pooling or loaded.config.pooling, embed_dim=loaded.config.embed_dim) for v in segs]).astype(np.float32)
+    parts = loaded.config.descriptor_parts
+    return np.stack([pool_segments(v, pooling or loaded.config.pooling, parts=parts) for v in segs]).astype(np.float32)
 
 
 def _knn(X: np.ndarray, labels: np.ndarray, k: int, queries: np.ndarray) -> tuple[float, float]:
@@ -255,7 +256,7 @@ def evaluate_folder(folder: str | os.PathLike, *, model_path: str | None = None,
         segs = segment_vectors(lm, cached, device=dev, cancel=cancel)
         out = {}
         for pm in poolings:
-            out[pm] = np.stack([pool_segments(v, pm, embed_dim=lm.config.embed_dim) for v in segs])
+            out[pm] = np.stack([pool_segments(v, pm, parts=lm.config.descriptor_parts) for v in segs])
             label = title if len(poolings) == 1 else f"{title} [{POOLING_NAMES[pm]}]"
             add(label, out[pm], kind, pooling=pm, checksum=lm.checksum, trained=lm.trained)
         return out
@@ -319,9 +320,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--query-labels", nargs="*", help="precision@5 / 1-NN only over tracks of these labels")
     ap.add_argument("--combined", action="store_true", help="also evaluate model vector + MFCC statistics")
     ap.add_argument("--pooling", nargs="+", choices=POOLINGS,
-                    help="track vectors from segment vectors: mean, meanstd (mean and spread) and/or multilevel "
-                         "(also an earlier stage's texture statistics) (default: the model's own, what the library "
-                         "stores)")
+                    help="track vectors from segment vectors: mean, meanstd (mean and spread), multilevel (also "
+                         "the third stage's texture statistics) and/or multilevel3 (and the second stage's) "
+                         "(default: the model's own, what the library stores)")
     ap.add_argument("--no-baselines", action="store_true", help="skip the MFCC and untrained rows")
     ap.add_argument("--seed", type=int, default=0, help="seed of the probe folds and k-means")
     ap.add_argument("--threads", type=int, help="torch CPU threads")

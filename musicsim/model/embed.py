@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 
@@ -40,7 +42,7 @@ class Embedder:
         self.logmel = LogMel(self.fe).to(self.device).eval()
         self.model = loaded.model.to(self.device).eval()
         self.pooling = loaded.config.pooling
-        self.embed_dim = loaded.config.embed_dim
+        self.parts = loaded.config.parts
 
     @torch.inference_mode()
     def features(self, chunks: list[np.ndarray], starts_s: list[float],
@@ -69,7 +71,7 @@ class Embedder:
         return self.track_vector(vecs), vecs, times
 
     def track_vector(self, segment_vectors: np.ndarray) -> np.ndarray:
-        return track_vector(segment_vectors, self.pooling, embed_dim=self.embed_dim)
+        return track_vector(segment_vectors, self.pooling, parts=self.parts)
 
 
 STD_WEIGHT = 2.0  # weight of the spread half of a "meanstd" track vector (chosen by measurement)
@@ -81,29 +83,33 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 
 def track_vector(segment_vectors: np.ndarray, pooling: str = "mean", std_weight: float = STD_WEIGHT,
-                 embed_dim: int | None = None) -> np.ndarray:
+                 parts: Sequence[int] | None = None) -> np.ndarray:
     """One unit vector per track from its segment vectors ``[n, D]``.
 
-    ``mean``: the normalised mean (``D`` values). ``meanstd``: ``[normalised mean,
-    std_weight x per-dimension standard deviation]``, normalised (``2D`` values): how much a
-    track's segments vary over time (its dynamics, its variety) is part of how it sounds, and
-    this pooling measured clearly better on music the model never saw (resources/models/MODEL_CARD.md).
-    ``multilevel``: segment vectors are descriptors (the embedding, its first ``embed_dim``
-    values, then texture statistics); each part is pooled "meanstd" and the two are joined
-    with equal weight and normalised. With ``embed_dim``, "mean" and "meanstd" pool only the
-    embedding part of a descriptor.
+    ``parts``: the lengths of consecutive parts of a segment vector (a descriptor: the
+    embedding, then texture statistics; :attr:`ModelConfig.descriptor_parts`); default: one
+    part, the embedding. ``mean``: the normalised mean of the embedding. ``meanstd``:
+    ``[normalised mean, std_weight x per-dimension standard deviation]``, normalised: how much
+    a track's segments vary over time (its dynamics, its variety) is part of how it sounds,
+    and this pooling measured clearly better on music the model never saw
+    (resources/models/MODEL_CARD.md). ``multilevel`` / ``multilevel3``: the first two / three
+    parts are each pooled "meanstd", joined with equal weight and normalised.
     """
+    from musicsim.model.resnet import POOLING_LEVELS
+
+    if pooling not in POOLING_LEVELS:
+        raise ValueError(f"unknown pooling {pooling!r}")
     v = segment_vectors.astype(np.float32)
-    if pooling == "multilevel":
-        if embed_dim is None or not 0 < embed_dim < v.shape[1]:
-            raise ValueError("multilevel pooling needs descriptors longer than embed_dim")
-        return _unit(np.concatenate([_meanstd(v[:, :embed_dim], std_weight), _meanstd(v[:, embed_dim:], std_weight)]))
-    if embed_dim is not None:
-        v = v[:, :embed_dim]
+    parts = tuple(parts) if parts else (v.shape[1],)
+    levels = POOLING_LEVELS[pooling]
+    if levels > len(parts) or sum(parts[:levels]) > v.shape[1]:
+        raise ValueError(f"{pooling} pooling needs segment vectors of {levels} known parts")
+    if levels > 1:
+        offsets = np.cumsum((0,) + parts[:levels])
+        return _unit(np.concatenate([_meanstd(v[:, a:b], std_weight) for a, b in zip(offsets[:-1], offsets[1:])]))
+    v = v[:, : parts[0]]
     if pooling == "mean":
         return _unit(v.mean(axis=0))
-    if pooling != "meanstd":
-        raise ValueError(f"unknown pooling {pooling!r}")
     return _meanstd(v, std_weight)
 
 

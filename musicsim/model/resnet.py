@@ -10,7 +10,10 @@ from torch import nn
 
 from musicsim.errors import ModelMismatch
 
-POOLINGS = ("mean", "meanstd", "multilevel")
+POOLINGS = ("mean", "meanstd", "multilevel", "multilevel3")
+# How many parts of a segment descriptor each pooling uses: the embedding, then the third
+# stage's texture statistics, then the second stage's.
+POOLING_LEVELS = {"mean": 1, "meanstd": 1, "multilevel": 2, "multilevel3": 3}
 
 
 @dataclass(frozen=True)
@@ -23,15 +26,16 @@ class ModelConfig:
     normalize: bool = True
     # How a track vector is made from its segment vectors (see musicsim.model.embed.track_vector):
     # "mean" (normalised mean, embed_dim values), "meanstd" (mean and per-dimension spread,
-    # 2 x embed_dim values) or "multilevel" (meanstd of the embedding and of the third
-    # stage's texture statistics). Older checkpoints lack the field and mean "mean".
+    # 2 x embed_dim values), "multilevel" (meanstd of the embedding and of the third
+    # stage's texture statistics) or "multilevel3" (and of the second stage's as well).
+    # Older checkpoints lack the field and mean "mean".
     pooling: str = "mean"
 
     def __post_init__(self) -> None:
         if self.pooling not in POOLINGS:
             raise ModelMismatch(f"unknown pooling {self.pooling!r} (expected one of {', '.join(POOLINGS)})")
-        if self.pooling == "multilevel" and len(self.blocks) < 3:
-            raise ModelMismatch("multilevel pooling needs a network of at least three stages")
+        if POOLING_LEVELS[self.pooling] > 1 and len(self.blocks) < 3:
+            raise ModelMismatch(f"{self.pooling} pooling needs a network of at least three stages")
 
     @property
     def texture_dim(self) -> int:
@@ -39,15 +43,28 @@ class ModelConfig:
         return 2 * self.width * 4 if len(self.blocks) >= 3 else 0
 
     @property
+    def descriptor_parts(self) -> tuple[int, ...]:
+        """Lengths of the parts of :meth:`ResNetEmbedding.descriptor`: the embedding, then (in a
+        network of three or more stages) the third and the second stage's texture statistics."""
+        if len(self.blocks) < 3:
+            return (self.embed_dim,)
+        return (self.embed_dim, self.texture_dim, 2 * self.width * 2)
+
+    @property
+    def parts(self) -> tuple[int, ...]:
+        """Lengths of the parts of a segment vector as the network's forward returns it."""
+        return self.descriptor_parts[: POOLING_LEVELS[self.pooling]]
+
+    @property
     def segment_dim(self) -> int:
         """Length of a segment vector as the network's forward returns it (what is stored)."""
-        return self.embed_dim + (self.texture_dim if self.pooling == "multilevel" else 0)
+        return sum(self.parts)
 
     @property
     def track_dim(self) -> int:
         """Length of a track vector (what the index stores)."""
-        if self.pooling == "multilevel":
-            return 2 * (self.embed_dim + self.texture_dim)
+        if POOLING_LEVELS[self.pooling] > 1:
+            return 2 * self.segment_dim
         return self.embed_dim * (2 if self.pooling == "meanstd" else 1)
 
     def to_dict(self) -> dict:
@@ -88,12 +105,12 @@ class ResNetEmbedding(nn.Module):
     """``[B, 1, n_mels, frames]`` log-Mel dB -> ``[B, embed_dim]`` (unit length if normalize).
 
     :meth:`embed` is the embedding the triplet loss trains. :meth:`descriptor` adds the third
-    stage's texture statistics (each channel's mean and spread over time and frequency):
+    and the second stage's texture statistics (each channel's mean and spread over time and frequency):
     features from an earlier stage carry more of how the music sounds and less of the
     pretext task (telling tracks apart), and they measured better on music the network never
     saw (multi-level aggregation, as in Lee et al. 2017; resources/models/MODEL_CARD.md).
-    ``forward`` returns what the model's pooling stores: the descriptor for "multilevel",
-    the embedding otherwise.
+    ``forward`` returns what the model's pooling stores: the parts of the descriptor it pools
+    (:attr:`ModelConfig.parts`), the embedding alone for "mean" and "meanstd".
     """
 
     def __init__(self, cfg: ModelConfig) -> None:
@@ -118,8 +135,9 @@ class ResNetEmbedding(nn.Module):
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
-        # Index of the last block of the third stage (its output gives the texture statistics).
-        self._texture_at = sum(cfg.blocks[:3]) - 1 if len(cfg.blocks) >= 3 else -1
+        # Indices of the last blocks of the third and second stages (their outputs give the
+        # texture statistics), in the order the descriptor holds them.
+        self._texture_at = [sum(cfg.blocks[:3]) - 1, sum(cfg.blocks[:2]) - 1] if len(cfg.blocks) >= 3 else []
 
     def _head(self, x: torch.Tensor) -> torch.Tensor:
         x = self.proj(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
@@ -128,21 +146,23 @@ class ResNetEmbedding(nn.Module):
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         return self._head(self.layers(self.stem(self.in_norm(x))))
 
-    def descriptor(self, x: torch.Tensor) -> torch.Tensor:
-        """``[B, embed_dim + texture_dim]``: the embedding, then the third stage's channel
-        means and standard deviations over time and frequency."""
+    def descriptor(self, x: torch.Tensor, levels: int = 3) -> torch.Tensor:
+        """``[B, sum(descriptor_parts[:levels])]``: the embedding, then the third stage's
+        channel means and standard deviations over time and frequency, then the second stage's."""
         x = self.stem(self.in_norm(x))
-        texture = None
+        wanted = self._texture_at[: max(0, levels - 1)]
+        texture = {}
         for i, block in enumerate(self.layers):
             x = block(x)
-            if i == self._texture_at:
+            if i in wanted:
                 t = x.float().flatten(2)
-                texture = torch.cat([t.mean(2), t.std(2)], 1)
+                texture[i] = torch.cat([t.mean(2), t.std(2)], 1)
         e = self._head(x)
-        return e if texture is None else torch.cat([e, texture.to(e.dtype)], 1)
+        return torch.cat([e, *(texture[i].to(e.dtype) for i in wanted)], 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.descriptor(x) if self.cfg.pooling == "multilevel" else self.embed(x)
+        levels = POOLING_LEVELS[self.cfg.pooling]
+        return self.descriptor(x, levels) if levels > 1 else self.embed(x)
 
 
 def build_model(cfg: ModelConfig, *, seed: int | None = None) -> ResNetEmbedding:

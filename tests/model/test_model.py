@@ -104,25 +104,39 @@ def test_meanstd_pooling_config_checksum_and_vectors(tmp_path):
     assert np.allclose(vb[16:] / np.linalg.norm(vb[:16]), 2.0 * segs_a.std(axis=0), atol=1e-4)
 
 
-def test_multilevel_descriptor_holds_embedding_and_third_stage_texture():
+def test_multilevel_descriptor_holds_embedding_and_third_and_second_stage_texture():
     cfg = ModelConfig(width=4, embed_dim=16, pooling="multilevel")
     assert cfg.texture_dim == 2 * 16 and cfg.segment_dim == 16 + 32 and cfg.track_dim == 2 * (16 + 32)
     with pytest.raises(ModelMismatch):
         ModelConfig(width=4, blocks=(2, 2), pooling="multilevel")
+    cfg3 = ModelConfig(width=4, embed_dim=16, pooling="multilevel3")
+    assert cfg3.parts == (16, 32, 16) and cfg3.segment_dim == 64 and cfg3.track_dim == 128
+    assert cfg.descriptor_parts == cfg3.descriptor_parts == cfg3.parts
+    with pytest.raises(ModelMismatch):
+        ModelConfig(width=4, blocks=(2, 2), pooling="multilevel3")
     net = build_model(cfg, seed=5).eval()
     x = torch.randn(3, 1, 64, 128)
     with torch.no_grad():
         d = net(x)
         assert d.shape == (3, cfg.segment_dim)
-        assert torch.allclose(d, net.descriptor(x))
+        full = net.descriptor(x)
+        assert full.shape == (3, 64) and torch.allclose(d, full[:, :48])
         assert torch.allclose(d[:, :16], net.embed(x), atol=1e-6)  # what the loss trains
-        # the texture part: each channel's mean and spread over time and frequency after stage 3
+        # the texture parts: each channel's mean and spread over time and frequency after
+        # stage 3, then after stage 2
         h = net.stem(net.in_norm(x))
-        for block in list(net.layers)[:6]:
+        for i, block in enumerate(net.layers):
             h = block(h)
-        assert h.shape[1] == 16
-        assert torch.allclose(d[:, 16:32], h.mean((2, 3)), atol=1e-5)
-        assert torch.allclose(d[:, 32:], h.std((2, 3)), atol=1e-5)
+            if i == 3:
+                assert h.shape[1] == 8
+                assert torch.allclose(full[:, 48:56], h.mean((2, 3)), atol=1e-5)
+                assert torch.allclose(full[:, 56:], h.std((2, 3)), atol=1e-5)
+            if i == 5:
+                assert h.shape[1] == 16
+                assert torch.allclose(d[:, 16:32], h.mean((2, 3)), atol=1e-5)
+                assert torch.allclose(d[:, 32:], h.std((2, 3)), atol=1e-5)
+        net.cfg = cfg3  # a three-level model stores the whole descriptor
+        assert torch.allclose(net(x), full)
 
 
 def test_multilevel_track_vector_joins_two_pooled_parts(tmp_path):

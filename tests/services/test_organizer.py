@@ -161,7 +161,7 @@ def test_model_list_and_use(family_library, tmp_path, capsys):
     with Library(db) as lib:
         lib.scan([str(root)])
         first = lib.model_row.name
-        assert lib.ann().dim == lib.loaded.config.track_dim  # 2 x 128 for a mean+std-pooled default
+        assert lib.ann().dim == lib.loaded.config.track_dim  # 640 for the three-level-pooled default
         lib.register(load_model(ck))
         assert [m[0] for m in lib.models()] == [first, "small"]
         assert lib.use_model("small") == len(families)  # nothing embedded by it yet
@@ -229,7 +229,7 @@ def test_a_new_shipped_model_replaces_the_old_built_in_one(family_library, tmp_p
     with Library(db, writable=False) as lib:
         assert lib.model_row.name == "builtin-v1"
         with pytest.raises(ModelMismatch, match="no longer shipped"):
-            lib.loaded
+            _ = lib.loaded  # the network is needed: a clear error
     with Library(db) as lib:
         assert lib.replaced_default == ("builtin-v1", "builtin-v2")
         assert lib.model_row.name == "builtin-v2" and lib.loaded.name == "builtin-v2"

@@ -16,12 +16,22 @@ def test_pooling():
     assert np.allclose(ms[16:] / ms[:16].dot(track_vector(v)), 2.0 * v.std(0), atol=1e-5)
     with pytest.raises(ValueError):
         pool_segments(v, "max")
-    # descriptors: the embedding (first 16 values) and texture statistics (8 more)
-    d = np.concatenate([v, rng.random((7, 8)).astype(np.float32)], axis=1)
-    assert np.allclose(pool_segments(d, "mean", embed_dim=16), track_vector(v))
-    assert np.allclose(pool_segments(d, "meanstd", embed_dim=16), ms)
-    ml = pool_segments(d, "multilevel", embed_dim=16)
+    # descriptors: the embedding (first 16 values) and two parts of texture statistics (8 and 4 more)
+    t3, t2 = rng.random((7, 8)).astype(np.float32), rng.random((7, 4)).astype(np.float32)
+    d = np.concatenate([v, t3, t2], axis=1)
+    parts = (16, 8, 4)
+    assert np.allclose(pool_segments(d, "mean", parts=parts), track_vector(v))
+    assert np.allclose(pool_segments(d, "meanstd", parts=parts), ms)
+    ml = pool_segments(d, "multilevel", parts=parts)
     assert ml.shape == (48,) and np.allclose(ml[:32] * np.sqrt(2), ms, atol=1e-6)
+    assert np.allclose(ml[32:] * np.sqrt(2), track_vector(t3, "meanstd"), atol=1e-6)
+    # three levels: each part pooled alike, equal weight
+    m3 = pool_segments(d, "multilevel3", parts=parts)
+    assert m3.shape == (56,) and np.isclose(np.linalg.norm(m3), 1.0)
+    for part, (a, b) in zip((v, t3, t2), ((0, 32), (32, 48), (48, 56))):
+        assert np.allclose(m3[a:b] * np.sqrt(3), track_vector(part, "meanstd"), atol=1e-6)
+    with pytest.raises(ValueError):
+        pool_segments(d, "multilevel3", parts=(16, 12))  # the parts must be known
 
 
 def test_metrics_on_separated_and_random_vectors():
