@@ -392,3 +392,24 @@ def test_removing_a_library_folder_in_settings(qtbot, window_on_scanned, monkeyp
                                                                self._remove_selected_root(), 1)[-1])
     win.settings_dialog()
     qtbot.waitUntil(lambda: str(root) not in win.backend.status()["roots"], timeout=30_000)
+
+
+def test_a_new_built_in_model_is_switched_to_and_the_library_analysed_again(make_window, scanned_db, tmp_path,
+                                                                            monkeypatch, qtbot):
+    """musicsim upgraded with another built-in model: the window opens the library on it and
+    re-scans the library's folders so that every track has a vector from it."""
+    import musicsim.model.checkpoint as checkpoint
+    from musicsim.audio.features import FrontEnd
+    from musicsim.model.resnet import ModelConfig, build_model
+
+    db, root, families = scanned_db
+    shipped = tmp_path / "shipped" / "default.pt"
+    shipped.parent.mkdir()
+    net = build_model(ModelConfig(width=4, embed_dim=16, pooling="multilevel"), seed=3)
+    checkpoint.save_checkpoint(checkpoint.make_checkpoint(net, FrontEnd(), name="builtin-next"), shipped)
+    monkeypatch.setattr(checkpoint, "DEFAULT_RESOURCE", shipped)
+    win = make_window(db)
+    assert win.lib.model_row.name == "builtin-next" and win.lib.replaced_default[1] == "builtin-next"
+    qtbot.waitUntil(lambda: len(win.lib.ann()) == len(families) and win.runner.idle(), timeout=120_000)
+    assert win.lib.ann().dim == 2 * (16 + 32)
+    assert win.model.total == len(families)
