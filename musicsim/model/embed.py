@@ -9,6 +9,7 @@ import torch
 
 from musicsim.audio.features import LogMel, segment_chunks
 from musicsim.model.checkpoint import LoadedModel
+from musicsim.model.resnet import POOLING_LEVELS
 
 
 def best_device(preference: str = "auto") -> torch.device:
@@ -95,8 +96,6 @@ def track_vector(segment_vectors: np.ndarray, pooling: str = "mean", std_weight:
     (resources/models/MODEL_CARD.md). ``multilevel`` / ``multilevel3``: the first two / three
     parts are each pooled "meanstd", joined with equal weight and normalised.
     """
-    from musicsim.model.resnet import POOLING_LEVELS
-
     if pooling not in POOLING_LEVELS:
         raise ValueError(f"unknown pooling {pooling!r}")
     v = segment_vectors.astype(np.float32)

@@ -10,10 +10,10 @@ from torch import nn
 
 from musicsim.errors import ModelMismatch
 
-POOLINGS = ("mean", "meanstd", "multilevel", "multilevel3")
-# How many parts of a segment descriptor each pooling uses: the embedding, then the third
-# stage's texture statistics, then the second stage's.
+# Each pooling, and how many parts of a segment descriptor it uses: the embedding, then the
+# third stage's texture statistics, then the second stage's.
 POOLING_LEVELS = {"mean": 1, "meanstd": 1, "multilevel": 2, "multilevel3": 3}
+POOLINGS = tuple(POOLING_LEVELS)
 
 
 @dataclass(frozen=True)
