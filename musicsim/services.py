@@ -88,7 +88,10 @@ class Library:
         from musicsim.model.checkpoint import default_model
 
         loaded = default_model()
-        if loaded.checksum == row.checksum or not loaded.trained:
+        if loaded.checksum == row.checksum:
+            self._loaded = loaded  # the active model's network: not read again on first use
+            return row
+        if not loaded.trained:
             return row
         new = self.register(loaded, activate=True)
         self._loaded = loaded
@@ -123,17 +126,17 @@ class Library:
 
         if row.path:
             loaded = load_model(row.path)
-        else:
-            loaded = default_model()
             if loaded.checksum != row.checksum:
-                loaded = untrained_model()
-            if loaded.checksum != row.checksum:
-                raise ModelMismatch(f"model '{row.name}' was built into an earlier version of musicsim and is no "
-                                    f"longer shipped; open the library for writing (the app, or `musicsim scan`) "
-                                    f"to switch to the built-in model of this version")
+                raise ModelMismatch(f"the weights of model '{row.name}' changed on disk (checksum {loaded.checksum}, "
+                                    f"expected {row.checksum})", path=row.path)
+            return loaded
+        loaded = default_model()
         if loaded.checksum != row.checksum:
-            raise ModelMismatch(f"the weights of model '{row.name}' changed on disk (checksum {loaded.checksum}, "
-                                f"expected {row.checksum})", path=row.path)
+            loaded = untrained_model()
+        if loaded.checksum != row.checksum:
+            raise ModelMismatch(f"model '{row.name}' was built into an earlier version of musicsim and is no "
+                                f"longer shipped; open the library for writing (the app, or `musicsim scan`) "
+                                f"to switch to the built-in model of this version")
         return loaded
 
     def embedder(self):

@@ -185,14 +185,18 @@ class MainWindow(WindowLayout, LongJobs, Organize, QMainWindow):
         self.library_opened.emit()
 
     def _after_first_status(self, st: dict) -> None:
+        if not (self.roots and self.backend.writable):
+            return
         replaced = getattr(self.lib, "replaced_default", None)
-        if replaced and self.roots and self.backend.writable:
-            self.notify(f"This version of musicsim comes with a new built-in model ({replaced[1]}): "
-                        f"analysing the library again with it")
-            self.start_scan(self.roots)
-        elif self.config.rescan_on_start and self.roots and self.backend.writable:
-            self.notify("Re-scanning the library folders (Settings › Re-scan at start)")
-            self.start_scan(self.roots)
+        if replaced:
+            why = (f"This version of musicsim comes with a new built-in model ({replaced[1]}): "
+                   "analysing the library again with it")
+        elif self.config.rescan_on_start:
+            why = "Re-scanning the library folders (Settings › Re-scan at start)"
+        else:
+            return
+        self.notify(why)
+        self.start_scan(self.roots)
 
     def refresh_status(self, on_done=None) -> None:
         if self.backend is None:
