@@ -7,8 +7,9 @@ missing (``trainer.data.MelCache``).
 Layout (``cache_dir()/mels`` unless told otherwise): per track ``<key>.npy`` (float16
 ``[n_mels, frames]``, all decoded chunks concatenated; memory-mappable) and ``<key>.json``
 (chunk lengths in frames, chunk start times, duration), where ``key`` hashes the absolute
-path, size, mtime, the front-end parameters and the decode settings. The JSON is written
-last, so an interrupted write is never mistaken for an entry. A log-Mel frame (64 bands,
+path, size, mtime, the front-end parameters (all but the segment length: segments are cut
+when an entry is read) and the decode settings. The JSON is written last, so an interrupted
+write is never mistaken for an entry. A log-Mel frame (64 bands,
 float16) is 128 bytes for 23 ms of sound: an hour of music is ~20 MB.
 """
 
@@ -29,6 +30,7 @@ from musicsim.audio.features import FrontEnd, segment_chunks
 from musicsim.fsutil import atomic_write
 
 CACHE_VERSION = 1
+_DEFAULT_SEGMENT_FRAMES = FrontEnd().segment_frames
 UNAVAILABLE_KEEP_DAYS = 90  # entries of files whose whole folder is gone (an unmounted drive?) are kept this long
 
 
@@ -71,8 +73,12 @@ class CachedMel:
 
 
 def cache_key(path: str, size: int, mtime_ns: int, fe: FrontEnd, ds: DecodeSettings) -> str:
+    # The frames do not depend on the segment length (segments are cut when read), so a model
+    # with other segments shares the entries; the key holds the default length, as every
+    # entry written before this did.
+    frontend = dict(fe.to_dict(), segment_frames=_DEFAULT_SEGMENT_FRAMES)
     ident = {"v": CACHE_VERSION, "path": os.path.abspath(path), "size": int(size), "mtime_ns": int(mtime_ns),
-             "frontend": fe.to_dict(), "decode": asdict(ds)}
+             "frontend": frontend, "decode": asdict(ds)}
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:32]
 
 

@@ -139,3 +139,33 @@ def test_stale_entries_are_pruned_when_the_budget_is_full_and_on_purge(family_li
     out = capsys.readouterr().out
     assert "removed 1 stale log-Mel cache entries" in out and "purged" in out
     assert own.usage_bytes() < before and all(own.get(p) is not None for p in paths[1:])
+
+
+def test_models_with_other_segment_lengths_share_the_entries(family_library, tmp_path):
+    """Frames do not depend on the segment length; other mel parameters make other entries."""
+    import hashlib
+    from dataclasses import asdict
+
+    import torch
+
+    from musicsim.audio.features import FrontEnd, segment_chunks
+    from musicsim.melcache import CACHE_VERSION, cache_key
+
+    root, _ = family_library
+    f = str(next(root.rglob("*.wav")))
+    mel = np.random.default_rng(0).normal(size=(64, 500)).astype(np.float16)
+    assert MelStore(tmp_path / "c", FrontEnd(), DecodeSettings()).put(f, [mel[:, :300], mel[:, 300:]], [0.0, 60.0], 90.0)
+    short = MelStore(tmp_path / "c", FrontEnd(segment_frames=64), DecodeSettings()).get(f)
+    assert short is not None and np.array_equal(np.asarray(short.mel), mel)
+    x, starts = short.segments(FrontEnd(segment_frames=64))
+    chunks = [torch.from_numpy(mel[:, :300].astype(np.float32)), torch.from_numpy(mel[:, 300:].astype(np.float32))]
+    want, want_starts = segment_chunks(chunks, [0.0, 60.0], FrontEnd(segment_frames=64))
+    assert x.shape[1:] == (1, 64, 64) and torch.equal(x, want) and np.array_equal(starts, want_starts)
+    assert MelStore(tmp_path / "c", FrontEnd(n_mels=32), DecodeSettings()).get(f) is None
+    assert MelStore(tmp_path / "c", FrontEnd(), DecodeSettings(windows=2)).get(f) is None
+    # entries written before (keyed with the default segment length in the front end) stay valid
+    st = os.stat(f)
+    old = {"v": CACHE_VERSION, "path": os.path.abspath(f), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
+           "frontend": FrontEnd().to_dict(), "decode": asdict(DecodeSettings())}
+    old_key = hashlib.sha256(json.dumps(old, sort_keys=True).encode()).hexdigest()[:32]
+    assert cache_key(f, st.st_size, st.st_mtime_ns, FrontEnd(segment_frames=256), DecodeSettings()) == old_key
