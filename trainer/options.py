@@ -53,6 +53,8 @@ class TrainOptions:
     augment: bool = True
     pitch_shift: int = 0  # augmentation: shift crops by up to this many mel bands
     mix: float = 0.0  # augmentation: chance of mixing another crop in at -20..-8 dB
+    # the input norm, stem and this many ResNet stages keep their weights (and BatchNorm statistics)
+    freeze: int = 0
     head: int = 0  # hidden size of an MLP projection head used only while training (0: none)
     norm_reg: float = 0.0
     width: int = 32

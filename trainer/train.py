@@ -155,12 +155,13 @@ class _Validator:
         if self.triplets is None:
             return {}
         b, F = self.triplets, self.opts.segment_frames
-        was = model.training
+        modes = [(m, m.training) for m in model.modules()]  # frozen stages stay in eval mode
         model.eval()
         a = embed_crops(model, self.store, *b.anchor, F, device, amp)
         n = embed_crops(model, self.store, *b.neighbour, F, device, amp)
         d = embed_crops(model, self.store, *b.distant, F, device, amp)
-        model.train(was)
+        for m, was in modes:
+            m.train(was)
         d_an, d_ad = sq_dist(a, n), sq_dist(a, d)
         loss = torch.relu(d_an - d_ad + self.opts.margin).mean()
         return {"val_loss": float(loss), "val_acc": float((d_an < d_ad).float().mean()), "val_triplets": len(a)}
@@ -180,9 +181,22 @@ class ProjectionHead(torch.nn.Module):
 
 
 class _Trainable(torch.nn.Module):
-    def __init__(self, model: torch.nn.Module, head: torch.nn.Module | None) -> None:
+    """The network (and projection head) as the loss sees it. ``freeze`` stages at the bottom
+    keep their weights and stay in eval mode, so their BatchNorm statistics (and the texture
+    statistics the track vector pools from them) stay those of the starting model."""
+
+    def __init__(self, model: torch.nn.Module, head: torch.nn.Module | None, freeze: int = 0) -> None:
         super().__init__()
         self.model, self.head = model, head
+        self._frozen = model.lower_modules(freeze)
+        for m in self._frozen:
+            m.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> _Trainable:
+        super().train(mode)
+        for m in self._frozen:
+            m.eval()
+        return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         e = self.model.embed(x)  # the loss trains the embedding, whatever the pooling stores
@@ -313,7 +327,7 @@ def _run(opts, ckpt, start, lib, device, amp, run_dir, progress, cancel, rank, w
             except RuntimeError:
                 log.warning("the stored projection head does not fit: a new one is trained")
         head = head.to(device)
-    trainable = _Trainable(model, head)
+    trainable = _Trainable(model, head, opts.freeze)
     trainable.train()
     optim = torch.optim.AdamW(_param_groups(trainable, opts.weight_decay), lr=opts.lr, betas=(0.9, 0.999))
     scaler = torch.amp.GradScaler("cuda") if amp == torch.float16 else None

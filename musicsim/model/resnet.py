@@ -139,6 +139,14 @@ class ResNetEmbedding(nn.Module):
         # texture statistics), in the order the descriptor holds them.
         self._texture_at = [sum(cfg.blocks[:3]) - 1, sum(cfg.blocks[:2]) - 1] if len(cfg.blocks) >= 3 else []
 
+    def lower_modules(self, stages: int) -> list[nn.Module]:
+        """The input norm, the stem and the blocks of the first ``stages`` stages (what
+        fine-tuning with ``--freeze`` keeps as it is)."""
+        if stages <= 0:
+            return []
+        n = sum(self.cfg.blocks[:stages])
+        return [self.in_norm, self.stem, *list(self.layers)[:n]]
+
     def _head(self, x: torch.Tensor) -> torch.Tensor:
         x = self.proj(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
         return F.normalize(x, dim=1) if self.cfg.normalize else x

@@ -106,6 +106,23 @@ def test_checkpoint_round_trip(train_library, mel_cache_dir, tmp_path):
     assert load_model(ft.model_path).config.width == 8
 
 
+def test_freeze_keeps_the_lower_stages_as_they_were(train_library, mel_cache_dir, tmp_path):
+    root, _ = train_library
+    src = train(_opts(root, mel_cache_dir, tmp_path / "src", steps=2)).model_path
+    ft = train(_opts(root, mel_cache_dir, tmp_path / "ft", init=src, steps=3, freeze=2))
+    assert read_checkpoint(ft.checkpoint)["extra"]["options"]["freeze"] == 2
+    before, after = _weights(src), _weights(ft.model_path)
+    # [2,2,2,2] blocks: stages 1-2 are layers.0-3; BatchNorm running statistics included
+    lower = [k for k in before if k.split(".")[0] in ("in_norm", "stem") or
+             (k.startswith("layers.") and int(k.split(".")[1]) < 4)]
+    upper = [k for k in before if k not in lower and not k.endswith("num_batches_tracked")]
+    assert any("running_mean" in k for k in lower) and any(k.startswith("layers.3.") for k in lower)
+    for k in lower:
+        assert torch.equal(before[k], after[k]), k
+    changed = [k for k in upper if not torch.equal(before[k], after[k])]
+    assert len(changed) == len(upper), sorted(set(upper) - set(changed))
+
+
 def test_cli_help_documents_every_option(capsys):
     from trainer.__main__ import build_parser, main
 
