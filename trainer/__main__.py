@@ -52,7 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"fixed validation triplets per epoch (default {d.val_triplets})")
     g.add_argument("--workers", type=int, default=d.workers, help="decoding processes for the cache (0: one per core)")
     g.add_argument("--memory-gb", type=float, default=d.memory_gb,
-                   help=f"RAM for the in-memory mel store; longer libraries are trimmed (default {d.memory_gb})")
+                   help="RAM for the in-memory mel store: a longer library is sampled (tracks not in the mel cache are "
+                        "decoded only until twice this is found) and its tracks trimmed to fit "
+                        f"(default {d.memory_gb})")
     m = ap.add_argument_group("model")
     x = m.add_mutually_exclusive_group()
     x.add_argument("--from", dest="init", default="default", metavar="CHECKPOINT",

@@ -84,10 +84,17 @@ class MelCache(MelStore):
     """Decoded-once log-Mel frames of tracks, on disk (the store the scan also fills), with the
     decoding of the tracks it lacks."""
 
+    left_out = 0  # tracks the last build did not decode: the frame budget was full
+
     def build(self, paths: list[str], *, device: torch.device | str = "cpu", workers: int = 0,
               progress: ProgressFn | None = None, cancel: CancelToken | None = None,
-              mmap: bool = True) -> tuple[dict[str, CachedMel], list[tuple[str, str]]]:
-        """Return cached mels for ``paths`` (decoding those not cached yet) and (path, reason) failures."""
+              mmap: bool = True, max_frames: int | None = None) -> tuple[dict[str, CachedMel], list[tuple[str, str]]]:
+        """Return cached mels for ``paths`` (decoding those not cached yet) and (path, reason) failures.
+
+        With ``max_frames``, tracks not cached yet are decoded, in the order given, only while
+        the frames found stay under it: a library longer than the training budget is sampled
+        rather than decoded (and written to the cache) whole. The tracks left out are neither
+        found nor failed; :attr:`left_out` counts them."""
         device = torch.device(device)
         found: dict[str, CachedMel] = {}
         todo = []
@@ -99,21 +106,29 @@ class MelCache(MelStore):
                 found[p] = c
         failures: list[tuple[str, str]] = []
         total, done = len(paths), len(found)
+        have = sum(sum(c.chunk_frames) for c in found.values())
+        self.left_out = 0
+        if max_frames is not None and have >= max_frames:
+            self.left_out, todo = len(todo), []
         report(progress, "cache", done, total, f"{len(todo)} tracks to decode")
         if not todo:
             return found, failures
+
+        def full() -> bool:
+            return max_frames is not None and have >= max_frames
         gpu_mel = device.type != "cpu"
         logmel = LogMel(self.fe).to(device) if gpu_mel else None
         clock = EtaClock(len(todo))
         fe_d, ds_d = self.fe.to_dict(), asdict(self.decode)
 
         def handle(path: str, res: dict) -> None:
-            nonlocal done
+            nonlocal done, have
             if res["ok"]:
                 mels = res["mels"] if "mels" in res else mels_of_chunks(res["chunks"], logmel)
                 c = self.put(path, mels, res["starts"], res["duration"])
                 if c is not None:
                     found[path] = self.get(path, mmap=mmap) or c
+                    have += sum(c.chunk_frames)
             else:
                 failures.append((path, res["reason"]))
             done += 1
@@ -121,11 +136,15 @@ class MelCache(MelStore):
 
         if workers <= 1 or len(todo) == 1:
             prev = torch.get_num_threads()
-            for p in todo:
+            for i, p in enumerate(todo):
                 if cancel is not None:
                     cancel.check()
+                if full():
+                    self.left_out = len(todo) - i
+                    break
                 handle(p, _decode_worker(p, fe_d, ds_d, not gpu_mel))
             torch.set_num_threads(prev)
+            self._report_left_out(progress, total)
             return found, failures
         queue = list(reversed(todo))
         solo: list[str] = []  # files in flight when a worker died: retried one at a time
@@ -141,6 +160,8 @@ class MelCache(MelStore):
                         p = solo.pop()
                         inflight[pool.submit(_decode_worker, p, fe_d, ds_d, not gpu_mel)] = (p, True)
                 else:
+                    if queue and full():
+                        self.left_out, queue = len(queue), []
                     while queue and len(inflight) < 2 * n:
                         p = queue.pop()
                         inflight[pool.submit(_decode_worker, p, fe_d, ds_d, not gpu_mel)] = (p, False)
@@ -165,7 +186,12 @@ class MelCache(MelStore):
                     pool = ProcessPoolExecutor(max_workers=n, mp_context=_context())
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+        self._report_left_out(progress, total)
         return found, failures
+
+    def _report_left_out(self, progress: ProgressFn | None, total: int) -> None:
+        if self.left_out:
+            report(progress, "cache", total, total, f"{self.left_out} tracks left out: the training budget is full")
 
 
 # --- the in-memory store ---------------------------------------------------------------------

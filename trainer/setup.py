@@ -38,6 +38,7 @@ from trainer.options import (
 from trainer.related import RelatedPairs, nearest_pairs
 
 log = logging.getLogger("trainer")
+DECODE_OVERFILL = 2  # tracks are decoded for training until their frames are this many times the store
 
 
 def collect_paths(opts: TrainOptions, lib) -> list[str]:
@@ -185,19 +186,29 @@ def prepare_data(opts: TrainOptions, ckpt: dict | None, start: Start, lib, devic
         raise ValueError("training needs at least two tracks (triplets take distant segments from another track)")
     cache = MelCache(opts.cache, fe, decode)
     workers = opts.workers if opts.workers > 0 else max(1, min(8, (os.cpu_count() or 2)))
-    all_paths = train_paths + val_paths
+    max_frames = int(opts.memory_gb * 1e9 / (fe.n_mels * 2))
+    # A library longer than the store holds is sampled: cached tracks all count, and tracks not
+    # cached yet are decoded in a seeded random order only until the frames found are twice the
+    # store (the store then trims each to a centred excerpt). Decoding and caching it whole
+    # would take hours for a large library, and write past the cache budget the scan keeps.
+    order = [p for _, p in sorted(zip(np.random.default_rng(opts.seed).random(len(train_paths) + len(val_paths)),
+                                      train_paths + val_paths))]
+    budget = DECODE_OVERFILL * max_frames if ckpt is None else None  # a resumed run needs its tracks
     if main:
-        found, failures = cache.build(all_paths, device=device, workers=workers, progress=progress, cancel=cancel)
+        found, failures = cache.build(order, device=device, workers=workers, progress=progress, cancel=cancel,
+                                      max_frames=budget)
+        if cache.left_out:
+            log.info("%d tracks left out: the library is longer than the training budget (--memory-gb %g)",
+                     cache.left_out, opts.memory_gb)
     if world > 1:
         dist.barrier()
-    if not main:
-        found, failures = cache.build(all_paths, device=device, workers=1)
+    if not main:  # the cache now holds what rank 0 chose: take the same tracks, decode nothing
+        found, failures = cache.build(order, device=device, workers=1, max_frames=0)
     train_paths = [p for p in train_paths if p in found]
     val_paths = [p for p in val_paths if p in found]
     if len(train_paths) < 2:
         raise ValueError(f"only {len(train_paths)} training tracks could be decoded")
     paths = train_paths + val_paths
-    max_frames = int(opts.memory_gb * 1e9 / (fe.n_mels * 2))
     store = SegmentStore.from_cached([(p, found[p]) for p in paths], max_frames=max_frames)
     n_tr = len(train_paths)
     tr_pieces = np.nonzero(store.piece_track < n_tr)[0]

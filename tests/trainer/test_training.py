@@ -150,3 +150,36 @@ def test_cli_trains_on_folder(train_library, mel_cache_dir, tmp_path, capsys):
     assert (tmp_path / "cli" / "cli-model.pt").exists()
     card = read_checkpoint(tmp_path / "cli" / "cli-model.pt")["card"]
     assert "--steps 2" in card["recipe"]
+
+
+def test_a_library_longer_than_the_budget_is_sampled_not_decoded_whole(train_library, tmp_path):
+    """Tracks not cached yet are decoded only until their frames are twice the store budget."""
+    from musicsim.audio.features import FrontEnd
+    from trainer.data import MelCache
+
+    root, fams = train_library
+    paths = sorted(fams)
+    frames = 20.0 * 22050 / 512  # ~861 frames per 20-s track
+    # serial and pooled decoding stop alike: 2,000 frames wanted -> 3 tracks, the rest left out
+    for workers in (1, 2):
+        cache = MelCache(tmp_path / f"c{workers}", FrontEnd())
+        seen = []
+        found, failed = cache.build(paths, workers=workers, max_frames=2000, progress=seen.append)
+        assert not failed and 3 <= len(found) <= 3 + 2 * workers  # pooled: what was in flight finishes
+        assert cache.left_out == len(paths) - len(found) and "left out" in seen[-1].current
+        assert len(list((tmp_path / f"c{workers}").rglob("*.json"))) == len(found)  # only those written
+        # cached tracks always count; with the budget full nothing more is decoded
+        again, _ = cache.build(paths, workers=workers, max_frames=2000)
+        assert set(again) == set(found) and cache.left_out == len(paths) - len(found)
+
+    # a training run on that library: a budget of ~1.5 tracks decodes ~3 of the 16 and trains on them
+    gb = 1300 * 64 * 2 / 1e9
+    res = train(_opts(root, tmp_path / "run-cache", tmp_path / "run", steps=2, memory_gb=gb))
+    split = read_checkpoint(res.checkpoint)["extra"]["split"]
+    used = split["train"] + split["val"]
+    assert 2 <= len(used) <= 4 and len(used) * frames >= 2 * 1300
+    assert len(list((tmp_path / "run-cache").rglob("*.json"))) == len(used)
+    # a larger budget decodes the rest
+    more = train(_opts(root, tmp_path / "run-cache", tmp_path / "run2", steps=1, memory_gb=100 * gb))
+    split = read_checkpoint(more.checkpoint)["extra"]["split"]
+    assert len(split["train"] + split["val"]) == len(paths)
