@@ -15,6 +15,7 @@ training on a scanned library decodes only the tracks the scan did not cache.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import multiprocessing as mp
 import os
@@ -36,6 +37,7 @@ from musicsim.melcache import (  # noqa: F401 - the cache format lives in the co
     CachedMel,
     DecodeSettings,
     MelStore,
+    ScanCacheWriter,
     cache_key,
 )
 from trainer.related import RelatedPairs
@@ -88,13 +90,17 @@ class MelCache(MelStore):
 
     def build(self, paths: list[str], *, device: torch.device | str = "cpu", workers: int = 0,
               progress: ProgressFn | None = None, cancel: CancelToken | None = None,
-              mmap: bool = True, max_frames: int | None = None) -> tuple[dict[str, CachedMel], list[tuple[str, str]]]:
+              mmap: bool = True, max_frames: int | None = None,
+              writer: ScanCacheWriter | None = None) -> tuple[dict[str, CachedMel], list[tuple[str, str]]]:
         """Return cached mels for ``paths`` (decoding those not cached yet) and (path, reason) failures.
 
         With ``max_frames``, tracks not cached yet are decoded, in the order given, only while
         the frames found stay under it: a library longer than the training budget is sampled
         rather than decoded (and written to the cache) whole. The tracks left out are neither
-        found nor failed; :attr:`left_out` counts them."""
+        found nor failed; :attr:`left_out` counts them.
+
+        With ``writer``, decoded tracks are stored only within its disk budget (as the scan
+        stores them); beyond it their frames are returned in memory."""
         device = torch.device(device)
         found: dict[str, CachedMel] = {}
         todo = []
@@ -125,9 +131,17 @@ class MelCache(MelStore):
             nonlocal done, have
             if res["ok"]:
                 mels = res["mels"] if "mels" in res else mels_of_chunks(res["chunks"], logmel)
-                c = self.put(path, mels, res["starts"], res["duration"])
+                if writer is None:
+                    c = self.put(path, mels, res["starts"], res["duration"])
+                    c = c and (self.get(path, mmap=mmap) or c)
+                else:
+                    c = CachedMel(np.concatenate(mels, axis=1).astype(np.float16), [int(m.shape[1]) for m in mels],
+                                  list(res["starts"]), float(res["duration"]))
+                    with contextlib.suppress(OSError):  # a file gone since it was decoded: not stored
+                        st = os.stat(path)
+                        writer.put(path, st.st_size, st.st_mtime, mels, res["starts"], res["duration"])
                 if c is not None:
-                    found[path] = self.get(path, mmap=mmap) or c
+                    found[path] = c
                     have += sum(c.chunk_frames)
             else:
                 failures.append((path, res["reason"]))

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 
 import numpy as np
 import torch
 
 from musicsim.errors import Cancelled
 from musicsim.jobs import CancelToken, EtaClock, ProgressFn, report
+from musicsim.melcache import ScanCacheWriter
 from musicsim.model.checkpoint import LoadedModel
 from musicsim.store import repo
 from musicsim.store.schema import Model
@@ -23,11 +25,11 @@ from trainer.data import DecodeSettings, MelCache
 
 def reembed_library(lib, loaded: LoadedModel, progress: ProgressFn | None = None, cancel: CancelToken | None = None,
                     *, cache: str | None = None, device: str = "auto", workers: int = 0, batch_size: int = 256,
-                    activate: bool = True) -> dict:
+                    activate: bool = True, batch_tracks: int = 128) -> dict:
     """Embed all live tracks of ``lib`` with ``loaded``; return counts and the new model's id.
 
     Tracks missing from the mel cache are decoded (with the library's scan settings, so the
-    vectors equal what a scan would store). On cancel, vectors written so far are kept and the
+    vectors equal what a scan would store), ``batch_tracks`` at a time. On cancel, vectors written so far are kept and the
     previous model stays active.
     """
     from musicsim.model.embed import Embedder
@@ -41,26 +43,34 @@ def reembed_library(lib, loaded: LoadedModel, progress: ProgressFn | None = None
         have = repo.embedded_track_ids(s, row.id)
     todo = [t for t in tracks if t.id not in have]
     n_workers = workers if workers > 0 else max(1, min(8, os.cpu_count() or 1))
-    found, failures = mcache.build([t.path for t in todo], device=embedder.device, workers=n_workers,
-                                   progress=progress, cancel=cancel)
+    # Tracks the mel cache lacks are decoded a batch at a time and stored only within the
+    # scan's budget (Config.mel_cache_gb), so a library longer than the cache is re-embedded
+    # without writing all of its audio to disk or holding it in memory.
+    writer = ScanCacheWriter(lib.config, loaded.frontend, root=cache)
     clock = EtaClock(len(todo))
     done = 0
+    failures: list[tuple[str, str]] = []
     cancelled = False
     try:
-        for t in todo:
-            if cancel is not None:
-                cancel.check()
-            c = found.get(t.path)
-            if c is None:
-                continue
-            segs, starts = c.segments(loaded.frontend)
-            with torch.inference_mode():
-                vecs = embedder.embed_segments(segs)
-            vec = embedder.track_vector(vecs)
-            with lib.db.session() as s:
-                repo.save_embedding(s, t.id, row.id, vec, vecs, starts)
-            done += 1
-            report(progress, "reembed", done, len(todo), os.path.basename(t.path), clock.eta(done))
+        for b in range(0, len(todo), batch_tracks):
+            batch = todo[b : b + batch_tracks]
+            found, failed = mcache.build([t.path for t in batch], device=embedder.device, workers=n_workers,
+                                         progress=_offset(progress, b, len(todo)), cancel=cancel, writer=writer)
+            failures += failed
+            for t in batch:
+                if cancel is not None:
+                    cancel.check()
+                c = found.pop(t.path, None)
+                if c is None:
+                    continue
+                segs, starts = c.segments(loaded.frontend)
+                with torch.inference_mode():
+                    vecs = embedder.embed_segments(segs)
+                vec = embedder.track_vector(vecs)
+                with lib.db.session() as s:
+                    repo.save_embedding(s, t.id, row.id, vec, vecs, starts)
+                done += 1
+                report(progress, "reembed", done, len(todo), os.path.basename(t.path), clock.eta(done))
     except Cancelled:
         cancelled = True
     if activate and not cancelled:
@@ -68,6 +78,13 @@ def reembed_library(lib, loaded: LoadedModel, progress: ProgressFn | None = None
     return {"model_id": row.id, "name": row.name, "embedded": done, "skipped": len(tracks) - len(todo),
             "failed": [(p, r) for p, r in failures], "cancelled": cancelled, "active": activate and not cancelled,
             "seconds": time.perf_counter() - t0, "tracks": len(tracks), "vectors": np.int64(done + len(have)).item()}
+
+
+def _offset(progress: ProgressFn | None, offset: int, total: int) -> ProgressFn | None:
+    """A batch's decoding progress, reported as the whole library's."""
+    if progress is None:
+        return None
+    return lambda p: progress(replace(p, done=offset + p.done, total=total, eta_s=None))
 
 
 def activate_model(lib, model_id: int) -> Model:

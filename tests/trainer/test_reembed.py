@@ -68,3 +68,40 @@ def test_reembed_library_directly_keeps_previous_selectable(family_library, tmp_
     lib.model_row, lib._ann = row, None
     assert len(lib.ann()) == len(lib.tracks())
     lib.close()
+
+
+def test_reembedding_decodes_in_batches_and_stores_within_the_cache_budget(family_library, tmp_path, monkeypatch):
+    """Tracks the cache lacks are decoded a batch at a time; only what fits the scan's cache
+    budget is stored, and the vectors are those the cached frames give."""
+    from musicsim.model.embed import Embedder
+    from trainer.data import DecodeSettings, MelCache
+    from trainer.reembed import model_vectors
+
+    root = family_library[0] if isinstance(family_library, tuple) else family_library
+    budget = 350_000  # bytes: about three of these 20-s tracks' frames
+    monkeypatch.setenv("MUSICSIM_MEL_CACHE_GB", str(budget / 2**30))
+    lib = _scan(root, tmp_path / "lib.db")
+    paths = {t.id: t.path for t in lib.tracks()}
+    res = train(TrainOptions(folders=[str(root)], init=None, width=4, embed_dim=16, segment_frames=64, batch_size=8,
+                             steps=1, cache=str(tmp_path / "train-cache"), device="cpu", workers=1,
+                             out=str(tmp_path / "run"), name="batched"))
+    m = load_model(res.model_path)
+    seen = []
+    out = reembed_library(lib, m, seen.append, None, cache=str(tmp_path / "fresh"), workers=1, batch_tracks=3,
+                          activate=False)
+    assert out["embedded"] == len(paths) and not out["failed"] and not out["active"]
+    stored = list((tmp_path / "fresh").rglob("*.npy"))
+    assert 1 <= len(stored) < len(paths) and sum(p.stat().st_size for p in stored) <= budget
+    cache_done = [p.done for p in seen if p.stage == "cache"]
+    assert cache_done == sorted(cache_done) and cache_done[-1] == len(paths)
+    assert {p.total for p in seen if p.stage == "cache"} == {len(paths)}
+    # the same vectors as from frames that are all cached
+    full, _ = MelCache(tmp_path / "full", m.frontend, DecodeSettings.from_config(lib.config)).build(
+        list(paths.values()), workers=1)
+    emb = Embedder(m, device="cpu")
+    ids, X = model_vectors(lib, out["model_id"])
+    assert len(ids) == len(paths)
+    for tid, x in zip(ids, X):
+        segs, _ = full[paths[int(tid)]].segments(m.frontend)
+        assert np.allclose(emb.track_vector(emb.embed_segments(segs)), x, atol=2e-3)
+    lib.close()
