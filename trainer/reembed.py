@@ -29,8 +29,8 @@ def reembed_library(lib, loaded: LoadedModel, progress: ProgressFn | None = None
     """Embed all live tracks of ``lib`` with ``loaded``; return counts and the new model's id.
 
     Tracks missing from the mel cache are decoded (with the library's scan settings, so the
-    vectors equal what a scan would store), ``batch_tracks`` at a time. On cancel, vectors written so far are kept and the
-    previous model stays active.
+    vectors equal what a scan would store), ``batch_tracks`` at a time. On cancel, vectors
+    written so far are kept and the previous model stays active.
     """
     from musicsim.model.embed import Embedder
 
