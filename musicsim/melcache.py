@@ -59,6 +59,12 @@ class CachedMel:
     starts: list[float]  # start of each chunk, seconds
     duration: float
 
+    @classmethod
+    def of(cls, mels: list[np.ndarray], starts: list[float], duration: float) -> CachedMel:
+        """A track's decoded chunks' frames, joined in memory as an entry holds them."""
+        return cls(np.ascontiguousarray(np.concatenate(mels, axis=1).astype(np.float16)),
+                   [int(m.shape[1]) for m in mels], [float(s) for s in starts], float(duration))
+
     def chunks(self) -> Iterable[np.ndarray]:
         pos = 0
         for n in self.chunk_frames:
@@ -125,13 +131,12 @@ class MelStore:
             return None
         p = self._paths(path, st)
         p[0].parent.mkdir(parents=True, exist_ok=True)
-        mel = np.ascontiguousarray(np.concatenate(mels, axis=1).astype(np.float16))
-        atomic_write(p[0], lambda f: np.save(f, mel), sync=False)
+        c = CachedMel.of(mels, starts, duration)
+        atomic_write(p[0], lambda f: np.save(f, c.mel), sync=False)
         meta = {"path": os.path.abspath(path), "size": int(st.st_size), "mtime_ns": int(st.st_mtime_ns),
-                "chunk_frames": [int(m.shape[1]) for m in mels], "starts": [float(s) for s in starts],
-                "duration": float(duration)}
+                "chunk_frames": c.chunk_frames, "starts": c.starts, "duration": c.duration}
         atomic_write(p[1], lambda f: f.write(json.dumps(meta).encode()), sync=False)
-        return CachedMel(mel, meta["chunk_frames"], meta["starts"], meta["duration"])
+        return c
 
     def prune(self) -> tuple[int, int]:
         """Delete stale entries: those of files that are gone or changed since they were

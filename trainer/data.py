@@ -135,8 +135,7 @@ class MelCache(MelStore):
                     c = self.put(path, mels, res["starts"], res["duration"])
                     c = c and (self.get(path, mmap=mmap) or c)
                 else:
-                    c = CachedMel(np.concatenate(mels, axis=1).astype(np.float16), [int(m.shape[1]) for m in mels],
-                                  list(res["starts"]), float(res["duration"]))
+                    c = CachedMel.of(mels, res["starts"], res["duration"])
                     with contextlib.suppress(OSError):  # a file gone since it was decoded: not stored
                         st = os.stat(path)
                         writer.put(path, st.st_size, st.st_mtime, mels, res["starts"], res["duration"])
