@@ -55,22 +55,23 @@ def reembed_library(lib, loaded: LoadedModel, progress: ProgressFn | None = None
         for b in range(0, len(todo), batch_tracks):
             batch = todo[b : b + batch_tracks]
             found, failed = mcache.build([t.path for t in batch], device=embedder.device, workers=n_workers,
-                                         progress=_offset(progress, b, len(todo)), cancel=cancel, writer=writer)
+                                         progress=_reading(progress, b, len(todo), clock), cancel=cancel,
+                                         writer=writer)
             failures += failed
-            for t in batch:
+            for k, t in enumerate(batch, 1):
                 if cancel is not None:
                     cancel.check()
                 c = found.pop(t.path, None)
-                if c is None:
-                    continue
-                segs, starts = c.segments(loaded.frontend)
-                with torch.inference_mode():
-                    vecs = embedder.embed_segments(segs)
-                vec = embedder.track_vector(vecs)
-                with lib.db.session() as s:
-                    repo.save_embedding(s, t.id, row.id, vec, vecs, starts)
-                done += 1
-                report(progress, "reembed", done, len(todo), os.path.basename(t.path), clock.eta(done))
+                if c is not None:
+                    segs, starts = c.segments(loaded.frontend)
+                    with torch.inference_mode():
+                        vecs = embedder.embed_segments(segs)
+                    vec = embedder.track_vector(vecs)
+                    with lib.db.session() as s:
+                        repo.save_embedding(s, t.id, row.id, vec, vecs, starts)
+                    done += 1
+                at = b + (len(batch) + k) // 2  # reading a batch is its first half, embedding the second
+                report(progress, "reembed", at, len(todo), os.path.basename(t.path), clock.eta(at))
     except Cancelled:
         cancelled = True
     if activate and not cancelled:
@@ -80,11 +81,17 @@ def reembed_library(lib, loaded: LoadedModel, progress: ProgressFn | None = None
             "seconds": time.perf_counter() - t0, "tracks": len(tracks), "vectors": np.int64(done + len(have)).item()}
 
 
-def _offset(progress: ProgressFn | None, offset: int, total: int) -> ProgressFn | None:
-    """A batch's decoding progress, reported as the whole library's."""
+def _reading(progress: ProgressFn | None, offset: int, total: int, clock: EtaClock) -> ProgressFn | None:
+    """Reading a batch of tracks (mostly from the mel cache), reported as the first half
+    of the batch's share of the whole library's one "reembed" stage."""
     if progress is None:
         return None
-    return lambda p: progress(replace(p, done=offset + p.done, total=total, eta_s=None))
+
+    def on(p):
+        at = offset + p.done // 2
+        progress(replace(p, stage="reembed", done=at, total=total, current=f"reading {p.current}",
+                         eta_s=clock.eta(at) if at else None))
+    return on
 
 
 def activate_model(lib, model_id: int) -> Model:

@@ -92,9 +92,11 @@ def test_reembedding_decodes_in_batches_and_stores_within_the_cache_budget(famil
     assert out["embedded"] == len(paths) and not out["failed"] and not out["active"]
     stored = list((tmp_path / "fresh").rglob("*.npy"))
     assert 1 <= len(stored) < len(paths) and sum(p.stat().st_size for p in stored) <= budget
-    cache_done = [p.done for p in seen if p.stage == "cache"]
-    assert cache_done == sorted(cache_done) and cache_done[-1] == len(paths)
-    assert {p.total for p in seen if p.stage == "cache"} == {len(paths)}
+    # one stage from start to end, whose count never goes back: reading and embedding each batch
+    assert {p.stage for p in seen} == {"reembed"} and {p.total for p in seen} == {len(paths)}
+    done = [p.done for p in seen]
+    assert done == sorted(done) and done[-1] == len(paths)
+    assert any(p.current.startswith("reading ") for p in seen) and any(not p.current.startswith("reading ") for p in seen)
     # the same vectors as from frames that are all cached
     full, _ = MelCache(tmp_path / "full", m.frontend, DecodeSettings.from_config(lib.config)).build(
         list(paths.values()), workers=1)
