@@ -97,9 +97,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="treat each track's K nearest tracks under the starting model as alike: never its distant "
                         f"segment nor an in-batch negative; 0: off (default {SIMILAR_K_FINETUNE} when fine-tuning, "
                         "0 from scratch)")
-    t.add_argument("--related-positive", type=float, default=d.related_positive, metavar="P",
-                   help="with --similar-k: the chance that a neighbour is a crop of a related track instead of the "
-                        f"anchor's own (nearest-neighbour positives; default {d.related_positive})")
     t.add_argument("--freeze", type=int, default=d.freeze, metavar="N", choices=range(5),
                    help="fine-tuning: keep the input norm, the stem and the first N of the 4 ResNet stages as they "
                         "are (weights and BatchNorm statistics) and train the rest; steps are ~2x faster with 3 "
@@ -135,7 +132,7 @@ def options_from_args(a: argparse.Namespace, argv: list[str] | None = None) -> T
         folders=list(a.folders), db=a.db, init=None if a.scratch else a.init, out=a.out, name=a.name, cache=a.cache,
         device=a.device, epochs=a.epochs, steps=a.steps, max_minutes=a.max_minutes, batch_size=a.batch_size, lr=a.lr,
         weight_decay=a.weight_decay, warmup_steps=a.warmup_steps, final_lr_ratio=a.final_lr_ratio, margin=a.margin, temperature=a.temperature,
-        window_seconds=a.window_seconds, mining=a.mining, similar_k=a.similar_k, related_positive=a.related_positive, freeze=a.freeze, augment=a.augment, pitch_shift=a.pitch_shift, mix=a.mix,
+        window_seconds=a.window_seconds, mining=a.mining, similar_k=a.similar_k, freeze=a.freeze, augment=a.augment, pitch_shift=a.pitch_shift, mix=a.mix,
         head=a.head, norm_reg=a.norm_reg, width=a.width,
         embed_dim=a.embed_dim, normalize=not a.unnormalized, pooling=a.pooling, segment_frames=a.segment_frames,
         val_fraction=a.val_fraction, val_triplets=a.val_triplets, seed=a.seed, workers=a.workers, threads=a.threads,

@@ -308,7 +308,6 @@ class Batch:
     distant: tuple[np.ndarray, np.ndarray]
     track_a: np.ndarray
     track_d: np.ndarray
-    track_n: np.ndarray | None = None  # the neighbour's track where it is not the anchor's
 
 
 class TripletSampler:
@@ -318,17 +317,11 @@ class TripletSampler:
     within ``window`` frames of the anchor's start, and differs from it; distant: a crop of a
     piece of a different track, chosen in proportion to length, and not of a track ``related``
     to the anchor's (:mod:`trainer.related`) while an unrelated one exists.
-
-    ``related_positive``: the chance that the neighbour is instead a crop of a track related
-    to the anchor's (a nearest-neighbour positive, as in NNCLR), where the anchor's track has a
-    related track among ``pieces``.
     """
 
     def __init__(self, lengths: np.ndarray, piece_track: np.ndarray, seg_frames: int, window_frames: int,
-                 pieces: np.ndarray | None = None, related: RelatedPairs | None = None,
-                 related_positive: float = 0.0) -> None:
+                 pieces: np.ndarray | None = None, related: RelatedPairs | None = None) -> None:
         self.related = related
-        self.related_positive = float(related_positive) if related is not None else 0.0
         self.lengths = np.asarray(lengths, np.int64)
         self.piece_track = np.asarray(piece_track, np.int64)
         self.F = int(seg_frames)
@@ -340,38 +333,6 @@ class TripletSampler:
         self._cum = np.cumsum(lens)
         # Segments per piece on the non-overlapping grid: an epoch visits each once.
         self.grid = np.maximum(1, lens // self.F)
-        self._partners: dict[int, np.ndarray] | None = None
-
-    def _related_pieces(self) -> dict[int, np.ndarray]:
-        """track -> the pieces (of this sampler) of the tracks related to it."""
-        if self._partners is None:
-            n = self.related.n
-            a, b = self.related.keys // n, self.related.keys % n
-            by_track: dict[int, list[int]] = {}
-            for p in self.pieces:
-                by_track.setdefault(int(self.piece_track[p]), []).append(int(p))
-            out: dict[int, list[int]] = {}
-            for x, y in zip(a.tolist(), b.tolist()):
-                out.setdefault(x, []).extend(by_track.get(y, ()))
-                out.setdefault(y, []).extend(by_track.get(x, ()))
-            self._partners = {t: np.asarray(v, np.int64) for t, v in out.items() if v}
-        return self._partners
-
-    def related_neighbours(self, rng: np.random.Generator, track: np.ndarray, piece: np.ndarray,
-                           start: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """With chance ``related_positive``, swap a neighbour for a random crop of a piece of a
-        related track; returns the (piece, start, track) of every neighbour."""
-        piece, start, track = piece.copy(), start.copy(), track.copy()
-        partners = self._related_pieces()
-        swap = np.nonzero(rng.random(len(piece)) < self.related_positive)[0]
-        for i in swap:
-            cand = partners.get(int(track[i]))
-            if cand is None:
-                continue
-            p = cand[rng.integers(0, len(cand))]
-            piece[i], track[i] = p, self.piece_track[p]
-            start[i] = int(rng.random() * (self.max_start(np.array([p]))[0] + 1))
-        return piece, start, track
 
     @property
     def n_segments(self) -> int:
@@ -431,9 +392,6 @@ class TripletSampler:
         nb = self.neighbours(rng, piece, start)
         track = self.piece_track[piece]
         dp, ds = self.distant(rng, track, pool)
-        if self.related_positive > 0:
-            np_, nb, tn = self.related_neighbours(rng, track, piece, nb)
-            return Batch((piece, start), (np_, nb), (dp, ds), track, self.piece_track[dp], tn)
         return Batch((piece, start), (piece, nb), (dp, ds), track, self.piece_track[dp])
 
 

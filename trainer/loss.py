@@ -92,12 +92,12 @@ def select_negatives(d_ap: torch.Tensor, d_cand: torch.Tensor, valid: torch.Tens
 def batch_triplet_loss(a: torch.Tensor, n: torch.Tensor, d: torch.Tensor, track_a: torch.Tensor,
                        track_d: torch.Tensor, *, margin: float = 0.5, mining: str = "semihard",
                        norm_reg: float = 0.0, related: RelatedPairs | None = None,
-                       temperature: float = 0.1, track_n: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
+                       temperature: float = 0.1) -> tuple[torch.Tensor, dict]:
     """Loss of one batch of triplets and a few statistics (detached 0-d tensors, so a GPU
     step needs no host synchronisation).
 
-    ``track_a``: track index of each anchor (and its neighbour, unless ``track_n`` gives the
-    neighbours' own); ``track_d``: of each distant segment. Candidates for mined negatives are all ``3B`` segments of the batch, except
+    ``track_a``: track index of each anchor (and its neighbour); ``track_d``: of each distant
+    segment. Candidates for mined negatives are all ``3B`` segments of the batch, except
     those of the anchor's track and of tracks ``related`` to it (:mod:`trainer.related`).
     """
     if mining not in MINING_MODES:
@@ -111,7 +111,7 @@ def batch_triplet_loss(a: torch.Tensor, n: torch.Tensor, d: torch.Tensor, track_
         loss = base.mean()
     else:
         cand = torch.cat([a, n, d])
-        cand_track = torch.cat([track_a, track_a if track_n is None else track_n, track_d])
+        cand_track = torch.cat([track_a, track_a, track_d])
         valid = track_a.unsqueeze(1) != cand_track.unsqueeze(0)
         if related is not None:
             valid &= ~related.mask(track_a.unsqueeze(1), cand_track.unsqueeze(0))

@@ -50,7 +50,6 @@ class TrainOptions:
     # each track's K nearest tracks under the starting model are never its distant segment
     # (trainer.related); None: SIMILAR_K_FINETUNE when fine-tuning, 0 from scratch
     similar_k: int | None = None
-    related_positive: float = 0.0  # chance that a neighbour is a crop of a related track instead
     augment: bool = True
     pitch_shift: int = 0  # augmentation: shift crops by up to this many mel bands
     mix: float = 0.0  # augmentation: chance of mixing another crop in at -20..-8 dB

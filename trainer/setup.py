@@ -228,8 +228,7 @@ def prepare_data(opts: TrainOptions, ckpt: dict | None, start: Start, lib, devic
         else:
             store.mel = store.mel.pin_memory()
     W = int(round(opts.window_seconds / (fe.hop_length / fe.sr)))
-    sampler = TripletSampler(store.lengths, piece_group, fe.segment_frames, W, tr_pieces, related,
-                             related_positive=opts.related_positive)
+    sampler = TripletSampler(store.lengths, piece_group, fe.segment_frames, W, tr_pieces, related)
     val_sampler = (TripletSampler(store.lengths, piece_group, fe.segment_frames, W, va_pieces, related)
                    if len(va_pieces) else None)
     val_pool = val_sampler if (val_sampler is not None and len(np.unique(piece_group[va_pieces])) >= 2) else None

@@ -476,9 +476,8 @@ def _run(opts, ckpt, start, lib, device, amp, run_dir, progress, cancel, rank, w
         ea, en, ed = emb.float().split(B)
         ta = torch.as_tensor(b.track_a, device=emb.device)
         td = torch.as_tensor(b.track_d, device=emb.device)
-        tn = None if b.track_n is None else torch.as_tensor(b.track_n, device=emb.device)
         loss, st = batch_triplet_loss(ea, en, ed, ta, td, margin=opts.margin, mining=opts.mining, norm_reg=opts.norm_reg,
-                                      related=related, temperature=opts.temperature, track_n=tn)
+                                      related=related, temperature=opts.temperature)
         optim.zero_grad(set_to_none=True)
         if scaler is not None:
             scaler.scale(loss).backward()

@@ -64,44 +64,6 @@ def test_batch_all_ignores_negatives_of_related_tracks():
     assert torch.isclose(masked, same) and not torch.isclose(masked, plain)
 
 
-def test_related_positives_are_crops_of_related_training_tracks():
-    lengths = np.array([400, 400, 400, 400, 300, 200])
-    piece_track = np.array([0, 1, 2, 3, 4, 4])  # track 4 is two pieces
-    related = RelatedPairs.from_pairs(np.array([[0, 4], [1, 3], [2, 5]]), 6)
-    pieces = np.arange(6)[piece_track != 3]  # track 3 is held out: not a training piece
-    s = TripletSampler(lengths, piece_track, 64, 50, pieces, related, related_positive=0.5)
-    rng = np.random.default_rng(2)
-    anchor = np.repeat(np.array([0, 1, 2]), 400)
-    start = rng.integers(0, 300, size=len(anchor))
-    b = s.batch(rng, anchor, start)
-    tn, ta = b.track_n, b.track_a
-    swapped = tn != ta
-    # track 0's neighbours: its own (within W) or track 4's, about half each
-    own0 = (ta == 0) & ~swapped
-    assert 0.4 < swapped[ta == 0].mean() < 0.6 and set(tn[(ta == 0) & swapped]) == {4}
-    assert set(b.neighbour[0][(ta == 0) & swapped]) == {4, 5}  # from either of its pieces
-    assert (np.abs(b.neighbour[1][own0] - start[own0]) <= 50).all()
-    # track 1's only related track is not a training track, and track 2's has no pieces: own neighbours only
-    assert not swapped[ta != 0].any()
-    starts, pcs = b.neighbour[1][swapped], b.neighbour[0][swapped]
-    assert (starts >= 0).all() and (starts <= lengths[pcs] - 64).all()
-    # off by default: the neighbour is always the anchor's own
-    assert TripletSampler(lengths, piece_track, 64, 50, pieces, related).batch(rng, anchor, start).track_n is None
-
-
-def test_a_related_positive_is_not_counted_as_a_negative_of_its_own_track():
-    torch.manual_seed(0)
-    a = torch.nn.functional.normalize(torch.randn(3, 8), dim=1)
-    n = torch.nn.functional.normalize(torch.randn(3, 8), dim=1)
-    d = torch.nn.functional.normalize(torch.randn(3, 8), dim=1)
-    n[0] = a[1]  # anchor 0's neighbour is a crop of track 7, identical to anchor 1 (of track 7)
-    ta, td, tn = torch.tensor([0, 7, 2]), torch.tensor([4, 5, 6]), torch.tensor([7, 7, 2])
-    # labelled with the anchor's track it looks like a violating negative for anchor 1
-    wrong, _ = batch_triplet_loss(a, n, d, ta, td, mining="all")
-    right, _ = batch_triplet_loss(a, n, d, ta, td, mining="all", track_n=tn)
-    assert right.item() < wrong.item()
-
-
 def test_fine_tuning_a_library_reuses_its_stored_vectors(family_library, tmp_path):
     """The related-tracks pass takes the vectors the scan stored under the starting model (equal to
     what it would compute), embeds only tracks without one, and never trusts a changed file's."""
