@@ -116,7 +116,7 @@ class MelCache(MelStore):
         self.left_out = 0
         if max_frames is not None and have >= max_frames:
             self.left_out, todo = len(todo), []
-        report(progress, "cache", done, total, f"{len(todo)} tracks to decode")
+        report(progress, "cache", done, total, f"{len(todo)} tracks to decode", info={"to_decode": len(todo)})
         if not todo:
             return found, failures
 

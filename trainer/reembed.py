@@ -89,8 +89,8 @@ def _reading(progress: ProgressFn | None, offset: int, total: int, clock: EtaClo
 
     def on(p):
         at = offset + p.done // 2
-        progress(replace(p, stage="reembed", done=at, total=total, current=f"reading {p.current}",
-                         eta_s=clock.eta(at) if at else None))
+        current = p.current if "to_decode" in p.info else f"reading {p.current}"  # a count, or a file
+        progress(replace(p, stage="reembed", done=at, total=total, current=current, eta_s=clock.eta(at) if at else None))
     return on
 
 

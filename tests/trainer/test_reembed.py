@@ -1,5 +1,7 @@
 """Training on a library re-embeds it: the new model becomes active, the old one stays listed."""
 
+import os
+
 import numpy as np
 
 from musicsim.model.checkpoint import load_model
@@ -96,7 +98,9 @@ def test_reembedding_decodes_in_batches_and_stores_within_the_cache_budget(famil
     assert {p.stage for p in seen} == {"reembed"} and {p.total for p in seen} == {len(paths)}
     done = [p.done for p in seen]
     assert done == sorted(done) and done[-1] == len(paths)
-    assert any(p.current.startswith("reading ") for p in seen) and any(not p.current.startswith("reading ") for p in seen)
+    reading = [p.current for p in seen if p.current.startswith("reading ")]
+    assert {os.path.basename(r[len("reading "):]) for r in reading} <= {os.path.basename(p) for p in paths.values()}
+    assert reading and any(p.current in {os.path.basename(q) for q in paths.values()} for p in seen)  # embedding
     # the same vectors as from frames that are all cached
     full, _ = MelCache(tmp_path / "full", m.frontend, DecodeSettings.from_config(lib.config)).build(
         list(paths.values()), workers=1)
