@@ -48,9 +48,11 @@ class Organizer:
     # --- data -------------------------------------------------------------------------------
 
     def data(self) -> tuple[np.ndarray, np.ndarray, dict[int, TrackMeta]]:
-        """(ids, unit vectors, meta) of the live tracks, cached until the database changes."""
+        """(ids, library-space unit vectors, meta) of the live tracks, cached until the database
+        or the library statistics change."""
         with self.lib.db.session() as s:
-            key = (self.lib.model_row.id, repo.max_seq(s), s.scalar(select(func.max(Track.analysed))))
+            key = (self.lib.model_row.id, repo.max_seq(s), s.scalar(select(func.max(Track.analysed))),
+                   self.lib.library_norm().tag)
         if self._cache is None or self._cache[0] != key:
             ids, X = self.lib.embeddings()
             with self.lib.db.session() as s:

@@ -191,34 +191,59 @@ class Library:
     def _open_ann(self):
         if self._ann is None:
             from musicsim.index import ann
-            from musicsim.model.resnet import ModelConfig
 
-            dim = ModelConfig.from_dict(self.model_row.config).track_dim
-            self._ann = ann.load(self.index_path(), dim=dim, checksum=self.model_row.checksum)
+            self._ann = ann.load(self.index_path(), dim=self._track_dim(), checksum=self.model_row.checksum)
             if self._ann is None:
-                self._ann = ann.AnnIndex.empty(dim, self.model_row.checksum)
-            self.sync_index(full=True)
+                self._ann = self._fresh_ann()
+            self._sync(full=True)
         return self._ann
 
+    def _track_dim(self) -> int:
+        from musicsim.model.resnet import ModelConfig
+
+        return ModelConfig.from_dict(self.model_row.config).track_dim
+
+    def _fresh_ann(self):
+        """A new index of every live vector, with library statistics fitted on them."""
+        from musicsim.index import ann
+        from musicsim.index.norm import LibraryNorm
+
+        dim = self._track_dim()
+        with self.db.session() as s:
+            ids, X, _, _ = repo.vectors(s, self.model_row.id, status="ok")
+            db_max = repo.max_seq(s)
+        norm = LibraryNorm.fit(X) if len(ids) else LibraryNorm.identity(dim)
+        idx = ann.AnnIndex.empty(dim, self.model_row.checksum, capacity=len(ids), norm=norm)
+        if len(ids):
+            idx.add(ids, norm.apply(X), db_max)
+        idx.seq = db_max
+        idx.dirty = True
+        return idx
+
     def sync_index(self, *, full: bool = False) -> None:
-        """Bring the index in step with the database (the source of truth)."""
+        """Bring the index in step with the database (the source of truth). A full sync also
+        refits the library statistics, rebuilding the index, once the library has grown or
+        shrunk by a quarter since they were fitted."""
         with self._lock:
             if self._ann is not None:
-                self._sync(self._ann, full)
+                self._sync(full)
 
-    def _sync(self, idx, full: bool) -> None:
+    def _sync(self, full: bool) -> None:
+        idx = self._ann
         with self.db.session() as s:
             ids, X, seqs, live = repo.vectors(s, self.model_row.id, since_seq=idx.seq)
             db_max = repo.max_seq(s)
             all_live = set(repo.vectors(s, self.model_row.id, status="ok")[0].tolist()) if full else None
         if len(ids):
-            idx.add(ids[live], X[live], int(seqs.max()))
+            idx.add(ids[live], idx.norm.apply(X[live]), int(seqs.max()))
             idx.remove(ids[~live])
         if full:
             stale = idx.live_ids() - all_live
             idx.remove(stale)
         idx.seq = max(idx.seq, db_max)
-        if idx.dirty:
+        if full and idx.norm.stale(len(idx)):
+            self._ann = self._fresh_ann()  # the organizer's cache is keyed by the statistics' tag
+        if self._ann.dirty:
             self.save_index()
 
     def save_index(self) -> None:
@@ -227,8 +252,15 @@ class Library:
                 self._ann.save(self.index_path())
 
     def index_add(self, ids: np.ndarray, X: np.ndarray, seq: int) -> None:
+        """Add or replace the stored track vectors ``X`` of ``ids`` in the index."""
         with self._lock:
-            self._open_ann().add(ids, X, seq)
+            idx = self._open_ann()
+            idx.add(ids, idx.norm.apply(X), seq)
+
+    def library_norm(self):
+        """The library statistics the index's (and :meth:`embeddings`') vectors are made with."""
+        with self._lock:
+            return self._open_ann().norm
 
     @property
     def organize(self):
@@ -323,11 +355,13 @@ class Library:
             return self._open_ann().knn_all(X, k, ef=self.config.ef_search)
 
     def vector(self, track_id: int) -> np.ndarray:
+        """A track's library-space vector (as the index holds it)."""
         with self.db.session() as s:
             emb = s.get(Embedding, (track_id, self.model_row.id))
             if emb is None:
                 raise NotFound(f"track {track_id} has no embedding for model '{self.model_row.name}'")
-            return np.frombuffer(emb.vector, np.float32).copy()
+            raw = np.frombuffer(emb.vector, np.float32)
+        return self.library_norm().apply(raw)
 
     def similar(self, track_id: int, n: int = 10) -> list[Hit]:
         ids, dists = self.ann_query(self.vector(track_id), n + 1)
@@ -357,11 +391,15 @@ class Library:
         with self.db.session() as s:
             repo.remove_root(s, path)
 
-    def embeddings(self) -> tuple[np.ndarray, np.ndarray]:
-        """(track ids, unit vectors) of every live track for the active model."""
+    def embeddings(self, *, raw: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(track ids, unit vectors) of every live track for the active model: library-space
+        vectors, as similarity, clusters and outliers compare them (``raw``: as the model
+        gave them, as the database stores them)."""
         with self.db.session() as s:
             ids, X, _, _ = repo.vectors(s, self.model_row.id, status="ok")
-        return ids, X
+        if raw or len(ids) == 0:
+            return ids, X
+        return ids, self.library_norm().apply(X)
 
     def status(self) -> dict:
         with self.db.session() as s:

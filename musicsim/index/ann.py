@@ -1,8 +1,10 @@
 """hnswlib index per model (cosine, label = track id), kept in step with the database.
 
-The database is the source of truth. Beside ``<model>.hnsw`` a small JSON sidecar records
-the model checksum, the labels marked deleted, the highest embedding ``seq`` the index
-holds, and the index file's size. On open, :func:`open_index` checks the sidecar and
+The database is the source of truth. The index holds library-space vectors (the stored
+track vectors z-scored over the library, :mod:`musicsim.index.norm`). Beside ``<model>.hnsw``
+a small JSON sidecar records the model checksum, the library statistics those vectors were
+made with, the labels marked deleted, the highest embedding ``seq`` the index holds, and the
+index file's size. On open, :func:`open_index` checks the sidecar and
 catches up: vectors written after ``seq`` are (re)added, labels gone from the database are
 marked deleted. A missing, unreadable or foreign index is rebuilt from the database.
 """
@@ -21,6 +23,7 @@ import hnswlib
 import numpy as np
 
 from musicsim.fsutil import atomic_write_bytes
+from musicsim.index.norm import LibraryNorm
 
 M = 16
 EF_CONSTRUCTION = 200
@@ -31,16 +34,18 @@ class AnnIndex:
     dim: int
     checksum: str
     index: hnswlib.Index
+    norm: LibraryNorm
     deleted: set[int] = field(default_factory=set)
     seq: int = 0
     dirty: bool = False
 
     @classmethod
-    def empty(cls, dim: int, checksum: str, capacity: int = 1024) -> AnnIndex:
+    def empty(cls, dim: int, checksum: str, capacity: int = 1024, norm: LibraryNorm | None = None) -> AnnIndex:
+        """An empty index whose vectors will be made with ``norm`` (default: identity)."""
         idx = hnswlib.Index(space="cosine", dim=dim)
         idx.init_index(max_elements=max(capacity, 16), ef_construction=EF_CONSTRUCTION, M=M, allow_replace_deleted=False)
         idx.set_ef(64)
-        return cls(dim=dim, checksum=checksum, index=idx)
+        return cls(dim=dim, checksum=checksum, index=idx, norm=norm if norm is not None else LibraryNorm.identity(dim))
 
     def __len__(self) -> int:
         return self.index.get_current_count() - len(self.deleted)
@@ -108,7 +113,8 @@ class AnnIndex:
             os.replace(tmp, path)
         finally:
             Path(tmp).unlink(missing_ok=True)
-        meta = {"dim": self.dim, "checksum": self.checksum, "seq": self.seq, "deleted": sorted(self.deleted), "size": size}
+        meta = {"dim": self.dim, "checksum": self.checksum, "seq": self.seq, "deleted": sorted(self.deleted), "size": size,
+                "norm": self.norm.to_dict()}
         atomic_write_bytes(sidecar(path), json.dumps(meta).encode())
         self.dirty = False
 
@@ -118,11 +124,13 @@ def sidecar(path: Path) -> Path:
 
 
 def load(path: Path, *, dim: int, checksum: str) -> AnnIndex | None:
-    """The saved index, or None when it is missing, damaged or belongs to other weights."""
+    """The saved index, or None when it is missing, damaged, belongs to other weights or
+    predates library normalisation."""
     try:
         meta = json.loads(sidecar(path).read_text())
         if meta["dim"] != dim or meta["checksum"] != checksum or os.path.getsize(path) != meta["size"]:
             return None
+        norm = LibraryNorm.from_dict(meta["norm"], dim)
         idx = hnswlib.Index(space="cosine", dim=dim)
         idx.load_index(str(path), max_elements=0)
         deleted = set(int(i) for i in meta["deleted"])
@@ -131,6 +139,6 @@ def load(path: Path, *, dim: int, checksum: str) -> AnnIndex | None:
                 idx.mark_deleted(i)  # load_index restores delete marks; this is belt and braces
             except RuntimeError:
                 pass
-        return AnnIndex(dim=dim, checksum=checksum, index=idx, deleted=deleted, seq=int(meta["seq"]))
+        return AnnIndex(dim=dim, checksum=checksum, index=idx, norm=norm, deleted=deleted, seq=int(meta["seq"]))
     except (OSError, ValueError, KeyError, RuntimeError, TypeError):
         return None
