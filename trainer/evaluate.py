@@ -14,8 +14,10 @@ same network untrained):
 
 Track vectors are pooled from segment vectors exactly as the library stores them for that
 model (its ``pooling``: normalised mean, mean and spread, or multi-level; :func:`pool_segments`), unless
-``--pooling`` asks for other or more rows; learned vectors are compared by Euclidean distance
-of unit vectors (= cosine), MFCC statistics by Euclidean distance after z-scoring.
+``--pooling`` asks for other or more rows. Network vectors (the model's and the untrained
+network's) are then z-scored over the evaluated tracks and normalised, as a library compares
+its tracks (:mod:`musicsim.index.norm`; ``--raw-vectors`` skips it); MFCC statistics are
+z-scored over them. All are compared by Euclidean distance (of unit vectors: cosine).
 
 ``python -m trainer.evaluate FOLDER [--model PATH]``
 """
@@ -36,6 +38,7 @@ if __name__ == "__main__":
 import numpy as np
 import torch
 
+from musicsim.index.norm import normalise_library
 from musicsim.jobs import CancelToken, ProgressFn, report
 from musicsim.model.checkpoint import LoadedModel, default_model, load_model
 from musicsim.model.embed import STD_WEIGHT, track_vector
@@ -214,7 +217,7 @@ def embedding_metrics(X: np.ndarray, labels, *, seed: int = 0, holdout: str | No
 def evaluate_folder(folder: str | os.PathLike, *, model_path: str | None = None, cache: str | None = None,
                     device: str = "auto", workers: int = 0, baselines: bool = True, holdout: str | None = None,
                     query_labels: list[str] | None = None, compare: list[str] | None = None, combined: bool = False,
-                    pooling: str | tuple[str, ...] | None = None, seed: int = 0, progress: ProgressFn | None = None, cancel: CancelToken | None = None) -> dict:
+                    pooling: str | tuple[str, ...] | None = None, seed: int = 0, library_norm: bool = True, progress: ProgressFn | None = None, cancel: CancelToken | None = None) -> dict:
     """Evaluate a model (default: the shipped one) on ``folder``; sub-folders are labels.
 
     Returns ``{"folder", "tracks", "labels": {label: n}, "failed": [...], "methods": {name: {metric: value,
@@ -222,6 +225,8 @@ def evaluate_folder(folder: str | os.PathLike, *, model_path: str | None = None,
     ``combined`` adds the model vector concatenated with z-scored MFCC statistics. ``pooling``:
     one or more of :data:`POOLINGS` (networks get one row per pooling); default: the model's
     own, which is what the library stores (the untrained baseline is pooled the same way).
+    ``library_norm``: network vectors z-scored over the evaluated tracks, as a library of them
+    would compare them (False: the stored vectors as they are).
     """
     from musicsim.model.embed import best_device
 
@@ -257,6 +262,8 @@ def evaluate_folder(folder: str | os.PathLike, *, model_path: str | None = None,
         out = {}
         for pm in poolings:
             out[pm] = np.stack([pool_segments(v, pm, parts=lm.config.descriptor_parts) for v in segs])
+            if library_norm:
+                out[pm] = normalise_library(out[pm])
             label = title if len(poolings) == 1 else f"{title} [{POOLING_NAMES[pm]}]"
             add(label, out[pm], kind, pooling=pm, checksum=lm.checksum, trained=lm.trained)
         return out
@@ -280,7 +287,7 @@ def evaluate_folder(folder: str | os.PathLike, *, model_path: str | None = None,
     uniq, counts = np.unique(labels, return_counts=True)
     return {"folder": str(folder), "tracks": len(files), "labels": dict(zip(uniq.tolist(), counts.tolist())),
             "failed": failed, "methods": methods, "order": order, "holdout": holdout, "query_labels": query_labels,
-            "model": {"name": loaded.name, "checksum": loaded.checksum, "path": loaded.path},
+            "model": {"name": loaded.name, "checksum": loaded.checksum, "path": loaded.path}, "library_norm": library_norm,
             "seconds": time.perf_counter() - t0}
 
 
@@ -288,6 +295,8 @@ def format_report(result: dict) -> str:
     """A plain-text table of :func:`evaluate_folder`'s result."""
     labels = ", ".join(f"{k} {v}" for k, v in result["labels"].items())
     lines = [f"Evaluation on {result['folder']}: {result['tracks']} tracks, {len(result['labels'])} labels ({labels})"]
+    if result.get("library_norm") is False:
+        lines.append("network vectors compared as stored (--raw-vectors), not z-scored over these tracks")
     if result.get("query_labels"):
         lines.append(f"precision@5 / 1-NN over queries from: {', '.join(result['query_labels'])}")
     if result.get("failed"):
@@ -323,6 +332,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="track vectors from segment vectors: mean, meanstd (mean and spread), multilevel (also "
                          "the third stage's texture statistics) and/or multilevel3 (and the second stage's) "
                          "(default: the model's own, what the library stores)")
+    ap.add_argument("--raw-vectors", action="store_true",
+                    help="compare network vectors as stored, not z-scored over the evaluated tracks as a library "
+                         "compares them")
     ap.add_argument("--no-baselines", action="store_true", help="skip the MFCC and untrained rows")
     ap.add_argument("--seed", type=int, default=0, help="seed of the probe folds and k-means")
     ap.add_argument("--threads", type=int, help="torch CPU threads")
@@ -333,7 +345,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     res = evaluate_folder(a.folder, model_path=a.model, cache=a.cache, device=a.device, workers=a.workers,
                           baselines=not a.no_baselines, holdout=a.holdout, query_labels=a.query_labels,
-                          compare=a.compare, combined=a.combined, pooling=tuple(a.pooling) if a.pooling else None, seed=a.seed)
+                          compare=a.compare, combined=a.combined, pooling=tuple(a.pooling) if a.pooling else None, seed=a.seed,
+                          library_norm=not a.raw_vectors)
     print(format_report(res))
     if a.json:
         Path(a.json).write_text(json.dumps(res, indent=1, default=str))

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from musicsim.index.norm import normalise_library
 from trainer.related import nearest_rows
 
 MIN_QUERIES = 8  # fewer tracks with an album/folder mate: too little to judge, so no verdict
@@ -58,9 +59,10 @@ def grouping_precision(X: np.ndarray, labels: np.ndarray, k: int = 5) -> tuple[f
 
 def judge(groups: dict[int, str], old: tuple[np.ndarray, np.ndarray], new: tuple[np.ndarray, np.ndarray],
           *, tolerance: float = 0.0) -> GuardVerdict:
-    """Compare (track ids, vectors) of the old and the new model on the tracks both embedded."""
-    old_ids, old_X = old
-    new_ids, new_X = new
+    """Compare (track ids, stored vectors) of the old and the new model on the tracks both
+    embedded, each model's vectors in its library space (as the library would compare them)."""
+    old_ids, old_X = old[0], normalise_library(old[1])
+    new_ids, new_X = new[0], normalise_library(new[1])
     common = np.intersect1d(np.intersect1d(old_ids, new_ids), np.fromiter(groups, np.int64, len(groups)))
     if len(common) == 0:
         return GuardVerdict(None, None, 0, True, "no tracks embedded by both models to compare")

@@ -115,3 +115,39 @@ def test_compare_rows_of_one_name_stay_apart(train_library, mel_cache_dir, tmp_p
     assert res["order"] == [f"model: {name}", f"model: {name} (run1.pt)", f"model: {name} (run2.pt)"]
     sums = [res["methods"][n]["checksum"] for n in res["order"]]
     assert sums == [load_model(p).checksum for p in (DEFAULT_RESOURCE, *paths)] and len(set(sums)) == 3
+
+
+def test_network_rows_compare_vectors_as_a_library_does(train_library, mel_cache_dir, tmp_path):
+    """By default a network's track vectors are z-scored over the evaluated tracks, as a
+    library of those tracks compares them; --raw-vectors compares them as stored."""
+    import os
+
+    import torch
+
+    from musicsim.index.norm import normalise_library
+    from musicsim.model.checkpoint import default_model
+    from trainer.data import DecodeSettings, MelCache
+    from trainer.evaluate import track_vectors
+
+    src, _ = train_library
+    # labels that cut across the timbre families, so that the figures depend on the details
+    root = tmp_path / "labelled"
+    for i, (path, _) in enumerate(labelled_files(src)):
+        (root / f"half{i % 2}").mkdir(parents=True, exist_ok=True)
+        os.symlink(path, root / f"half{i % 2}" / os.path.basename(path))
+    files = labelled_files(root)
+    lm = default_model()
+    found, _ = MelCache(str(mel_cache_dir), lm.frontend, DecodeSettings()).build(
+        [p for p, _ in files], device=torch.device("cpu"), workers=1)
+    X = track_vectors(lm, [found[p] for p, _ in files], device="cpu")
+    labels = [lab for _, lab in files]
+    rows = {}
+    for flag, V in ((True, normalise_library(X)), (False, X)):
+        res = evaluate_folder(root, cache=str(mel_cache_dir), device="cpu", workers=1, baselines=False,
+                              library_norm=flag)
+        rows[flag] = row = res["methods"][res["order"][0]]
+        want = embedding_metrics(V, labels)
+        for k in ("p@5", "1nn", "probe", "nmi"):
+            assert row[k] == pytest.approx(want[k]), k
+        assert ("--raw-vectors" in format_report(res)) is (not flag)
+    assert any(rows[True][k] != pytest.approx(rows[False][k]) for k in ("p@5", "1nn", "nmi"))
