@@ -1,6 +1,6 @@
 """Benchmark of the organise features on SYNTHETIC vectors (not real audio embeddings).
 
-Run: ``python tests/benchmarks/bench_organize.py [--n 100000] [--dim 128]``.
+Run: ``python tests/benchmarks/bench_organize.py [--n 100000] [--dim 128] [--refit-n 20000]``.
 Not collected by pytest (the file name does not match ``test_*.py``).
 
 The library is 100k unit vectors drawn as 1,000 Gaussian families of varying spread on
@@ -102,10 +102,29 @@ def bench_playlist(X: np.ndarray, fam: np.ndarray, rows: list) -> None:
     rows.append(("30-track playlist, smooth=True", f"{dt * 1e3:.1f} ms", "single run"))
 
 
+def bench_refit(n: int, rows: list, dim: int = 640) -> None:
+    """What a library does when it refits its statistics: fit, transform, rebuild the index
+    (at the default model's 640 values per track; :mod:`musicsim.index.norm`)."""
+    from musicsim.index.ann import AnnIndex
+    from musicsim.index.norm import LibraryNorm
+
+    X, _ = synthetic(n, dim, families=max(10, n // 100), seed=3)
+    X = X * np.linspace(0.2, 3.0, dim, dtype=np.float32) + 0.5  # uneven spreads and a shared offset
+    t0 = time.perf_counter()
+    norm = LibraryNorm.fit(X)
+    Z = norm.apply(X)
+    fit_s = time.perf_counter() - t0
+    idx = AnnIndex.empty(dim, "bench", capacity=n, norm=norm)
+    _, build_s = timed(idx.add, np.arange(n), Z, 0)
+    rows.append((f"library refit + index rebuild, {n:,} x {dim}", f"{fit_s + build_s:.1f} s",
+                 f"statistics {fit_s:.2f} s + build {build_s:.1f} s"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--dim", type=int, default=128)
+    parser.add_argument("--refit-n", type=int, default=20_000, help="tracks for the library-refit row (0: skip)")
     args = parser.parse_args()
     print(f"SYNTHETIC data: {args.n:,} x {args.dim} unit vectors in Gaussian families (not real embeddings)")
     allX, allfam = synthetic(args.n + 1000, args.dim)
@@ -127,6 +146,8 @@ def main() -> None:
     rows.append(
         ("near-duplicates (hnswlib candidates)", f"{dt_d:.1f} s", f"{len(pairs)} pairs, plus the kNN query above")
     )
+    if args.refit_n:
+        bench_refit(args.refit_n, rows)
     sub = X[np.random.default_rng(2).choice(args.n, 1000, replace=False)]
     (_, stats), dt_s = timed(smooth_order, sub)
     rows.append(

@@ -113,3 +113,10 @@ def test_library_compares_and_indexes_library_space_vectors(family_library, tmp_
     with Library(db) as lib:  # reopened: the saved statistics are used, nothing is refitted
         assert lib.library_norm().tag == norm.tag
         assert lib.organize.data()[1].shape == X.shape and np.allclose(lib.organize.data()[1], X, atol=1e-6)
+    # an index saved before library normalisation (no statistics beside it) is rebuilt on open
+    meta.pop("norm")
+    sidecar(lib.index_path()).write_text(json.dumps(meta))
+    with Library(db) as lib:
+        assert lib.library_norm().tag == norm.tag
+        assert np.allclose(lib.embeddings()[1], X, atol=1e-6)
+    assert json.loads(sidecar(lib.index_path()).read_text())["norm"]["n"] == len(families)
