@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -55,6 +56,14 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
 
     work = Path(a.keep or tempfile.mkdtemp(prefix="musicsim-bench-ft-"))
+    try:
+        return run(a, work)
+    finally:
+        if not a.keep:  # the generated library and its cache take ~6 GB for 500 tracks
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def run(a: argparse.Namespace, work: Path) -> int:
     os.environ["MUSICSIM_HOME"] = str(work / "home")
     import torch
 
