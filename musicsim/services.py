@@ -194,8 +194,13 @@ class Library:
 
             self._ann = ann.load(self.index_path(), dim=self._track_dim(), checksum=self.model_row.checksum)
             if self._ann is None:
-                self._ann = self._fresh_ann()
-            self._sync(full=True)
+                with self.db.session() as s:
+                    ids, X, _, _ = repo.vectors(s, self.model_row.id, status="ok")
+                    db_max = repo.max_seq(s)
+                self._ann = self._fresh_ann(ids, X, db_max)
+                self.save_index()
+            else:
+                self._sync(full=True)
         return self._ann
 
     def _track_dim(self) -> int:
@@ -203,15 +208,13 @@ class Library:
 
         return ModelConfig.from_dict(self.model_row.config).track_dim
 
-    def _fresh_ann(self):
-        """A new index of every live vector, with library statistics fitted on them."""
+    def _fresh_ann(self, ids: np.ndarray, X: np.ndarray, db_max: int):
+        """A new index of the live vectors ``X`` of ``ids`` (every one the database holds up to
+        ``db_max``), with library statistics fitted on them."""
         from musicsim.index import ann
         from musicsim.index.norm import LibraryNorm
 
         dim = self._track_dim()
-        with self.db.session() as s:
-            ids, X, _, _ = repo.vectors(s, self.model_row.id, status="ok")
-            db_max = repo.max_seq(s)
         norm = LibraryNorm.fit(X) if len(ids) else LibraryNorm.identity(dim)
         idx = ann.AnnIndex.empty(dim, self.model_row.checksum, capacity=len(ids), norm=norm)
         if len(ids):
@@ -233,16 +236,16 @@ class Library:
         with self.db.session() as s:
             ids, X, seqs, live = repo.vectors(s, self.model_row.id, since_seq=idx.seq)
             db_max = repo.max_seq(s)
-            all_live = set(repo.vectors(s, self.model_row.id, status="ok")[0].tolist()) if full else None
+            every = repo.vectors(s, self.model_row.id, status="ok")[:2] if full else None
         if len(ids):
             idx.add(ids[live], idx.norm.apply(X[live]), int(seqs.max()))
             idx.remove(ids[~live])
         if full:
-            stale = idx.live_ids() - all_live
-            idx.remove(stale)
+            idx.remove(idx.live_ids() - set(every[0].tolist()))
         idx.seq = max(idx.seq, db_max)
         if full and idx.norm.stale(len(idx)):
-            self._ann = self._fresh_ann()  # the organizer's cache is keyed by the statistics' tag
+            # refit on the vectors just read (the organizer's cache is keyed by the statistics' tag)
+            self._ann = self._fresh_ann(*every, db_max)
         if self._ann.dirty:
             self.save_index()
 

@@ -96,8 +96,5 @@ class LibraryNorm:
 
 
 def normalise_library(X: np.ndarray) -> np.ndarray:
-    """``X`` as the library compares it: z-scored over ``X`` itself, unit rows."""
-    X = np.asarray(X, np.float32)
-    if len(X) == 0:
-        return X
+    """``X`` [n, D] as the library compares it: z-scored over ``X`` itself, unit rows."""
     return LibraryNorm.fit(X).apply(X)

@@ -101,8 +101,7 @@ def scan(lib: Library, paths: list[str], *, progress: ProgressFn | None = None, 
     except Cancelled:
         rep.cancelled = True
     finally:
-        lib.sync_index(full=True)  # refits the library statistics once it has grown by a quarter
-        lib.save_index()
+        lib.sync_index(full=True)  # saves the index; refits the statistics once the library grew by a quarter
     if mel_writer is not None and mel_writer.removed:
         logging.getLogger("musicsim.scan").info("removed %d stale log-Mel cache entries to make room", mel_writer.removed)
     if mel_writer is not None and mel_writer.stopped:
