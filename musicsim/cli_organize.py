@@ -41,8 +41,8 @@ def add_commands(sub) -> None:
     _json(ou)
     du = sub.add_parser("duplicates", help="the same recording twice (near-identical sound, same duration)")
     du.add_argument("--threshold", type=float, default=None,
-                    help="cosine distance below which tracks match (default: min(0.02, a quarter of the median "
-                         "nearest-neighbour distance))")
+                    help="cosine distance below which tracks match (default: a tenth of the median "
+                         "distance between two tracks of the library)")
     _json(du)
 
 

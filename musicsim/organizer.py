@@ -71,19 +71,12 @@ class Organizer:
             dists = np.hstack([dists, np.repeat(dists[:, -1:], pad, 1)])
         return labels, dists
 
-    def dup_threshold(self, ceiling: float = 0.02) -> float:
-        """Cosine distance under which two tracks count as the same recording, for this model.
+    def dup_threshold(self) -> float:
+        """Cosine distance under which two tracks count as the same recording, for this model
+        and library (:func:`musicsim.organize.outliers.duplicate_threshold`)."""
+        from musicsim.organize.outliers import duplicate_threshold
 
-        Models differ in how far apart neighbours lie (an untrained net puts everything
-        within 0.005), so the fixed ceiling is capped at a quarter of the median distance
-        between a track and its nearest neighbour (on a sample of up to 2,000 tracks).
-        """
-        ids, X, _ = self.data()
-        if len(ids) < 3:
-            return ceiling
-        rows = np.random.default_rng(0).choice(len(ids), size=min(len(ids), 2000), replace=False)
-        _, dist = self._knn(X[rows], 2)
-        return float(min(ceiling, 0.25 * np.median(dist[:, 1])))
+        return duplicate_threshold(self.data()[1])
 
     def _need(self, n: int = 1) -> tuple[np.ndarray, np.ndarray, dict[int, TrackMeta]]:
         ids, X, meta = self.data()

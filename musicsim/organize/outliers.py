@@ -164,6 +164,27 @@ def _close_pairs_candidates(
                 yield r, c, max(0.0, 1.0 - float(sims[i, j]))
 
 
+def duplicate_threshold(X: np.ndarray, *, fraction: float = 0.1, small: float = 0.02, sample: int = 2000,
+                        seed: int = 0) -> float:
+    """Cosine distance under which two tracks count as the same recording.
+
+    ``fraction`` of the median distance between two tracks (over the pairs of a sample of up
+    to ``sample`` rows), so it follows each model's and library's scale. Unlike the distance
+    to the nearest track, that median does not shrink when many tracks have a copy. With
+    fewer than 4 rows there is no such scale, and ``small`` is used.
+
+    Measured on real libraries in library space (``tests/benchmarks/bench_duplicates.py``):
+    copies of the same recording (other codec, 96 kb/s MP3) of tracks of 10 s or longer lay
+    within 0.08 of that median, other tracks of the same duration no nearer than 0.25 of it.
+    """
+    X = as_matrix(X)
+    if X.shape[0] < 4:
+        return float(small)
+    rows = np.random.default_rng(seed).choice(X.shape[0], size=min(X.shape[0], sample), replace=False)
+    sims = X[rows] @ X[rows].T
+    return float(fraction * np.median(1.0 - sims[np.triu_indices(len(rows), 1)]))
+
+
 def near_duplicates(
     X: np.ndarray,
     ids: np.ndarray,

@@ -8,7 +8,7 @@ import pytest
 from musicsim.errors import MusicsimError
 from musicsim.organize import TrackMeta
 from musicsim.organize.clusters import cluster
-from musicsim.organize.outliers import knn_distance, near_duplicates, outlier_scores, rank_outliers
+from musicsim.organize.outliers import duplicate_threshold, knn_distance, near_duplicates, outlier_scores, rank_outliers
 
 from . import make_library, unit
 
@@ -88,3 +88,45 @@ def test_near_duplicates_threshold_and_errors():
     assert near_duplicates(lib.X, lib.ids, lib.meta) == []
     with pytest.raises(MusicsimError):
         near_duplicates(lib.X, lib.ids, lib.meta, threshold=-1)
+
+
+def _library_with_copies(n: int, copies: int, *, dim: int = 64, seed: int = 0) -> tuple[np.ndarray, int]:
+    """n distinct unit vectors, then a slightly perturbed copy (cosine distance ~0.005) of the
+    first ``copies`` of them."""
+    rng = np.random.default_rng(seed)
+    X = unit(rng.normal(size=(n, dim)))
+    twins = unit(X[:copies] + 0.1 / np.sqrt(dim) * rng.normal(size=(copies, dim)))
+    return np.vstack([X, twins]).astype(np.float32), copies
+
+
+@pytest.mark.parametrize("copies", [0, 10, 40])
+def test_duplicate_threshold_lies_between_copies_and_other_tracks(copies):
+    X, c = _library_with_copies(40, copies)
+    D = 1.0 - X @ X.T
+    n = 40
+    copy_d = np.array([D[i, n + i] for i in range(c)])
+    other = D[:n, :n][np.triu_indices(n, 1)]
+    thr = duplicate_threshold(X)
+    print(f"copies {c}: threshold {thr:.4f}, copies up to {copy_d.max() if c else 0:.4f}, others from {other.min():.4f}")
+    assert (copy_d < thr).all()
+    assert thr < other.min()
+    # Every track having a copy must not shrink the threshold below the copies (the previous
+    # rule, a quarter of the median nearest-neighbour distance, did exactly that).
+    if c == 40:
+        np.fill_diagonal(D, np.inf)
+        assert 0.25 * np.median(D.min(1)) < copy_d.min()
+
+
+def test_duplicate_threshold_follows_the_scale_and_falls_back_for_tiny_libraries():
+    X, _ = _library_with_copies(40, 10)
+    thr = duplicate_threshold(X)
+    # The same geometry squeezed towards one direction: every distance about a tenth as large.
+    squeezed = unit(X + 3.0 * unit(np.ones(X.shape[1]))[None, :])
+    thr_sq = duplicate_threshold(squeezed)
+    ratio = np.median(1 - squeezed @ squeezed.T) / np.median(1 - X @ X.T)
+    assert thr_sq == pytest.approx(thr * ratio, rel=0.05)
+    assert thr_sq < 0.5 * thr
+    assert duplicate_threshold(X[:3]) == 0.02
+    assert duplicate_threshold(X[:3], small=0.5) == 0.5
+    # A sample of the pairs gives nearly the same threshold as all of them.
+    assert duplicate_threshold(X, sample=30) == pytest.approx(thr, rel=0.15)
