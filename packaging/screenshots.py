@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -120,6 +121,10 @@ def main(argv: list[str] | None = None) -> int:
     win.tabs.setCurrentWidget(win.outlier_panel)
     shot("outliers.png")
 
+    win.tabs.setCurrentWidget(win.dup_panel)  # showing the tab searches
+    wait(lambda: win.dup_panel.table.rowCount() > 0 and win.runner.idle(), "the duplicates")
+    shot("duplicates.png")
+
     win.tabs.setCurrentWidget(win.training)
     if win.backend is not None and win.backend.can_train:
         win.training.minutes.setValue(args.train_minutes)
@@ -134,13 +139,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def generate(root: Path) -> None:
-    """Four timbre families, a few MIDI files and one broken file (for the failures count)."""
+    """Four timbre families, a few MIDI files, one track twice and one broken file (for the
+    failures count)."""
     from tests.fixtures.generate import make_library, write_midi
 
     make_library(root, per_family=6, seconds=8.0)
     for program, name in ((0, "piano"), (24, "guitar"), (40, "violin")):
         write_midi(root / "midi" / f"{name}.mid", program=program, variant=program % 5, seconds=8.0,
                    title=f"{name.title()} melody")
+    chord = sorted((root / "chord").iterdir())[0]  # the same recording kept twice, for the Duplicates tab
+    (root / "copies").mkdir(parents=True, exist_ok=True)
+    shutil.copy(chord, root / "copies" / chord.name)
     (root / "broken").mkdir(parents=True, exist_ok=True)
     (root / "broken" / "truncated.mp3").write_bytes(b"ID3\x03\x00\x00\x00\x00\x00\x00not really an mp3")
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Screenshots of the desktop app's main views on a generated library (run under Xvfb).
 #   bash packaging/screenshots.sh [OUT_DIR]      (default: docs/screenshots/)
-# Writes first-run.png, library-similarity.png, cluster-map.png, outliers.png, training.png.
+# Writes first-run.png, library-similarity.png, cluster-map.png, outliers.png, duplicates.png,
+# training.png.
 # Nothing outside OUT_DIR and a temporary folder is written (not your library, not your settings).
 set -euo pipefail
 cd "$(dirname "$0")/.."

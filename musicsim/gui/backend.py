@@ -314,6 +314,18 @@ class Backend:
             out.append((int(t.id), title, t.artist or "", t.path, float(score), dict(reason or {})))
         return out
 
+    def duplicates(self) -> list[tuple]:
+        """(distance, track A, track B) pairs that are probably the same recording, nearest
+        first; each track as (id, title, path, duration). A library of fewer than two analysed
+        tracks has none."""
+        if len(self.org.data()[0]) < 2:
+            return []
+
+        def brief(t) -> tuple:
+            return (int(t.id), t.title or os.path.splitext(os.path.basename(t.path))[0], t.path, t.duration)
+
+        return [(float(d), brief(a), brief(b)) for a, b, d in self.org.duplicates()]
+
     # --- training ---------------------------------------------------------------------------
 
     def train(self, minutes: float, device: str = "auto", *, progress=None, cancel=None) -> dict:

@@ -1,4 +1,4 @@
-"""The main window: library table, playlists sidebar, cluster map, outliers, training.
+"""The main window: library table, playlists sidebar, cluster map, outliers, duplicates, training.
 
 The window is the controller: it owns the one writable Library (opened in a worker), the
 :class:`~musicsim.gui.workers.JobRunner`, and turns user actions into jobs. Widgets never
@@ -339,10 +339,12 @@ class MainWindow(WindowLayout, LongJobs, Organize, QMainWindow):
             self.table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         tab = self.settings.value("window/tab")
         if tab is not None:
-            try:
-                self.tabs.setCurrentIndex(int(tab))
-            except (TypeError, ValueError):
-                pass
+            tab = str(tab)
+            if tab.isdigit():  # saved by a version that stored the index, before the Duplicates tab
+                tab = dict(enumerate(("Library", "Clusters", "Outliers", "Training"))).get(int(tab), "")
+            titles = [self.tabs.tabText(i) for i in range(self.tabs.count())]
+            if tab in titles:
+                self.tabs.setCurrentIndex(titles.index(tab))
 
     def save_window_state(self) -> None:
         s = self.settings
@@ -350,7 +352,7 @@ class MainWindow(WindowLayout, LongJobs, Organize, QMainWindow):
         s.set_value("window/state", self.saveState())
         s.set_value("window/splitter", self.splitter.saveState())
         s.set_value("library/header", self.table.horizontalHeader().saveState())
-        s.set_value("window/tab", self.tabs.currentIndex())
+        s.set_value("window/tab", self.tabs.tabText(self.tabs.currentIndex()))  # by name: tabs may be added
         s.sync()
 
     # ======================================================================================

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from musicsim.gui.clustermap import ClusterMap
+from musicsim.gui.duplicates import DuplicatePanel
 from musicsim.gui.icons import icon
 from musicsim.gui.outliers import OutlierPanel
 from musicsim.gui.playlists import PlaylistPanel
@@ -158,6 +159,11 @@ class WindowLayout:
         self.outlier_panel.show_track.connect(lambda tid: self.select_tracks([tid], show=True))
         self.outlier_panel.refresh_requested.connect(self.refresh_outliers)
         self.tabs.addTab(self.outlier_panel, "Outliers")
+        self.dup_panel = DuplicatePanel()
+        self.dup_panel.show_track.connect(lambda tid: self.select_tracks([tid], show=True))
+        self.dup_panel.refresh_requested.connect(self.find_duplicates)
+        self.tracks_loaded.connect(self.dup_panel.mark_stale)
+        self.tabs.addTab(self.dup_panel, "Duplicates")
         self.training = TrainingPanel()
         self.training.start_requested.connect(self.start_training)
         self.training.cancel_requested.connect(lambda: self.train_job and self.train_job.cancel())

@@ -295,6 +295,27 @@ class Organize:
         self.run_job(lambda: self.backend.outliers(n), name="Ranking outliers",
                      on_result=lambda rows: self.outlier_panel.set_rows(rows, names))
 
+    def find_duplicates(self) -> Job | None:
+        """Fill the Duplicates tab (in a worker; the library is only read)."""
+        if not self._need_library():
+            return None
+        panel = self.dup_panel
+        panel.stale = False
+        panel.find.setEnabled(False)
+
+        def done(rows) -> None:
+            panel.find.setEnabled(True)
+            panel.set_rows(rows)
+
+        def failed(err) -> None:
+            panel.find.setEnabled(True)
+            panel.stale = True
+            self.job_error("Finding duplicates", err, user_action=True)
+
+        return self.run_job(self.backend.duplicates, name="Finding duplicates", on_result=done, on_error=failed)
+
     def _on_tab_changed(self, _index: int) -> None:
         if self.tabs.currentWidget() is self.cluster_page:
             self.cluster_map.set_highlight(self.selected_ids())
+        elif self.tabs.currentWidget() is self.dup_panel and self.dup_panel.stale and self.model.total:
+            self.find_duplicates()

@@ -302,6 +302,7 @@ def test_settings_and_window_state_persist_across_restarts(qtbot, make_window, t
     assert (cfg.analysis_windows, cfg.window_seconds, cfg.device, cfg.soundfont) == (4, 5.0, "cpu", "/x/y.sf2")
     assert (win2.width(), win2.height()) == (1111, 777) or win2.settings.bytes("window/geometry") is not None
     assert win2.tabs.currentWidget() is win2.outlier_panel
+    assert SettingsStore(ini).value("window/tab") == "Outliers"  # by name, so a new tab does not shift it
     assert "workers" not in SettingsStore(ini).stored()
     text = Path(ini).read_text()
     assert "analysis_windows=4" in text
@@ -413,3 +414,12 @@ def test_a_new_built_in_model_is_switched_to_and_the_library_analysed_again(make
     qtbot.waitUntil(lambda: len(win.lib.ann()) == len(families) and win.runner.idle(), timeout=120_000)
     assert win.lib.ann().dim == 2 * (16 + 32)
     assert win.model.total == len(families)
+
+
+def test_a_tab_saved_by_index_in_older_settings_opens_the_same_tab(make_window, tmp_path):
+    ini = tmp_path / "old.ini"
+    old = SettingsStore(ini)
+    old.set_value("window/tab", 3)  # "Training" before the Duplicates tab came in at index 3
+    old.qs.sync()
+    win = make_window(settings=ini)
+    assert win.tabs.currentWidget() is win.training
