@@ -10,33 +10,14 @@ from __future__ import annotations
 import os
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QHBoxLayout,
-    QHeaderView,
-    QLabel,
-    QPushButton,
-    QTableWidget,
-    QTableWidgetItem,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QTableWidgetItem, QVBoxLayout, QWidget
 
 from musicsim.gui.tablemodel import format_duration
+from musicsim.gui.tables import NumItem, row_table
 
 HEADERS = ("Distance", "Track", "Folder", "Same recording as", "Folder", "Length")
 # Columns whose cell names a track (double-click shows that one): the first or the second.
 _TRACK_OF_COLUMN = {0: 0, 1: 0, 2: 0, 3: 1, 4: 1, 5: 0}
-
-
-class _Num(QTableWidgetItem):
-    def __init__(self, value: float, text: str) -> None:
-        super().__init__(text)
-        self.value = value
-        self.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-
-    def __lt__(self, other) -> bool:
-        return self.value < getattr(other, "value", 0.0)
 
 
 class DuplicatePanel(QWidget):
@@ -60,21 +41,7 @@ class DuplicatePanel(QWidget):
         self.info = QLabel("")
         top.addWidget(self.info)
         layout.addLayout(top)
-        self.table = QTableWidget(0, len(HEADERS))
-        self.table.setHorizontalHeaderLabels(HEADERS)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.verticalHeader().setVisible(False)
-        self.table.setAlternatingRowColors(True)
-        self.table.setSortingEnabled(True)
-        self.table.setWordWrap(False)
-        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
-        h = self.table.horizontalHeader()
-        h.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        h.setStretchLastSection(True)
-        for col, width in enumerate((70, 220, 180, 220, 180)):
-            self.table.setColumnWidth(col, width)
+        self.table = row_table(self, HEADERS, (70, 220, 180, 220, 180))
         self.table.cellDoubleClicked.connect(lambda r, c: self.show_track.emit(self.track_id(r, _TRACK_OF_COLUMN[c])))
         layout.addWidget(self.table, 1)
         self.empty = QLabel("")
@@ -101,7 +68,7 @@ class DuplicatePanel(QWidget):
         self.table.setSortingEnabled(False)
         self.table.setRowCount(len(rows or ()))
         for r, (dist, a, b) in enumerate(rows or ()):
-            self.table.setItem(r, 0, _Num(dist, f"{dist:.4f}"))
+            self.table.setItem(r, 0, NumItem(dist, f"{dist:.4f}"))
             for col, (tid, title, path, _dur) in ((1, a), (3, b)):
                 t = QTableWidgetItem(title)
                 t.setData(Qt.ItemDataRole.UserRole, tid)
@@ -110,7 +77,7 @@ class DuplicatePanel(QWidget):
                 folder = QTableWidgetItem(os.path.basename(os.path.dirname(path)))
                 folder.setToolTip(os.path.dirname(path))
                 self.table.setItem(r, col + 1, folder)
-            self.table.setItem(r, 5, _Num(a[3] or 0.0, format_duration(a[3])))
+            self.table.setItem(r, 5, NumItem(a[3] or 0.0, format_duration(a[3])))
         self.table.setSortingEnabled(True)
         self.table.sortItems(0, Qt.SortOrder.AscendingOrder)
         if rows is None:

@@ -3,18 +3,9 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QHBoxLayout,
-    QHeaderView,
-    QLabel,
-    QPushButton,
-    QSpinBox,
-    QTableWidget,
-    QTableWidgetItem,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSpinBox, QTableWidgetItem, QVBoxLayout, QWidget
+
+from musicsim.gui.tables import NumItem, row_table
 
 HEADERS = ("Score", "Title", "Artist", "Nearest cluster", "Why it stands out")
 
@@ -35,16 +26,6 @@ def reason_text(reason: dict) -> str:
     if knn is not None:
         parts.append(f"nearest neighbours at {knn:.4f}")
     return " · ".join(parts) or "–"
-
-
-class _Num(QTableWidgetItem):
-    def __init__(self, value: float) -> None:
-        super().__init__(f"{value:.2f}")
-        self.value = value
-        self.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-
-    def __lt__(self, other) -> bool:
-        return self.value < getattr(other, "value", 0.0)
 
 
 class OutlierPanel(QWidget):
@@ -70,23 +51,7 @@ class OutlierPanel(QWidget):
         self.info = QLabel("")
         top.addWidget(self.info)
         layout.addLayout(top)
-        self.table = QTableWidget(0, len(HEADERS))
-        self.table.setHorizontalHeaderLabels(HEADERS)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.verticalHeader().setVisible(False)
-        self.table.setAlternatingRowColors(True)
-        self.table.setSortingEnabled(True)
-        self.table.setWordWrap(False)
-        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
-        h = self.table.horizontalHeader()
-        h.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        h.setStretchLastSection(True)
-        self.table.setColumnWidth(0, 70)
-        self.table.setColumnWidth(1, 220)
-        self.table.setColumnWidth(2, 160)
-        self.table.setColumnWidth(3, 150)
+        self.table = row_table(self, HEADERS, (70, 220, 160, 150))
         self.table.cellDoubleClicked.connect(lambda r, _c: self.show_track.emit(self.track_id(r)))
         layout.addWidget(self.table, 1)
         self.empty = QLabel("Outlier scores come with the cluster map: compute clusters first (Clusters tab).")
@@ -106,7 +71,7 @@ class OutlierPanel(QWidget):
         for r, (tid, title, artist, path, score, reason) in enumerate(rows):
             c = reason.get("cluster")
             cname = reason.get("cluster_name") or (names.get(int(c), f"Cluster {c}") if c is not None else "–")
-            self.table.setItem(r, 0, _Num(score))
+            self.table.setItem(r, 0, NumItem(score))
             t = QTableWidgetItem(title)
             t.setData(Qt.ItemDataRole.UserRole, tid)
             t.setToolTip(path)
