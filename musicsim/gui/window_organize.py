@@ -306,6 +306,8 @@ class Organize:
         def done(rows) -> None:
             panel.find.setEnabled(True)
             panel.set_rows(rows)
+            if panel.stale:  # the library changed while it searched: say so on the new rows
+                panel.mark_stale()
 
         def failed(err) -> None:
             panel.find.setEnabled(True)
