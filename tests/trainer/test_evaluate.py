@@ -151,3 +151,37 @@ def test_network_rows_compare_vectors_as_a_library_does(train_library, mel_cache
             assert row[k] == pytest.approx(want[k]), k
         assert ("--raw-vectors" in format_report(res)) is (not flag)
     assert any(rows[True][k] != pytest.approx(rows[False][k]) for k in ("p@5", "1nn", "nmi"))
+
+
+def test_metrics_over_seeds_average_the_seeded_metrics():
+    """--seeds N: the probe and NMI are the mean over N evaluation seeds; the rest do not depend on one."""
+    from trainer.evaluate import metrics_over_seeds
+
+    rng = np.random.default_rng(3)
+    labels = np.repeat(["a", "b", "c"], 10)
+    X = rng.standard_normal((30, 6)) + 0.8 * np.eye(6)[np.repeat([0, 1, 2], 10)]  # overlapping classes
+    single = [embedding_metrics(X, labels, seed=s) for s in (4, 5, 6)]
+    m = metrics_over_seeds(X, labels, seed=4, seeds=3)
+    for k in ("probe", "nmi"):
+        vals = [r[k] for r in single]
+        assert m["per_seed"][k] == pytest.approx(vals) and m[k] == pytest.approx(np.mean(vals))
+    assert len(set(m["per_seed"]["probe"])) > 1  # the seeds really differ here, so the mean is not one of them
+    for k in ("p@5", "1nn", "auroc"):
+        assert m[k] == pytest.approx(single[0][k])
+    one = metrics_over_seeds(X, labels, seed=5)
+    assert one["probe"] == pytest.approx(single[1]["probe"]) and one["per_seed"]["probe"] == [single[1]["probe"]]
+
+
+def test_evaluate_cli_seeds(train_library, mel_cache_dir, tmp_path, capsys):
+    import json
+
+    from trainer.evaluate import main
+
+    root, _ = train_library
+    assert main([str(root), "--cache", str(mel_cache_dir), "--device", "cpu", "--workers", "1", "--no-baselines",
+                 "--seed", "2", "--seeds", "3", "--json", str(tmp_path / "r.json")]) == 0
+    assert "mean over evaluation seeds 2-4" in capsys.readouterr().out
+    res = json.loads((tmp_path / "r.json").read_text())
+    row = res["methods"][res["order"][0]]
+    assert res["seeds"] == [2, 3, 4] and len(row["per_seed"]["probe"]) == 3
+    assert row["probe"] == pytest.approx(np.mean(row["per_seed"]["probe"]))
