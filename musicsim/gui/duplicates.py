@@ -54,9 +54,16 @@ class DuplicatePanel(QWidget):
         """The library changed: the rows may be out of date (searched again when the tab is
         shown next, or by the button)."""
         self.stale = True
-        if self.table.rowCount():
-            self.info.setText(f"{self.table.rowCount()} pairs · the library changed since: press Find duplicates "
-                              "again")
+        self._show_info()
+
+    def _show_info(self) -> None:
+        n = self.table.rowCount()
+        if not n:
+            self.info.setText("")
+        elif self.stale:  # also for rows a search delivers after the library changed during it
+            self.info.setText(f"{n} pairs · the library changed since: press Find duplicates again")
+        else:
+            self.info.setText(f"{n} pairs · double-click a track to show it in the library")
 
     def track_id(self, row: int, side: int = 0) -> int:
         item = self.table.item(row, 1 if side == 0 else 3)
@@ -86,4 +93,4 @@ class DuplicatePanel(QWidget):
             self.empty.setText("No duplicates: no two tracks sound the same and last as long.")
         self.empty.setVisible(not rows)
         self.table.setVisible(bool(rows))
-        self.info.setText("" if not rows else f"{len(rows)} pairs · double-click a track to show it in the library")
+        self._show_info()

@@ -305,9 +305,7 @@ class Organize:
 
         def done(rows) -> None:
             panel.find.setEnabled(True)
-            panel.set_rows(rows)
-            if panel.stale:  # the library changed while it searched: say so on the new rows
-                panel.mark_stale()
+            panel.set_rows(rows)  # marked out of date if the library changed while it searched
 
         def failed(err) -> None:
             panel.find.setEnabled(True)
