@@ -214,7 +214,7 @@ def embedding_metrics(X: np.ndarray, labels, *, seed: int = 0, holdout: str | No
             "auroc": _auroc(X, labels, holdout)}
 
 
-SEEDED = ("probe", "nmi")  # the metrics that depend on the evaluation seed (probe folds, k-means starts)
+SEEDED = {"probe": _probe, "nmi": _nmi}  # the metrics that depend on the evaluation seed (folds, k-means starts)
 
 
 def metrics_over_seeds(X: np.ndarray, labels, *, seed: int = 0, seeds: int = 1, holdout: str | None = None,
@@ -228,8 +228,8 @@ def metrics_over_seeds(X: np.ndarray, labels, *, seed: int = 0, seeds: int = 1, 
     labels = np.asarray(labels)
     per_seed = {k: [out[k]] for k in SEEDED}
     for s in range(seed + 1, seed + max(1, seeds)):  # k-NN and AUROC do not depend on the seed
-        per_seed["probe"].append(_probe(X, labels, s))
-        per_seed["nmi"].append(_nmi(X, labels, s))
+        for k, metric in SEEDED.items():
+            per_seed[k].append(metric(X, labels, s))
     per_seed = {k: [float(v) for v in vals] for k, vals in per_seed.items() if None not in vals}
     out.update({k: float(np.mean(vals)) for k, vals in per_seed.items()})
     out["per_seed"] = per_seed
