@@ -11,7 +11,8 @@ from pathlib import Path
 from musicsim.cli import main
 from musicsim.organize.playlists import read_m3u, read_xspf
 from musicsim.services import Library
-from tests.robustness.conftest import ODD_NAMES
+from tests.fixtures.generate import FAMILIES
+from tests.robustness.conftest import ODD_NAMES, odd_family
 from tests.robustness.helpers import REPO, assert_db_healthy, assert_same_tree, snapshot, time_limit
 
 
@@ -43,14 +44,12 @@ def _check_whole_library_playlist(db, seed: int, playlist: list[str]) -> None:
     assert all(any(float(vec[m] @ vec[k]) > max_sim for k in kept) for m in missing), missing
     # not vacuous: every family of tones is in it (which tones within a family sound the same
     # is the model's call, and which track is the seed depends on the scan's order)
-    assert {_family(p) for p in kept} == {"sine", "noise", "chord", "clicks"}, kept
+    assert {_family(p) for p in kept} == set(FAMILIES), kept
 
 
 def _family(path: str) -> str:
     p = Path(path)
-    if p.parent.name == "odd":  # the fixture cycles the odd names through the four families
-        return ("sine", "noise", "chord", "clicks")[ODD_NAMES.index(p.name) % 4]
-    return p.parent.name
+    return odd_family(p.name) if p.parent.name == "odd" else p.parent.name
 
 
 def test_no_cli_command_touches_the_music(small_library, tmp_path, capsys):
