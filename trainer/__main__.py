@@ -63,10 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--width", type=int, default=d.width, help=f"ResNet base width, from scratch (default {d.width})")
     m.add_argument("--embed-dim", type=int, default=d.embed_dim, help=f"embedding size, from scratch (default {d.embed_dim})")
     m.add_argument("--pooling", choices=POOLINGS,
-                   help="track vector from segment vectors: multilevel3 (mean and spread of the embedding and of "
-                        "the third and second stages' texture statistics; default from scratch), multilevel "
-                        "(the embedding and the third stage's), meanstd (of the embedding) or mean; fine-tuning "
-                        "keeps the source model's unless given")
+                   help="track vector from segment vectors: multiband (mean and spread of the embedding and of "
+                        "the third, second and first stages' texture statistics, each in the lower and the upper "
+                        "half of the frequency axis; default from scratch), multilevel3 (the embedding and the "
+                        "third and second stages' statistics over all frequencies), multilevel (the embedding "
+                        "and the third stage's), meanstd (of the embedding) or mean; fine-tuning keeps the "
+                        "source model's unless given")
     m.add_argument("--segment-frames", type=int, default=d.segment_frames,
                    help=f"frames per segment (hop 23 ms), from scratch (default {d.segment_frames} = 2.97 s)")
     m.add_argument("--unnormalized", action="store_true",

@@ -30,6 +30,7 @@ import logging
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 if __name__ == "__main__":
@@ -42,7 +43,7 @@ from musicsim.index.norm import normalise_library
 from musicsim.jobs import CancelToken, ProgressFn, report
 from musicsim.model.checkpoint import LoadedModel, default_model, load_model
 from musicsim.model.embed import STD_WEIGHT, track_vector
-from musicsim.model.resnet import POOLINGS
+from musicsim.model.resnet import POOLINGS, ModelConfig
 from trainer.baselines import mfcc_stats, standardise, untrained_like
 from trainer.data import CachedMel, DecodeSettings, MelCache
 
@@ -69,7 +70,8 @@ def _unit(X: np.ndarray) -> np.ndarray:
     return X / np.where(n > 0, n, 1.0)
 
 
-POOLING_NAMES = {"mean": "mean", "meanstd": "mean+std", "multilevel": "multi-level", "multilevel3": "3-level"}
+POOLING_NAMES = {"mean": "mean", "meanstd": "mean+std", "multilevel": "multi-level", "multilevel3": "3-level",
+                 "multiband": "multi-band"}
 
 
 def pool_segments(vecs: np.ndarray, mode: str = "mean", std_weight: float = STD_WEIGHT,
@@ -83,15 +85,26 @@ def pool_segments(vecs: np.ndarray, mode: str = "mean", std_weight: float = STD_
 
 
 @torch.inference_mode()
+def pooled_config(loaded: LoadedModel, pooling: str | None = None) -> ModelConfig:
+    """The model's configuration with another pooling (default: its own): what descriptor a
+    track vector of that pooling is made from (:attr:`ModelConfig.descriptor_parts`, bands)."""
+    return replace(loaded.config, pooling=pooling) if pooling else loaded.config
+
+
+@torch.inference_mode()
 def segment_vectors(loaded: LoadedModel, cached: list[CachedMel], *, device: str | torch.device = "auto",
-                    batch_size: int = 256, cancel: CancelToken | None = None) -> list[np.ndarray]:
+                    batch_size: int = 256, cancel: CancelToken | None = None,
+                    pooling: str | None = None) -> list[np.ndarray]:
     """Segment descriptors ``[n_i, D]`` of every cached track (segments cut as the scanner cuts
-    them): the embedding, then texture statistics (:meth:`ResNetEmbedding.descriptor`), so
-    that any pooling can be evaluated (:func:`pool_segments` with ``embed_dim``)."""
+    them): the embedding, then texture statistics (:meth:`ResNetEmbedding.descriptor`, as
+    ``pooling`` takes them; default: the model's own pooling), so that every pooling that
+    takes the same statistics can be evaluated from them (:func:`pool_segments`)."""
     from musicsim.model.embed import best_device
 
     dev = best_device(device) if isinstance(device, str) else device
     model = loaded.model.to(dev).eval()
+    cfg = pooled_config(loaded, pooling)
+    levels, bands = len(cfg.descriptor_parts), cfg.bands
     out: list[np.ndarray] = []
     pending, owners = [], []
 
@@ -99,7 +112,7 @@ def segment_vectors(loaded: LoadedModel, cached: list[CachedMel], *, device: str
         if not pending:
             return
         x = torch.cat(pending)
-        vecs = torch.cat([model.descriptor(x[i : i + batch_size].to(dev))
+        vecs = torch.cat([model.descriptor(x[i : i + batch_size].to(dev), levels, bands)
                           for i in range(0, len(x), batch_size)]).float().cpu().numpy()
         pos = 0
         for n in owners:
@@ -126,9 +139,9 @@ def segment_vectors(loaded: LoadedModel, cached: list[CachedMel], *, device: str
 def track_vectors(loaded: LoadedModel, cached: list[CachedMel], *, device: str | torch.device = "auto",
                   batch_size: int = 256, cancel: CancelToken | None = None, pooling: str | None = None) -> np.ndarray:
     """Track vectors of cached tracks (``pooling``: see :func:`pool_segments`; default: the model's)."""
-    segs = segment_vectors(loaded, cached, device=device, batch_size=batch_size, cancel=cancel)
-    parts = loaded.config.descriptor_parts
-    return np.stack([pool_segments(v, pooling or loaded.config.pooling, parts=parts) for v in segs]).astype(np.float32)
+    cfg = pooled_config(loaded, pooling)
+    segs = segment_vectors(loaded, cached, device=device, batch_size=batch_size, cancel=cancel, pooling=cfg.pooling)
+    return np.stack([pool_segments(v, cfg.pooling, parts=cfg.descriptor_parts) for v in segs]).astype(np.float32)
 
 
 def _knn(X: np.ndarray, labels: np.ndarray, k: int, queries: np.ndarray) -> tuple[float, float]:
@@ -283,10 +296,14 @@ def evaluate_folder(folder: str | os.PathLike, *, model_path: str | None = None,
     poolings = [pooling] if isinstance(pooling, str) else list(pooling)
 
     def add_net(title: str, lm: LoadedModel, kind: str) -> dict[str, np.ndarray]:
-        segs = segment_vectors(lm, cached, device=dev, cancel=cancel)
+        descriptors: dict[tuple, list[np.ndarray]] = {}  # poolings that take the same statistics share them
         out = {}
         for pm in poolings:
-            out[pm] = np.stack([pool_segments(v, pm, parts=lm.config.descriptor_parts) for v in segs])
+            cfg = pooled_config(lm, pm)
+            key = (cfg.descriptor_parts, cfg.bands)
+            if key not in descriptors:
+                descriptors[key] = segment_vectors(lm, cached, device=dev, cancel=cancel, pooling=pm)
+            out[pm] = np.stack([pool_segments(v, pm, parts=cfg.descriptor_parts) for v in descriptors[key]])
             if library_norm:
                 out[pm] = normalise_library(out[pm])
             label = title if len(poolings) == 1 else f"{title} [{POOLING_NAMES[pm]}]"
@@ -359,8 +376,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--combined", action="store_true", help="also evaluate model vector + MFCC statistics")
     ap.add_argument("--pooling", nargs="+", choices=POOLINGS,
                     help="track vectors from segment vectors: mean, meanstd (mean and spread), multilevel (also "
-                         "the third stage's texture statistics) and/or multilevel3 (and the second stage's) "
-                         "(default: the model's own, what the library stores)")
+                         "the third stage's texture statistics), multilevel3 (and the second stage's) and/or "
+                         "multiband (the third, second and first stages' statistics, each in the lower and the "
+                         "upper half of the frequency axis) (default: the model's own, what the library stores)")
     ap.add_argument("--raw-vectors", action="store_true",
                     help="compare network vectors as stored, not z-scored over the evaluated tracks as a library "
                          "compares them")

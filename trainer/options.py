@@ -60,7 +60,7 @@ class TrainOptions:
     width: int = 32
     embed_dim: int = 128
     normalize: bool = True
-    pooling: str | None = None  # track vectors: None = "multilevel3" from scratch, the source's when fine-tuning
+    pooling: str | None = None  # track vectors: None = "multiband" from scratch, the source's when fine-tuning
     segment_frames: int = 128
     val_fraction: float = 0.1
     val_triplets: int = 512

@@ -137,7 +137,7 @@ def start_model(opts: TrainOptions, ckpt: dict | None) -> tuple[TrainOptions, St
             init_desc = f"fine-tune {loaded.name} ({loaded.checksum})"
         else:
             cfg = ModelConfig(width=opts.width, embed_dim=opts.embed_dim, normalize=opts.normalize,
-                              pooling=opts.pooling or "multilevel3")
+                              pooling=opts.pooling or "multiband")
             model = build_model(cfg, seed=opts.seed)
             fe = FrontEnd(segment_frames=opts.segment_frames)
             init_desc = "scratch"

@@ -93,8 +93,9 @@ def track_vector(segment_vectors: np.ndarray, pooling: str = "mean", std_weight:
     ``[normalised mean, std_weight x per-dimension standard deviation]``, normalised: how much
     a track's segments vary over time (its dynamics, its variety) is part of how it sounds,
     and this pooling measured clearly better on music the model never saw
-    (resources/models/MODEL_CARD.md). ``multilevel`` / ``multilevel3``: the first two / three
-    parts are each pooled "meanstd", joined with equal weight and normalised.
+    (resources/models/MODEL_CARD.md). ``multilevel`` / ``multilevel3`` / ``multiband``: the
+    first two / three / four parts are each pooled "meanstd", joined with equal weight and
+    normalised.
     """
     if pooling not in POOLING_LEVELS:
         raise ValueError(f"unknown pooling {pooling!r}")

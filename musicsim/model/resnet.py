@@ -11,9 +11,13 @@ from torch import nn
 from musicsim.errors import ModelMismatch
 
 # Each pooling, and how many parts of a segment descriptor it uses: the embedding, then the
-# third stage's texture statistics, then the second stage's.
-POOLING_LEVELS = {"mean": 1, "meanstd": 1, "multilevel": 2, "multilevel3": 3}
+# third stage's texture statistics, then the second stage's, then the first stage's.
+POOLING_LEVELS = {"mean": 1, "meanstd": 1, "multilevel": 2, "multilevel3": 3, "multiband": 4}
 POOLINGS = tuple(POOLING_LEVELS)
+# Poolings whose texture statistics are taken separately in each of this many bands of the
+# frequency axis (the lower and the upper half), not over all of it: where in the spectrum a
+# pattern sounds is part of the timbre. Every other pooling: one band.
+POOLING_BANDS = {"multiband": 2}
 
 
 @dataclass(frozen=True)
@@ -27,7 +31,9 @@ class ModelConfig:
     # How a track vector is made from its segment vectors (see musicsim.model.embed.track_vector):
     # "mean" (normalised mean, embed_dim values), "meanstd" (mean and per-dimension spread,
     # 2 x embed_dim values), "multilevel" (meanstd of the embedding and of the third
-    # stage's texture statistics) or "multilevel3" (and of the second stage's as well).
+    # stage's texture statistics), "multilevel3" (and of the second stage's as well) or
+    # "multiband" (the embedding and the third, second and first stages' statistics, each
+    # taken in the lower and the upper half of the frequency axis).
     # Older checkpoints lack the field and mean "mean".
     pooling: str = "mean"
 
@@ -38,17 +44,28 @@ class ModelConfig:
             raise ModelMismatch(f"{self.pooling} pooling needs a network of at least three stages")
 
     @property
+    def bands(self) -> int:
+        """Frequency bands in which the pooling takes texture statistics (1: over all of it)."""
+        return POOLING_BANDS.get(self.pooling, 1)
+
+    @property
     def texture_dim(self) -> int:
-        """Length of a segment's third-stage texture statistics (channel means and spreads)."""
-        return 2 * self.width * 4 if len(self.blocks) >= 3 else 0
+        """Length of a segment's third-stage texture statistics (channel means and spreads,
+        in each of :attr:`bands` frequency bands)."""
+        return self._texture_len(3)
+
+    def _texture_len(self, stage: int) -> int:
+        return 2 * self.width * 2 ** (stage - 1) * self.bands if len(self.blocks) >= 3 else 0
 
     @property
     def descriptor_parts(self) -> tuple[int, ...]:
         """Lengths of the parts of :meth:`ResNetEmbedding.descriptor`: the embedding, then (in a
-        network of three or more stages) the third and the second stage's texture statistics."""
+        network of three or more stages) the third and the second stage's texture statistics,
+        and for "multiband" the first stage's too."""
         if len(self.blocks) < 3:
             return (self.embed_dim,)
-        return (self.embed_dim, self.texture_dim, 2 * self.width * 2)
+        stages = (3, 2, 1) if POOLING_LEVELS[self.pooling] > 3 else (3, 2)
+        return (self.embed_dim, *(self._texture_len(s) for s in stages))
 
     @property
     def parts(self) -> tuple[int, ...]:
@@ -105,7 +122,9 @@ class ResNetEmbedding(nn.Module):
     """``[B, 1, n_mels, frames]`` log-Mel dB -> ``[B, embed_dim]`` (unit length if normalize).
 
     :meth:`embed` is the embedding the triplet loss trains. :meth:`descriptor` adds the third
-    and the second stage's texture statistics (each channel's mean and spread over time and frequency):
+    and the second stage's texture statistics (each channel's mean and spread over time and
+    frequency; for "multiband", over time in each half of the frequency axis, and the first
+    stage's as well):
     features from an earlier stage carry more of how the music sounds and less of the
     pretext task (telling tracks apart), and they measured better on music the network never
     saw (multi-level aggregation, as in Lee et al. 2017; resources/models/MODEL_CARD.md).
@@ -135,9 +154,9 @@ class ResNetEmbedding(nn.Module):
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
-        # Indices of the last blocks of the third and second stages (their outputs give the
-        # texture statistics), in the order the descriptor holds them.
-        self._texture_at = [sum(cfg.blocks[:3]) - 1, sum(cfg.blocks[:2]) - 1] if len(cfg.blocks) >= 3 else []
+        # Indices of the last blocks of the third, second and first stages (their outputs give
+        # the texture statistics), in the order the descriptor holds them.
+        self._texture_at = [sum(cfg.blocks[:k]) - 1 for k in (3, 2, 1)] if len(cfg.blocks) >= 3 else []
 
     def lower_modules(self, stages: int) -> list[nn.Module]:
         """The input norm, the stem and the blocks of the first ``stages`` stages (what
@@ -154,23 +173,40 @@ class ResNetEmbedding(nn.Module):
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         return self._head(self.layers(self.stem(self.in_norm(x))))
 
-    def descriptor(self, x: torch.Tensor, levels: int = 3) -> torch.Tensor:
-        """``[B, sum(descriptor_parts[:levels])]``: the embedding, then the third stage's
-        channel means and standard deviations over time and frequency, then the second stage's."""
+    def descriptor(self, x: torch.Tensor, levels: int | None = None, bands: int | None = None) -> torch.Tensor:
+        """``[B, sum(descriptor_parts[:levels])]`` (default: every part): the embedding, then the
+        third stage's channel means and standard deviations, then the second stage's (then the
+        first's). Over time and frequency, or over time within each of ``bands`` (default:
+        :attr:`ModelConfig.bands`) equal bands of the frequency axis (each band's means, then
+        its spreads)."""
+        if levels is None:
+            levels = len(self.cfg.descriptor_parts)
+        bands = self.cfg.bands if bands is None else bands
         x = self.stem(self.in_norm(x))
         wanted = self._texture_at[: max(0, levels - 1)]
         texture = {}
         for i, block in enumerate(self.layers):
             x = block(x)
             if i in wanted:
-                t = x.float().flatten(2)
-                texture[i] = torch.cat([t.mean(2), t.std(2)], 1)
+                texture[i] = _texture_stats(x.float(), bands)
         e = self._head(x)
         return torch.cat([e, *(texture[i].to(e.dtype) for i in wanted)], 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         levels = POOLING_LEVELS[self.cfg.pooling]
         return self.descriptor(x, levels) if levels > 1 else self.embed(x)
+
+
+def _texture_stats(t: torch.Tensor, bands: int) -> torch.Tensor:
+    """``[B, C, F, T]`` -> ``[B, 2 * C * bands]``: per band of the frequency axis, each channel's
+    mean and standard deviation over the band's rows and time."""
+    if t.shape[2] < bands:  # fewer rows than bands (a tiny input): each row serves whole bands
+        t = t.repeat_interleave(-(-bands // t.shape[2]), dim=2)
+    out = []
+    for band in torch.tensor_split(t, bands, dim=2):
+        f = band.flatten(2)
+        out += [f.mean(2), f.std(2, correction=1 if f.shape[2] > 1 else 0)]  # one value: spread 0
+    return torch.cat(out, 1)
 
 
 def build_model(cfg: ModelConfig, *, seed: int | None = None) -> ResNetEmbedding:

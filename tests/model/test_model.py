@@ -139,6 +139,41 @@ def test_multilevel_descriptor_holds_embedding_and_third_and_second_stage_textur
         assert torch.allclose(net(x), full)
 
 
+def test_multiband_descriptor_takes_texture_statistics_in_each_half_of_the_frequency_axis():
+    cfg = ModelConfig(width=4, embed_dim=16, pooling="multiband")
+    # the embedding, then stages 3, 2 and 1: 2 statistics x channels x 2 bands
+    assert cfg.bands == 2 and cfg.parts == cfg.descriptor_parts == (16, 64, 32, 16)
+    assert cfg.segment_dim == 128 and cfg.track_dim == 256
+    assert ModelConfig(width=4, embed_dim=16, pooling="multilevel3").bands == 1
+    with pytest.raises(ModelMismatch):
+        ModelConfig(width=4, blocks=(2, 2), pooling="multiband")
+    net = build_model(cfg, seed=5).eval()
+    x = torch.randn(3, 1, 64, 128)
+    with torch.no_grad():
+        d = net(x)
+        assert d.shape == (3, 128) and torch.allclose(d, net.descriptor(x))
+        assert torch.allclose(d[:, :16], net.embed(x), atol=1e-6)
+        h = net.stem(net.in_norm(x))
+        at = {5: (16, 80), 3: (80, 112), 1: (112, 128)}  # last block of stage 3, 2, 1 -> its part
+        for i, block in enumerate(net.layers):
+            h = block(h)
+            if i in at:
+                a, b = at[i]
+                rows = h.shape[2]
+                low, high = h[:, :, : rows // 2], h[:, :, rows // 2 :]
+                want = torch.cat([low.mean((2, 3)), low.std((2, 3)), high.mean((2, 3)), high.std((2, 3))], 1)
+                assert torch.allclose(d[:, a:b], want, atol=1e-5), i
+        # the same network's statistics over all frequencies (a three-level descriptor)
+        net.cfg = ModelConfig(width=4, embed_dim=16, pooling="multilevel3")
+        one = net(x)
+        assert one.shape == (3, 64) and torch.allclose(one[:, :16], d[:, :16])
+        assert not torch.allclose(one[:, 16:48], d[:, 16:48])
+        # a band never comes out empty, even when a stage has fewer rows than bands
+        net.cfg = cfg
+        tiny = net(torch.randn(2, 1, 8, 16))
+        assert tiny.shape == (2, 128) and torch.isfinite(tiny).all()
+
+
 def test_multilevel_track_vector_joins_two_pooled_parts(tmp_path):
     net = build_model(ModelConfig(width=4, embed_dim=16, pooling="meanstd"), seed=2)
     save_checkpoint(make_checkpoint(net, FrontEnd(), name="ms"), tmp_path / "ms.pt")

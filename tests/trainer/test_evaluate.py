@@ -76,6 +76,48 @@ def test_evaluate_folder_prints_model_and_baselines(train_library, mel_cache_dir
     assert "precision@5" in text and "MFCC mean/std" in text and "untrained network" in text
 
 
+def test_each_pooling_row_is_made_from_the_statistics_that_pooling_takes(train_library, mel_cache_dir):
+    """Three-level and multi-band rows of one network: each from its own descriptor (over all
+    frequencies / per frequency band), equal to the vectors a model of that pooling stores."""
+    import copy
+    from dataclasses import replace
+
+    import torch
+
+    from musicsim.index.norm import normalise_library
+    from musicsim.model.checkpoint import default_model
+    from musicsim.model.embed import Embedder
+    from trainer.data import DecodeSettings, MelCache
+    from trainer.evaluate import track_vectors
+
+    root, _ = train_library
+    res = evaluate_folder(root, cache=str(mel_cache_dir), device="cpu", workers=1, baselines=False,
+                          pooling=("multilevel3", "multiband"))
+    lm = default_model()
+    files = labelled_files(root)
+    found, _ = MelCache(str(mel_cache_dir), lm.frontend, DecodeSettings()).build([f for f, _ in files], device=torch.device("cpu"),
+                                                                          workers=1)
+    cached, labels = [found[f] for f, _ in files], np.array([lab for _, lab in files])
+    by_pooling = {}
+    for name in res["order"]:
+        pm = res["methods"][name]["pooling"]
+        X = track_vectors(lm, cached, device="cpu", pooling=pm)
+        assert X.shape[1] == replace(lm.config, pooling=pm).track_dim
+        want = embedding_metrics(normalise_library(X), labels)
+        assert res["methods"][name]["p@5"] == pytest.approx(want["p@5"])
+        assert res["methods"][name]["probe"] == pytest.approx(want["probe"])
+        by_pooling[pm] = X
+    assert set(by_pooling) == {"multilevel3", "multiband"}
+    # a model whose own pooling is multi-band stores exactly the vectors of the multi-band row
+    net = copy.deepcopy(lm.model)
+    net.cfg = replace(lm.config, pooling="multiband")
+    emb = Embedder(replace(lm, model=net, config=net.cfg), device="cpu")
+    for i in (0, 5):
+        segs, _ = cached[i].segments(lm.frontend)
+        stored = emb.track_vector(emb.embed_segments(segs))
+        assert np.allclose(stored, by_pooling["multiband"][i], atol=1e-5)
+
+
 def test_evaluate_cli(train_library, mel_cache_dir, tmp_path, capsys):
     from trainer.evaluate import main
 

@@ -39,10 +39,11 @@ def test_train_on_db_reembeds_and_activates(family_library, tmp_path):
             assert old.name in models and not models[old.name].active
             assert len(repo.embedded_track_ids(s, old.id)) == n_tracks  # old vectors kept
         ids, X = lib.embeddings()
-        # three-level pooling from scratch: mean+std of the 16-d embedding, of the third stage's
-        # 2 x 16 channel statistics (width 4 -> 16 channels) and of the second stage's 2 x 8
-        assert lib.loaded.config.pooling == "multilevel3"
-        assert len(ids) == n_tracks and X.shape[1] == 2 * (16 + 32 + 16)
+        # multi-band pooling from scratch: mean+std of the 16-d embedding, of the third stage's
+        # 2 x 16 channel statistics in each of 2 frequency bands (width 4 -> 16 channels), of
+        # the second stage's 2 x 8 x 2 and of the first stage's 2 x 4 x 2
+        assert lib.loaded.config.pooling == "multiband"
+        assert len(ids) == n_tracks and X.shape[1] == 2 * (16 + 64 + 32 + 16)
         assert np.allclose(np.linalg.norm(X, axis=1), 1.0, atol=1e-4)
         assert len(lib.ann()) == n_tracks
         hits = lib.similar(int(ids[0]), n=3)
