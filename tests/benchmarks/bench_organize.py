@@ -102,9 +102,9 @@ def bench_playlist(X: np.ndarray, fam: np.ndarray, rows: list) -> None:
     rows.append(("30-track playlist, smooth=True", f"{dt * 1e3:.1f} ms", "single run"))
 
 
-def bench_refit(n: int, rows: list, dim: int = 640) -> None:
+def bench_refit(n: int, rows: list, dim: int = 1152) -> None:
     """What a library does when it refits its statistics: fit, transform, rebuild the index
-    (at the default model's 640 values per track; :mod:`musicsim.index.norm`)."""
+    (at the default model's 1,152 values per track; :mod:`musicsim.index.norm`)."""
     from musicsim.index.ann import AnnIndex
     from musicsim.index.norm import LibraryNorm
 

@@ -95,10 +95,10 @@ def test_cli_scan_similar_export_and_exit_codes(family_library, tmp_path, capsys
     data = np.load(out_npz)
     with Library(db, writable=False) as lib:
         analysed = sorted(t.path for t in lib.tracks())
-        dim = lib.loaded.config.track_dim  # 128-d segments; 256 values mean+std pooled, 512 multi-level, 640 3-level
+        dim = lib.loaded.config.track_dim  # 128-d segments; 256 values mean+std pooled, 512 multi-level, 640 3-level, 1,152 multi-band
     assert set(families) <= set(analysed)
     assert sorted(data["paths"].tolist()) == analysed
-    assert data["embeddings"].shape == (len(analysed), dim) and dim in (128, 256, 512, 640)
+    assert data["embeddings"].shape == (len(analysed), dim) and dim in (128, 256, 512, 640, 1152)
     assert str(data["model"]).startswith(("untrained", "default", "musicsim"))
     assert main(["--db", db, "export", "--out", str(tmp_path / "emb.csv")]) == 0
     assert len((tmp_path / "emb.csv").read_text(encoding="utf-8").splitlines()) == len(analysed) + 1

@@ -170,7 +170,7 @@ def test_model_list_and_use(family_library, tmp_path, capsys):
     with Library(db) as lib:
         lib.scan([str(root)])
         first = lib.model_row.name
-        assert lib.ann().dim == lib.loaded.config.track_dim  # 640 for the three-level-pooled default
+        assert lib.ann().dim == lib.loaded.config.track_dim  # 1,152 for the multi-band-pooled default
         lib.register(load_model(ck))
         assert [m[0] for m in lib.models()] == [first, "small"]
         assert lib.use_model("small") == len(families)  # nothing embedded by it yet
