@@ -104,6 +104,13 @@ def test_meanstd_pooling_config_checksum_and_vectors(tmp_path):
     assert np.allclose(vb[16:] / np.linalg.norm(vb[:16]), 2.0 * segs_a.std(axis=0), atol=1e-4)
 
 
+def _two_stage_refused_then_built(refused: ModelConfig, built: ModelConfig):
+    """A two-stage network cannot have ``refused``'s pooling; ``built``'s seeded network and an input."""
+    with pytest.raises(ModelMismatch):
+        ModelConfig(width=4, blocks=(2, 2), pooling=refused.pooling)
+    return build_model(built, seed=5).eval(), torch.randn(3, 1, 64, 128)
+
+
 def test_multilevel_descriptor_holds_embedding_and_third_and_second_stage_texture():
     cfg = ModelConfig(width=4, embed_dim=16, pooling="multilevel")
     assert cfg.texture_dim == 2 * 16 and cfg.segment_dim == 16 + 32 and cfg.track_dim == 2 * (16 + 32)
@@ -112,10 +119,7 @@ def test_multilevel_descriptor_holds_embedding_and_third_and_second_stage_textur
     cfg3 = ModelConfig(width=4, embed_dim=16, pooling="multilevel3")
     assert cfg3.parts == (16, 32, 16) and cfg3.segment_dim == 64 and cfg3.track_dim == 128
     assert cfg.descriptor_parts == cfg3.descriptor_parts == cfg3.parts
-    with pytest.raises(ModelMismatch):
-        ModelConfig(width=4, blocks=(2, 2), pooling="multilevel3")
-    net = build_model(cfg, seed=5).eval()
-    x = torch.randn(3, 1, 64, 128)
+    net, x = _two_stage_refused_then_built(cfg3, cfg)
     with torch.no_grad():
         d = net(x)
         assert d.shape == (3, cfg.segment_dim)
@@ -145,10 +149,7 @@ def test_multiband_descriptor_takes_texture_statistics_in_each_half_of_the_frequ
     assert cfg.bands == 2 and cfg.parts == cfg.descriptor_parts == (16, 64, 32, 16)
     assert cfg.segment_dim == 128 and cfg.track_dim == 256
     assert ModelConfig(width=4, embed_dim=16, pooling="multilevel3").bands == 1
-    with pytest.raises(ModelMismatch):
-        ModelConfig(width=4, blocks=(2, 2), pooling="multiband")
-    net = build_model(cfg, seed=5).eval()
-    x = torch.randn(3, 1, 64, 128)
+    net, x = _two_stage_refused_then_built(cfg, cfg)
     with torch.no_grad():
         d = net(x)
         assert d.shape == (3, 128) and torch.allclose(d, net.descriptor(x))
