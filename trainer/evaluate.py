@@ -84,7 +84,6 @@ def pool_segments(vecs: np.ndarray, mode: str = "mean", std_weight: float = STD_
     return track_vector(vecs, mode, std_weight, parts=parts)
 
 
-@torch.inference_mode()
 def pooled_config(loaded: LoadedModel, pooling: str | None = None) -> ModelConfig:
     """The model's configuration with another pooling (default: its own): what descriptor a
     track vector of that pooling is made from (:attr:`ModelConfig.descriptor_parts`, bands)."""
