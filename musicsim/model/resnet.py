@@ -48,14 +48,10 @@ class ModelConfig:
         """Frequency bands in which the pooling takes texture statistics (1: over all of it)."""
         return POOLING_BANDS.get(self.pooling, 1)
 
-    @property
-    def texture_dim(self) -> int:
-        """Length of a segment's third-stage texture statistics (channel means and spreads,
-        in each of :attr:`bands` frequency bands)."""
-        return self._texture_len(3)
-
     def _texture_len(self, stage: int) -> int:
-        return 2 * self.width * 2 ** (stage - 1) * self.bands if len(self.blocks) >= 3 else 0
+        """Length of a segment's texture statistics after ``stage`` (channel means and spreads,
+        in each of :attr:`bands` frequency bands)."""
+        return 2 * self.width * 2 ** (stage - 1) * self.bands
 
     @property
     def descriptor_parts(self) -> tuple[int, ...]:

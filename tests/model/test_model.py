@@ -113,7 +113,7 @@ def _two_stage_refused_then_built(refused: ModelConfig, built: ModelConfig):
 
 def test_multilevel_descriptor_holds_embedding_and_third_and_second_stage_texture():
     cfg = ModelConfig(width=4, embed_dim=16, pooling="multilevel")
-    assert cfg.texture_dim == 2 * 16 and cfg.segment_dim == 16 + 32 and cfg.track_dim == 2 * (16 + 32)
+    assert cfg.descriptor_parts[1] == 2 * 16 and cfg.segment_dim == 16 + 32 and cfg.track_dim == 2 * (16 + 32)
     with pytest.raises(ModelMismatch):
         ModelConfig(width=4, blocks=(2, 2), pooling="multilevel")
     cfg3 = ModelConfig(width=4, embed_dim=16, pooling="multilevel3")
