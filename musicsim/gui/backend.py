@@ -4,8 +4,9 @@ Every method returns plain Python data (tuples, dicts, numpy arrays), never ORM 
 so nothing the main thread holds is tied to a database session or a thread.
 
 The GUI talks to the core only through :class:`musicsim.services.Library`, its
-``lib.organize`` facade and ``lib.train``; a capability the core lacks (training, for
-now) is reported by a ``can_*`` property so the window can disable its action.
+``lib.organize`` facade and ``lib.train``. A library opened read-only (another musicsim
+holds its writer lock) can be browsed but not trained and cannot switch models, because
+both write to the database; the window disables those actions and says why.
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ import os
 from dataclasses import dataclass, field
 
 import numpy as np
+
+READ_ONLY_TRAINING = ("Training is off: another musicsim is writing to this library, so it is open read-only "
+                      "and a new model could not be saved. Close the other one and open the library again.")
+READ_ONLY_MODELS = "Another musicsim is writing to this library (open read-only): switching models is off"
 
 # Columns of the library table, in the order the track loader returns them.
 TRACK_FIELDS = ("id", "title", "artist", "album", "genre", "duration", "format", "path", "year")
@@ -165,14 +170,6 @@ class Backend:
     # --- capabilities -----------------------------------------------------------------------
 
     @property
-    def can_train(self) -> bool:
-        return callable(getattr(self.lib, "train", None))
-
-    @property
-    def can_switch_model(self) -> bool:
-        return callable(getattr(self.lib, "use_model", None))
-
-    @property
     def writable(self) -> bool:
         return bool(self.lib.db.writable)
 
@@ -203,7 +200,7 @@ class Backend:
                     importlib.import_module(name)
                 except ImportError:  # an optional part missing only matters when it is used
                     pass
-            if self.can_train:  # the first training step imports ~280 torch modules
+            if self.writable:  # the first training step imports ~280 torch modules
                 self.lib.warm_up_training()
         finally:
             gc.freeze()

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from musicsim import __version__
-from musicsim.gui.backend import Backend, ClusterData
+from musicsim.gui.backend import READ_ONLY_TRAINING, Backend, ClusterData
 from musicsim.gui.icons import icon
 from musicsim.gui.preview import Preview
 from musicsim.gui.settings import SettingsDialog, SettingsStore
@@ -172,11 +172,7 @@ class MainWindow(WindowLayout, LongJobs, Organize, QMainWindow):
         self.ready = True
         if not self.backend.writable:
             self.notify("Another musicsim is writing to this library: opened read-only", error=True, timeout_ms=0)
-        self.training.set_available(
-            self.backend.can_train,
-            "" if self.backend.can_train else
-            "Training from the app needs Library.train, which this musicsim core does not have yet. "
-            "Meanwhile: python -m trainer --help")
+        self.training.set_available(self.backend.writable, "" if self.backend.writable else READ_ONLY_TRAINING)
         self._update_actions()
         self.refresh_status(on_done=self._after_first_status)
         self.reload_tracks()
@@ -299,7 +295,7 @@ class MainWindow(WindowLayout, LongJobs, Organize, QMainWindow):
 
     def settings_dialog(self) -> None:
         dlg = SettingsDialog(self.settings, roots=self.roots, models=self.status.get("models", []),
-                             can_switch_model=bool(self.backend and self.backend.can_switch_model), parent=self)
+                             can_switch_model=bool(self.backend and self.backend.writable), parent=self)
         dlg.add_folder_requested.connect(lambda: QTimer.singleShot(0, self.add_folder_dialog))
         dlg.rescan_requested.connect(self.rescan)
         if dlg.exec():

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from musicsim.config import BY_NAME, SETTINGS, Config, Setting
+from musicsim.gui.backend import READ_ONLY_MODELS
 
 ORGANISATION = "musicsim"
 APPLICATION = "musicsim"
@@ -173,7 +174,7 @@ class SettingsDialog(QDialog):
         self.initial_model = self.model.currentData()
         if not can_switch_model:
             self.model.setEnabled(False)
-            self.model.setToolTip("Switching models needs Library.use_model (not in this musicsim core yet)")
+            self.model.setToolTip(READ_ONLY_MODELS)
         mf.addRow("Active model", self.model)
         layout.addWidget(model_box)
 

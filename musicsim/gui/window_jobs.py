@@ -231,8 +231,7 @@ class LongJobs:
     def start_training(self, minutes: float, device: str) -> Job | None:
         if not self._need_library():
             return None
-        if not self.backend.can_train:
-            self.training.set_available(False, "Library.train is not available in this musicsim core")
+        if not self.backend.writable:  # the panel already says why
             return None
         backend = self.backend
 
@@ -277,7 +276,7 @@ class LongJobs:
         return job
 
     def use_model(self, name: str) -> None:
-        if not self._need_library() or not self.backend.can_switch_model:
+        if not self._need_library() or not self.backend.writable:
             return
         backend = self.backend
 

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from musicsim.gui.backend import READ_ONLY_MODELS
 from musicsim.gui.clustermap import ClusterMap
 from musicsim.gui.duplicates import DuplicatePanel
 from musicsim.gui.icons import icon
@@ -117,7 +118,7 @@ class WindowLayout:
         self.model_menu.clear()
         for a in self.model_group.actions():
             self.model_group.removeAction(a)
-        can_switch = self.backend is not None and self.backend.can_switch_model
+        can_switch = self.backend is not None and self.backend.writable
         for name, trained, active in models:
             a = QAction(f"{name}{'' if trained else '  (untrained)'}", self)
             a.setCheckable(True)
@@ -125,7 +126,7 @@ class WindowLayout:
             a.setData(name)
             a.setEnabled(can_switch or active)
             if not can_switch:
-                a.setToolTip("Switching models needs Library.use_model")
+                a.setToolTip(READ_ONLY_MODELS)
             a.triggered.connect(lambda _c=False, n=name: self.use_model(n))
             self.model_group.addAction(a)
             self.model_menu.addAction(a)

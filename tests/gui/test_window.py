@@ -240,8 +240,23 @@ def test_cluster_map_shows_one_point_per_track_and_selects(qtbot, window_on_scan
     assert "centre" in table.item(0, 4).text()
 
 
-def _can_train() -> bool:
-    return callable(getattr(Library, "train", None))
+def test_a_library_another_musicsim_writes_opens_read_only_without_training(make_window, scanned_db):
+    db, _root, families = scanned_db
+    holder = Library(db)  # another musicsim holds the writer lock
+    try:
+        before = db.read_bytes()
+        win = make_window(db)
+        assert not win.backend.writable and win.model.total == len(families)
+        assert not win.training.start.isEnabled()
+        assert "read-only" in win.training.message.text()
+        assert win.start_training(0.1, "cpu") is None and win.train_job is None
+        assert not win.act_add_folder.isEnabled() and not win.act_rescan.isEnabled()
+        others = [a for a in win.model_group.actions() if not a.isChecked()]
+        assert all(not a.isEnabled() and "read-only" in a.toolTip() for a in others)
+        win.close()
+        assert db.read_bytes() == before
+    finally:
+        holder.close()
 
 
 def test_training_panel_runs_and_cancels(qtbot, window_on_scanned):
@@ -286,7 +301,7 @@ def test_settings_and_window_state_persist_across_restarts(qtbot, make_window, t
     ini = tmp_path / "persist.ini"
     win = make_window(settings=ini)
     dlg = SettingsDialog(win.settings, roots=[], models=win.status.get("models", []),
-                         can_switch_model=win.backend.can_switch_model, parent=win)
+                         can_switch_model=win.backend.writable, parent=win)
     assert set(dlg.editors) >= {"soundfont", "device", "analysis_windows", "rescan_on_start"}
     assert not dlg.editors["workers"].isEnabled()  # MUSICSIM_WORKERS is set by the test environment
     dlg.set_values({"analysis_windows": 4, "window_seconds": 5.0, "device": "cpu", "soundfont": "/x/y.sf2"})
