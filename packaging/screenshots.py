@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     shot("duplicates.png")
 
     win.tabs.setCurrentWidget(win.training)
-    if win.backend is not None and win.backend.can_train:
+    if win.backend is not None and win.backend.writable:
         win.training.minutes.setValue(args.train_minutes)
         win.start_training(args.train_minutes, "auto")
         wait(lambda: win.training.curve.point_count() >= 3 or "training_done" in events, "training progress", 900)

@@ -41,7 +41,7 @@ def render_midi_to_wav(path: str, out_dir: str, soundfont: str | None) -> str:
 class Preview(QObject):
     """One player for the whole window. ``ctl`` runs jobs and shows messages."""
 
-    playing_changed = Signal(bool)
+    playing_changed = Signal(bool)  # True from play() (a MIDI file renders first) until stopped or ended
 
     def __init__(self, ctl, parent=None) -> None:
         super().__init__(parent)
@@ -76,6 +76,7 @@ class Preview(QObject):
             return
         self.stop()
         self.current = path
+        self.playing_changed.emit(True)
         if path.lower().endswith(tuple(MIDI_EXTENSIONS)):
             if path in self._rendered and os.path.exists(self._rendered[path]):
                 self._start(self._rendered[path])
@@ -104,6 +105,7 @@ class Preview(QObject):
         if self.player is not None:
             self.player.stop()
         self.current = None
+        self.playing_changed.emit(False)
 
     def close(self) -> None:
         self.stop()

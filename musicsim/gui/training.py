@@ -279,12 +279,16 @@ class TrainingPanel(QWidget):
         if info.get("loss") is not None or info.get("val_loss") is not None:
             self.curve.add(float(p.done), info)
 
-    def finished(self, message: str) -> None:
+    def finished(self, message: str, outcome: str = "finished") -> None:
+        """End a run: ``outcome`` is "finished", "cancelled" or "failed". A finished run fills
+        the bar; any other empties it, since nothing of that run is kept."""
         self.running = False
         self.cancel.setEnabled(False)
         self.start.setEnabled(self.available)
-        if self.bar.maximum() == 0:
+        if self.bar.maximum() == 0:  # still busy-indicating: nothing was counted yet
             self.bar.setRange(0, 1)
-        self.bar.setValue(self.bar.maximum())
+        self.bar.setValue(self.bar.maximum() if outcome == "finished" else 0)
+        self.labels["stage"].setText(outcome)
+        self.labels["stage"].setToolTip("")
         self.labels["eta"].setText("–")
         self.message.setText(message)

@@ -244,7 +244,7 @@ class LongJobs:
 
         def done(result: dict) -> None:
             if result.get("cancelled"):
-                self.training.finished("Training cancelled; the previous model stays active.")
+                self.training.finished("Training cancelled; the previous model stays active.", "cancelled")
                 self.training_done.emit("cancelled")
             else:
                 name = result.get("name") or result.get("model") or "the new model"
@@ -258,12 +258,12 @@ class LongJobs:
             self._after_model_change()
 
         def cancelled() -> None:
-            self.training.finished("Training cancelled; the previous model stays active.")
+            self.training.finished("Training cancelled; the previous model stays active.", "cancelled")
             self.training_done.emit("cancelled")
             self._after_model_change()
 
         def failed(err) -> None:
-            self.training.finished(f"Training failed: {err}")
+            self.training.finished(f"Training failed: {err}", "failed")
             self.job_error("Training", err)
             self.training_done.emit("failed")
 

@@ -92,7 +92,10 @@ class WindowLayout:
         self.act_train = A("&Train on my library…", self.show_training, icon_name="train",
                            tip="Fine-tune the model on your music (background)")
         self.act_about = A("&About musicsim", self.about)
-        if not self.preview.available:
+        self.act_stop.setEnabled(False)  # until something plays
+        if self.preview.available:
+            self.preview.playing_changed.connect(self.act_stop.setEnabled)
+        else:
             for a in (self.act_play, self.act_stop):
                 a.setEnabled(False)
                 a.setToolTip(self.preview.reason)

@@ -268,6 +268,7 @@ def test_training_panel_runs_and_cancels(qtbot, window_on_scanned):
         win.start_training(0.4, "cpu")
     assert done.args[0] == "finished", panel.message.text()
     assert panel.curve.point_count() > 0 and panel.labels["device"].text() not in ("–", "")
+    assert panel.labels["stage"].text() == "finished" and panel.bar.value() == panel.bar.maximum()
     wait_idle(qtbot, win)
     assert len(win.status.get("models", [])) == models_before + 1
 
@@ -275,6 +276,7 @@ def test_training_panel_runs_and_cancels(qtbot, window_on_scanned):
         win.start_training(5.0, "cpu")
         QTimer.singleShot(3000, panel.cancel.click)
     assert done.args[0] == "cancelled"
+    assert panel.labels["stage"].text() == "cancelled" and panel.bar.value() == 0
 
 
 def test_midi_preview_renders_a_wav(tmp_path):
@@ -393,12 +395,13 @@ def test_preview_plays_the_selected_track(qtbot, window_on_scanned):
     wav = next(p for p in families if p.endswith((".wav", ".flac", ".ogg")))
     tid = next(int(t) for t in win.model.ids_in_view() if win.model.track(int(t))["path"] == wav)
     assert win.select_tracks([tid]) == 1
-    assert win.act_play.isEnabled()
+    assert win.act_play.isEnabled() and not win.act_stop.isEnabled()  # nothing plays yet
     win.act_play.trigger()
     assert win.preview.current == wav
     assert win.preview.player.source().toLocalFile() == wav
+    assert win.act_stop.isEnabled()
     win.act_stop.trigger()
-    assert win.preview.current is None
+    assert win.preview.current is None and not win.act_stop.isEnabled()
 
 
 def test_removing_a_library_folder_in_settings(qtbot, window_on_scanned, monkeypatch):
