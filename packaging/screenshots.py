@@ -27,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--library", help="scan this folder instead of a generated one")
     ap.add_argument("--size", default="1400x900")
     ap.add_argument("--train-minutes", type=float, default=0.5)
+    ap.add_argument("--seed", default="chord", help="seed track of the similarity view: the first whose genre, title "
+                    "or path contains this text (default: a chord track of the generated library)")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -92,10 +94,12 @@ def main(argv: list[str] | None = None) -> int:
 
     # Library sorted by similarity to a chord track, and a playlist made from it
     model = win.model
-    seed = next((int(i) for i, g in zip(model.cols.ids, model.cols.genre) if g == "chord"), int(model.cols.ids[0]))
+    seed = next((int(t) for t in model.cols.ids
+                 if any(args.seed.lower() in str(model.track(int(t))[k] or "").lower()
+                        for k in ("genre", "title", "path"))), int(model.cols.ids[0]))
     win.sort_by_similarity([seed])
     wait(lambda: "similarity_done" in events, "the similarity sort")
-    win.make_playlist([seed], n=12, no_same_artist=0, smooth=True, name="Like chord 0")
+    win.make_playlist([seed], n=12, no_same_artist=0, smooth=True, name=f"Like {model.track(seed)['title']}")
     wait(lambda: "playlist_made" in events and win.runner.idle(), "the playlist")
     pump(0.5)
     win.select_tracks([seed])

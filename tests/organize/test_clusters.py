@@ -68,8 +68,8 @@ def test_name_clusters():
     meta = dict(lib.meta)
     for t in lib.ids[lib.family == 0].tolist():  # no genre: the top artist names it
         meta[t] = dataclasses.replace(meta[t], genre=None)
-    for t in lib.ids[lib.family == 1].tolist():  # no tags at all
-        meta[t] = dataclasses.replace(meta[t], genre=None, artist=None)
+    for t in lib.ids[lib.family == 1].tolist():  # no tags at all, each file in its own folder
+        meta[t] = dataclasses.replace(meta[t], genre=None, artist=None, album=None, path=f"/music/{t}/x.flac")
     for t in lib.ids[lib.family == 3].tolist():  # duplicates another name, other case
         meta[t] = dataclasses.replace(meta[t], genre="GENRE 2")
     names = name_clusters(labels, lib.ids, meta)
@@ -86,6 +86,25 @@ def test_genre_below_threshold_falls_back_to_artist():
     for j, t in enumerate(fam0):
         meta[t] = dataclasses.replace(meta[t], genre=f"g{j % 3}", artist="Mono")
     assert name_clusters(lib.family, lib.ids, meta)[0] == "Mono"
+
+
+def test_a_tag_few_members_share_does_not_name_the_cluster():
+    lib = make_library()
+    fam0 = lib.ids[lib.family == 0].tolist()
+    meta = dict(lib.meta)
+    # One artist on 3 tracks, the rest untagged, spread over folders: no name fits the cluster.
+    for j, t in enumerate(fam0):
+        meta[t] = dataclasses.replace(meta[t], genre=None, album=None, artist="Few" if j < 3 else None,
+                                      path=f"/music/{t}/x.flac")
+    assert len(fam0) >= 15 and name_clusters(lib.family, lib.ids, meta)[0] == "Cluster 0"
+    # Untagged files that sit in one folder: the folder names the cluster.
+    for t in fam0:
+        meta[t] = dataclasses.replace(meta[t], artist=None, path=f"/music/openmsx/{t}.mid")
+    assert name_clusters(lib.family, lib.ids, meta)[0] == "openmsx"
+    # An album shared by most members, when genre and artist do not name it.
+    for j, t in enumerate(fam0):
+        meta[t] = dataclasses.replace(meta[t], album="Soundtrack" if j % 4 else "Other", artist=f"A{j}")
+    assert name_clusters(lib.family, lib.ids, meta)[0] == "Soundtrack"
 
 
 def test_map_2d_pca():
