@@ -427,7 +427,8 @@ def _run(opts, ckpt, start, lib, device, amp, run_dir, progress, cancel, rank, w
             report(progress, "validate", step, total_steps or 0, f"epoch {epoch_f:.2f}", None, {"device": dev_name})
             row.update(validate(model, device, amp))
             report(progress, "validate", step, total_steps or 0, f"epoch {epoch_f:.2f}", None,
-                   {"device": dev_name, "epoch": epoch_f, "val_loss": row.get("val_loss"), "val_acc": row.get("val_acc")})
+                   {"device": dev_name, "epoch": epoch_f, "val_loss": row.get("val_loss"), "val_acc": row.get("val_acc"),
+                    "val_step": step})  # tells two validations with equal scores apart
             history.append(row)
             logger.write(row)
             metrics = dict(row)

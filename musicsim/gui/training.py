@@ -61,16 +61,27 @@ class LossCurve(QWidget):
         self.loss: list[tuple[float, float]] = []
         self.val_loss: list[tuple[float, float]] = []
         self.val_acc: list[tuple[float, float]] = []
+        self._val_key: object = None
         self.update()
 
     def add(self, x: float, info: dict) -> None:
-        """Add a point from a training Progress.info; repeated validation values are not duplicated."""
+        """Add a point from a training Progress.info.
+
+        The GUI merges ``info`` over a job's life, so the last validation's scores ride along
+        with every later report: a validation is new when its ``val_step`` (or, without
+        one, its scores) changed; two validations that score the same both get a point.
+        """
         if info.get("loss") is not None:
             self.loss.append((x, float(info["loss"])))
-        if info.get("val_loss") is not None and (not self.val_loss or self.val_loss[-1][1] != info["val_loss"]):
-            self.val_loss.append((x, float(info["val_loss"])))
-        if info.get("val_acc") is not None and (not self.val_acc or self.val_acc[-1][1] != info["val_acc"]):
-            self.val_acc.append((x, float(info["val_acc"])))
+        key = info.get("val_step")
+        key = (info.get("val_loss"), info.get("val_acc")) if key is None else key
+        if (info.get("val_loss") is not None or info.get("val_acc") is not None) and key != self._val_key:
+            self._val_key = key
+            at = float(info["val_step"]) if info.get("val_step") is not None else x
+            if info.get("val_loss") is not None:
+                self.val_loss.append((at, float(info["val_loss"])))
+            if info.get("val_acc") is not None:
+                self.val_acc.append((at, float(info["val_acc"])))
         self.update()
 
     def point_count(self) -> int:

@@ -441,3 +441,18 @@ def test_a_tab_saved_by_index_in_older_settings_opens_the_same_tab(make_window, 
     old.qs.sync()
     win = make_window(settings=ini)
     assert win.tabs.currentWidget() is win.training
+
+
+def test_loss_curve_keeps_every_validation_even_with_equal_scores(qtbot):
+    from musicsim.gui.training import LossCurve
+
+    curve = LossCurve()
+    qtbot.addWidget(curve)
+    merged: dict = {}
+    # As the GUI delivers them: info merged over the job, so the last validation rides along.
+    for step, extra in ((10, {}), (20, {"val_loss": 0.01, "val_acc": 1.0, "val_step": 20}), (30, {}),
+                        (40, {"val_loss": 0.01, "val_acc": 1.0, "val_step": 40}), (50, {})):
+        merged.update(extra, loss=1.0 / step)
+        curve.add(float(step), dict(merged))
+    assert curve.point_count() == 5
+    assert curve.val_acc == [(20.0, 1.0), (40.0, 1.0)] and [x for x, _ in curve.val_loss] == [20.0, 40.0]
