@@ -48,6 +48,15 @@ def format_eta(seconds: float | None) -> str:
     return format_duration(seconds) or "–"
 
 
+LABEL_TIPS = {
+    "loss": "Training loss: the mean over the triplets of each batch that still break the margin (batch-all "
+            "mining), so it stays well above the validation loss even while the model improves",
+    "val_loss": "Triplet loss over every triplet of tracks held out from training",
+    "val_acc": "Share of held-out triplets whose neighbour (same track, close in time) is nearer than their "
+               "distant segment (another track)",
+}
+
+
 class LossCurve(QWidget):
     """Training and validation loss (left axis) and validation accuracy (right axis, %)."""
 
@@ -222,7 +231,9 @@ class TrainingPanel(QWidget):
         for row, (key, title) in enumerate((("device", "Running on"), ("stage", "Stage"), ("epoch", "Epoch"),
                                             ("loss", "Loss"), ("val_loss", "Validation loss"),
                                             ("val_acc", "Validation triplet accuracy"), ("eta", "Time left"))):
-            grid.addWidget(QLabel(title + ":"), row, 0)
+            name = QLabel(title + ":")
+            name.setToolTip(LABEL_TIPS.get(key, ""))
+            grid.addWidget(name, row, 0)
             value = QLabel("–")
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             # a long file name in the stage line is clipped (full text in the tooltip), never re-lays out the panel
