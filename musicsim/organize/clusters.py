@@ -16,12 +16,14 @@ from musicsim.organize import TrackMeta, as_matrix
 
 _SAMPLE = 5000  # silhouette is O(n^2): score k on a sample this big at most
 _MINIBATCH_ABOVE = 20_000
-# A cluster is named after a tag only when enough of its members share it: a genre, album or
-# folder by 40 %, an artist by a quarter (a genre's cluster often holds a few artists). Below
-# that the name would describe a handful of tracks, not the cluster (a real library's 77-track
-# cluster was called after the artist of 8 of them), so it stays "Cluster N".
+# A cluster is named after a tag only when enough of its members share it: a genre by 40 %, an
+# artist by a quarter (a genre's cluster often holds a few artists), an album or a folder by
+# half. Below that the name would describe a part of the cluster, not the cluster (on the dev
+# library a 77-track cluster was called after the artist of 8 of its tracks, and with 40 % for
+# folders after the folder of its 31 MIDI files), so it stays "Cluster N".
 _GENRE_SHARE = 0.4
 _ARTIST_SHARE = 0.25
+_FOLDER_SHARE = 0.5
 # _ONE_THREAD: k-means here is many small BLAS / OpenMP calls. When other work shares
 # the cores (a scan, the GUI) their spinning worker threads made fits 10-15x slower
 # (measured: 100k mini-batch fit 9 s vs 0.6 s), so fits run single-threaded.
@@ -195,7 +197,7 @@ def name_clusters(labels: np.ndarray, ids: np.ndarray, meta: dict[int, TrackMeta
     """Human-readable, unique cluster names from member tags.
 
     The first of these that enough members share names the cluster: a genre (40 % of the
-    members), an artist (25 %), an album (40 %), the folder the files are in (40 %);
+    members), an artist (25 %), an album (half), the folder the files are in (half);
     otherwise "Cluster N" (N = the cluster id). Repeated names get " 2", " 3", ... in
     cluster-id order.
     """
@@ -208,8 +210,8 @@ def name_clusters(labels: np.ndarray, ids: np.ndarray, meta: dict[int, TrackMeta
         name = None
         for values, share in (([m.genre for m in members], _GENRE_SHARE),
                               ([m.artist for m in members], _ARTIST_SHARE),
-                              ([m.album for m in members], _GENRE_SHARE),
-                              ([os.path.basename(os.path.dirname(m.path)) for m in members], _GENRE_SHARE)):
+                              ([m.album for m in members], _FOLDER_SHARE),
+                              ([os.path.basename(os.path.dirname(m.path)) for m in members], _FOLDER_SHARE)):
             value, count = _dominant(values)
             if value and count >= share * int(np.sum(labels == label)):
                 name = value

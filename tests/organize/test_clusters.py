@@ -101,6 +101,11 @@ def test_a_tag_few_members_share_does_not_name_the_cluster():
     for t in fam0:
         meta[t] = dataclasses.replace(meta[t], artist=None, path=f"/music/openmsx/{t}.mid")
     assert name_clusters(lib.family, lib.ids, meta)[0] == "openmsx"
+    # ... but not when that folder holds less than half of them.
+    for j, t in enumerate(fam0):
+        if j % 5 > 1:
+            meta[t] = dataclasses.replace(meta[t], path=f"/music/other/{t}.ogg" if j % 5 == 2 else f"/music/{t}/x.ogg")
+    assert name_clusters(lib.family, lib.ids, meta)[0] == "Cluster 0"
     # An album shared by most members, when genre and artist do not name it.
     for j, t in enumerate(fam0):
         meta[t] = dataclasses.replace(meta[t], album="Soundtrack" if j % 4 else "Other", artist=f"A{j}")
