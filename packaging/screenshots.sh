@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Screenshots of the desktop app's main views on a generated library (run under Xvfb).
-#   bash packaging/screenshots.sh [OUT_DIR]      (default: docs/screenshots/)
+# Screenshots of the desktop app's main views (run under Xvfb), on a generated library or on
+# real music:
+#   bash packaging/screenshots.sh [OUT_DIR] [--library DIR --seed TEXT --train-minutes M]
+# docs/screenshots/ shows the demo library (packaging/fetch_demo_library.sh DEMO):
+#   bash packaging/screenshots.sh docs/screenshots --library DEMO --seed Ride-A-Long --train-minutes 1
 # Writes first-run.png, library-similarity.png, cluster-map.png, outliers.png, duplicates.png,
 # training.png.
 # Nothing outside OUT_DIR and a temporary folder is written (not your library, not your settings).
