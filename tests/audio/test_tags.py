@@ -83,6 +83,16 @@ def test_midi_tags(tmp_path):
     assert read_tags(write_midi(tmp_path / "Nameless Tune.mid"))["title"] == "Nameless Tune"
 
 
+@pytest.mark.parametrize("name", ["Track 1", "track 12", "Untitled", "Sequence 1", "Tempo Track", "MIDI Track #3", "  "])
+def test_a_sequencers_default_track_name_is_not_a_title(tmp_path, name):
+    assert read_tags(write_midi(tmp_path / "midnight_snow_run.mid", title=name))["title"] == "midnight_snow_run"
+
+
+@pytest.mark.parametrize("name", ["Track 1 (Remix)", "Untitled Blues", "Boogi Marabi", "Staff Party"])
+def test_a_real_name_that_starts_like_a_default_is_kept(tmp_path, name):
+    assert read_tags(write_midi(tmp_path / "f.mid", title=name))["title"] == name
+
+
 def _id3_header(size: int) -> bytes:
     syncsafe = bytes((size >> s) & 0x7F for s in (21, 14, 7, 0))
     return b"ID3\x03\x00\x00" + syncsafe
