@@ -21,9 +21,11 @@ take "$work/x/xmoto-data/usr/share/games/xmoto/Textures/Musics/*.ogg" ogg/xmoto
 take "$work/x/lincity-ng-data/usr/share/games/lincity-ng/music/default/*.ogg" ogg/lincity-ng
 take "$work/x/openttd-openmsx/usr/share/games/openttd/baseset/openmsx/*.mid" midi/openmsx
 mkdir -p "$DIR/mp3"
+# Vorbis comments are the audio stream's metadata to ffmpeg, so they are mapped from there
+# (-map_metadata 0 took the container's, which is empty: the MP3s came out untagged).
 for f in "$DIR"/ogg/*/*.ogg; do
   out="$DIR/mp3/$(basename "$(dirname "$f")")-$(basename "${f%.ogg}").mp3"
-  [ -f "$out" ] || ffmpeg -nostdin -loglevel error -i "$f" -map_metadata 0 -id3v2_version 3 -codec:a libmp3lame -q:a 4 "$out"
+  [ -f "$out" ] || ffmpeg -nostdin -loglevel error -i "$f" -map_metadata 0:s:a:0 -id3v2_version 3 -codec:a libmp3lame -q:a 4 "$out"
 done
 rm -rf "$work"
 touch "$DIR/.complete"
