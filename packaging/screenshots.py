@@ -123,8 +123,6 @@ def main(argv: list[str] | None = None) -> int:
     shot("cluster-map.png")
 
     win.tabs.setCurrentWidget(win.outlier_panel)
-    pump(0.3)
-    win.outlier_panel.table.scrollToTop()  # the lasso's selection scrolled it to its last track
     shot("outliers.png")
 
     win.tabs.setCurrentWidget(win.dup_panel)  # showing the tab searches

@@ -82,11 +82,11 @@ class LossCurve(QWidget):
         """
         if info.get("loss") is not None:
             self.loss.append((x, float(info["loss"])))
-        key = info.get("val_step")
-        key = (info.get("val_loss"), info.get("val_acc")) if key is None else key
+        val_step = info.get("val_step")
+        key = (info.get("val_loss"), info.get("val_acc")) if val_step is None else val_step
         if (info.get("val_loss") is not None or info.get("val_acc") is not None) and key != self._val_key:
             self._val_key = key
-            at = float(info["val_step"]) if info.get("val_step") is not None else x
+            at = x if val_step is None else float(val_step)
             if info.get("val_loss") is not None:
                 self.val_loss.append((at, float(info["val_loss"])))
             if info.get("val_acc") is not None:
