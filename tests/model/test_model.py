@@ -39,6 +39,8 @@ def test_checkpoint_round_trip(tmp_path):
     assert torch.allclose(loaded.model(x), m(x), atol=1e-6)
 
 
+# torch's weights-only unpickler warns about the hand-made pickle's protocol before refusing it
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol:UserWarning")
 def test_code_carrying_checkpoint_is_refused(tmp_path):
     class Evil:
         def __reduce__(self):
