@@ -115,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     r = ap.add_argument_group("running")
     r.add_argument("--device", default=d.device, help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1, mps")
     r.add_argument("--amp", choices=("auto", "bf16", "fp16", "off"), default=d.amp,
-                   help="mixed precision on CUDA (auto: bf16 where supported, else fp16)")
+                   help="mixed precision of the network's forward pass (auto: on CUDA bf16 where supported, else "
+                        "fp16; on a CPU with bf16 in hardware (AVX512-BF16, AMX) bf16, else off; fp16 is CUDA only)")
     r.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     r.add_argument("--out", help="run folder for checkpoints and logs (default: next to the library, or the data folder)")
     r.add_argument("--resume", nargs="?", const="latest", metavar="RUN",

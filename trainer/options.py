@@ -67,7 +67,7 @@ class TrainOptions:
     seed: int = 0
     workers: int = 0
     threads: int | None = None
-    amp: str = "auto"  # auto: bf16 (or fp16 + loss scaling) on CUDA, off elsewhere; "off"
+    amp: str = "auto"  # auto: bf16 (or fp16 + loss scaling) on CUDA, bf16 on a CPU that has it in hardware; "off"
     resume: str | None = None  # a run directory or checkpoint to continue; "latest": newest run
     reembed: bool = True
     guard: bool = True  # activate the new model only if it groups albums/folders at least as well

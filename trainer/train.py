@@ -71,14 +71,39 @@ def _autocast(device: torch.device, amp: torch.dtype | None):
     return torch.autocast(device.type, dtype=amp)
 
 
+def cpu_bf16_native() -> bool:
+    """Whether this CPU computes bfloat16 in hardware (AVX512-BF16 or AMX). There autocasting
+    the network to bf16 trains faster (1.6x per step, 1.3x end to end on the 2-core EPYC of the
+    model card); elsewhere bf16 is emulated and slower, so ``--amp auto`` keeps float32."""
+    for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):  # private, so looked up with care
+        fn = getattr(torch.cpu, probe, None)
+        try:
+            if fn is not None and fn():
+                return True
+        except Exception:  # noqa: BLE001 - an unknown build is a CPU without native bf16
+            pass
+    return False
+
+
 def _amp_dtype(device: torch.device, amp: str) -> torch.dtype | None:
-    if amp == "off" or device.type != "cuda":
+    """The autocast dtype of the network's forward pass (None: float32 throughout). The loss,
+    the optimizer state and the weights stay float32; stored track vectors are always
+    embedded in float32, so they do not depend on this choice."""
+    if amp == "off":
+        return None
+    if device.type == "cpu":
+        return torch.bfloat16 if amp == "bf16" or (amp == "auto" and cpu_bf16_native()) else None
+    if device.type != "cuda":
         return None
     if amp == "fp16":
         return torch.float16
     if amp == "bf16" or torch.cuda.is_bf16_supported():
         return torch.bfloat16
     return torch.float16
+
+
+def _precision(amp: torch.dtype | None) -> str:
+    return "float32" if amp is None else f"{str(amp).removeprefix('torch.')} autocast"
 
 
 def lr_at(step: int, progress: float, opts: TrainOptions, total_steps: int | None = None) -> float:
@@ -356,6 +381,7 @@ def _run(opts, ckpt, start, lib, device, amp, run_dir, progress, cancel, rank, w
                  "hours": round(store.total_frames * frame_s / 3600, 2), "db": opts.db, "folders": opts.folders,
                  "cache_failures": len(failures)},
         "hardware": _hardware(device) + (f"; {world} processes (DDP)" if world > 1 else ""),
+        "precision": _precision(amp),
         "options": opts.to_dict(),
     }
     last_path = run_dir / "last.pt"
@@ -377,8 +403,8 @@ def _run(opts, ckpt, start, lib, device, amp, run_dir, progress, cancel, rank, w
                                         epoch=int(epoch_f), metrics=metrics, card=card, extra=extra), last_path)
 
     if main:
-        log.info("training %s on %s: %d train / %d val tracks, %.2f h of audio, %d segments/epoch, %s, %s",
-                 name, device, len(train_paths), len(val_paths), store.total_frames * frame_s / 3600,
+        log.info("training %s on %s (%s): %d train / %d val tracks, %.2f h of audio, %d segments/epoch, %s, %s",
+                 name, device, _precision(amp), len(train_paths), len(val_paths), store.total_frames * frame_s / 3600,
                  sampler.n_segments, init_desc, f"{total_steps} steps" if total_steps else f"{opts.max_minutes} min")
         if failures:
             log.warning("%d tracks could not be decoded (skipped), e.g. %s", len(failures), failures[0][0])
@@ -414,7 +440,7 @@ def _run(opts, ckpt, start, lib, device, amp, run_dir, progress, cancel, rank, w
 
     from musicsim.model.embed import device_name
 
-    dev_name = device_name(device)
+    dev_name = device_name(device) + ("" if amp is None else f", {_precision(amp)}")
 
     def end_epoch(epoch_f: float) -> None:
         nonlocal metrics

@@ -7,7 +7,8 @@
 Measures, on generated audio (or ``--library DIR``), with the real training loop of
 ``trainer.train`` (random crops, augmentation, semi-hard mining, AdamW):
 
-* training throughput in segments/s (each step embeds 3 x batch segments) on CPU, and on the
+* training throughput in segments/s (each step embeds 3 x batch segments) on CPU (in float32
+  and, on a CPU with bf16 in hardware, in the bf16 autocast ``--amp auto`` picks there), and on the
   GPU too when there is one (mixed precision, mel store on the GPU);
 * embedding throughput (forward only, segments/s), which bounds re-embedding a library;
 * cache-build speed (decode + log-Mel, x real time) with the given workers;
@@ -42,7 +43,7 @@ from musicsim.model.checkpoint import DEFAULT_RESOURCE, default_model, load_mode
 from musicsim.model.embed import device_name  # noqa: E402
 from trainer.data import MelCache  # noqa: E402
 from trainer.options import DEFAULT_EPOCHS_FINETUNE, FINETUNE_MAX_STEPS  # noqa: E402
-from trainer.train import TrainOptions, train  # noqa: E402
+from trainer.train import TrainOptions, cpu_bf16_native, train  # noqa: E402
 
 
 def make_audio(root: Path, n: int, seconds: float) -> list[str]:
@@ -114,7 +115,7 @@ class GpuUtilisation:
 
 
 def bench_train(folders: list[str], cache: str, device: str, steps: int | None, init: str | None, batch: int,
-                epochs: int | None = None) -> dict:
+                epochs: int | None = None, amp: str = "auto") -> dict:
     from musicsim.jobs import Progress
 
     marks: dict[str, float] = {}
@@ -128,7 +129,7 @@ def bench_train(folders: list[str], cache: str, device: str, steps: int | None, 
 
     with tempfile.TemporaryDirectory() as out, GpuUtilisation(device) as gpu:
         opts = TrainOptions(folders=folders, init=init or "default", cache=cache, out=out, device=device, steps=steps,
-                            epochs=epochs, batch_size=batch, val_fraction=0.0, workers=2, name="bench")
+                            epochs=epochs, batch_size=batch, val_fraction=0.0, workers=2, name="bench", amp=amp)
         t = time.perf_counter()
         res = train(opts, progress=progress)
         wall = time.perf_counter() - t
@@ -185,6 +186,8 @@ def main() -> None:
     ap.add_argument("--tracks", type=int, default=500)
     ap.add_argument("--minutes", type=float, default=4.0, help="mean track length assumed by the estimate")
     ap.add_argument("--epoch-hours", type=float, help="also time one epoch over this many hours of generated audio")
+    ap.add_argument("--amp", default="auto", choices=("auto", "bf16", "fp16", "off"),
+                    help="training precision (auto on a CPU with bf16 in hardware: both float32 and bf16)")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -216,12 +219,16 @@ def main() -> None:
               f"({audio_s / build_s:.0f}x real time, 2 workers)")
         results = {}
         for dev in devices:
-            tr = bench_train(folders, cache, dev, a.steps, model_path, a.batch_size)
             emb = bench_embed(dev, model_path)
-            results[dev] = (tr, emb)
-            name = device_name(torch.device(dev))
-            print(f"[{name}] training: {tr['segments_per_s']:.0f} segments/s ({tr['segments_per_s'] / 3:.0f} triplets/s, "
-                  f"{tr['steps']} steps); embedding: {emb:.0f} segments/s; {tr['gpu']}")
+            # on a CPU with bf16 in hardware, float32 and the bf16 autocast that --amp auto picks, in one run
+            amps = [a.amp] if a.amp != "auto" or dev != "cpu" or not cpu_bf16_native() else ["off", "bf16"]
+            for amp in amps:
+                tr = bench_train(folders, cache, dev, a.steps, model_path, a.batch_size, amp=amp)
+                key = dev if len(amps) == 1 else f"{dev} ({'float32' if amp == 'off' else amp})"
+                results[key] = (tr, emb)
+                name = device_name(torch.device(dev)) + ("" if len(amps) == 1 else f", {key[len(dev) + 2:-1]}")
+                print(f"[{name}] training: {tr['segments_per_s']:.0f} segments/s ({tr['segments_per_s'] / 3:.0f} "
+                      f"triplets/s, {tr['steps']} steps); embedding (float32): {emb:.0f} segments/s; {tr['gpu']}")
         if a.epoch_hours:
             bench_epoch(Path(tmp), a.epoch_hours, devices[-1], model_path, a.batch_size, fe)
         seg_s = fe.segment_frames * fe.hop_length / fe.sr

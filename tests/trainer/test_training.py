@@ -5,7 +5,8 @@ import torch
 
 from musicsim.jobs import CancelToken
 from musicsim.model.checkpoint import load_model, read_checkpoint
-from trainer.train import TrainOptions, train
+from musicsim.model.embed import device_name
+from trainer.train import TrainOptions, _amp_dtype, cpu_bf16_native, train
 
 
 def _opts(root, cache, out, **kw):
@@ -16,9 +17,12 @@ def _opts(root, cache, out, **kw):
     return TrainOptions(**base)
 
 
-def test_tiny_run_learns(train_library, mel_cache_dir, tmp_path):
+@pytest.mark.parametrize("amp", ["off", "bf16"])
+def test_tiny_run_learns(train_library, mel_cache_dir, tmp_path, amp):
     root, _ = train_library
-    res = train(_opts(root, mel_cache_dir, tmp_path / "run", epochs=6, augment=True, margin=0.5, seed=6))
+    seen = []
+    res = train(_opts(root, mel_cache_dir, tmp_path / "run", epochs=6, augment=True, margin=0.5, seed=6, amp=amp),
+                progress=seen.append)
     first, last = res.history[0], res.history[-1]
     assert first["step"] == 0 and last["epoch"] == 6
     print([(h["epoch"], round(h["val_loss"], 4), round(h["val_acc"], 3)) for h in res.history])
@@ -29,15 +33,33 @@ def test_tiny_run_learns(train_library, mel_cache_dir, tmp_path):
     loaded = load_model(res.model_path)
     assert loaded.trained and loaded.config.width == 8 and loaded.frontend.segment_frames == 64
     assert loaded.metrics["val_acc"] == pytest.approx(last["val_acc"])
+    card = read_checkpoint(res.model_path)["card"]
+    assert card["precision"] == ("float32" if amp == "off" else "bfloat16 autocast")
+    shown = {p.info["device"] for p in seen if p.stage == "train"}  # what the Training tab shows
+    assert shown == {device_name(torch.device("cpu")) + ("" if amp == "off" else ", bfloat16 autocast")}
+    # the weights stay float32 whatever the forward pass ran in
+    assert all(v.dtype == torch.float32 for v in read_checkpoint(res.model_path)["model"].values() if v.is_floating_point())
+
+
+def test_precision_choice():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda", 0)
+    assert _amp_dtype(cpu, "off") is None and _amp_dtype(cuda, "off") is None
+    assert _amp_dtype(cpu, "bf16") == torch.bfloat16
+    assert _amp_dtype(cpu, "fp16") is None  # fp16 autocast is for CUDA only
+    # auto: bf16 only where the CPU has it in hardware (elsewhere it is emulated and slower)
+    assert _amp_dtype(cpu, "auto") == (torch.bfloat16 if cpu_bf16_native() else None)
+    assert _amp_dtype(torch.device("mps"), "auto") is None
+    assert _amp_dtype(cuda, "fp16") == torch.float16
 
 
 def _weights(path):
     return read_checkpoint(path)["model"]
 
 
-def test_resume_after_cancel_mid_epoch_is_exact(train_library, mel_cache_dir, tmp_path):
+@pytest.mark.parametrize("amp", ["off", "bf16"])
+def test_resume_after_cancel_mid_epoch_is_exact(train_library, mel_cache_dir, tmp_path, amp):
     root, _ = train_library
-    variant = dict(epochs=2, mining="semihard", augment=True, head=32, pitch_shift=2, mix=0.3, similar_k=1)
+    variant = dict(epochs=2, mining="semihard", augment=True, head=32, pitch_shift=2, mix=0.3, similar_k=1, amp=amp)
     seen = []
     full = train(_opts(root, mel_cache_dir, tmp_path / "full", **variant), progress=seen.append)
     spe = read_checkpoint(full.checkpoint)["extra"]["steps_per_epoch"]
@@ -66,7 +88,8 @@ def test_resume_after_cancel_mid_epoch_is_exact(train_library, mel_cache_dir, tm
     assert m.model.embed(torch.randn(2, 1, 64, 64)).shape == (2, 32)
     assert m.model(torch.randn(2, 1, 64, 64)).shape == (2, m.config.segment_dim)
 
-    resumed = train(TrainOptions(resume=str(tmp_path / "part"), device="cpu", cache=str(mel_cache_dir), workers=1))
+    resumed = train(TrainOptions(resume=str(tmp_path / "part"), device="cpu", cache=str(mel_cache_dir), workers=1,
+                                 amp=amp))  # the precision is the resuming command's choice, like the device
     assert resumed.steps == full.steps and not resumed.cancelled
     a, b = _weights(full.checkpoint), _weights(resumed.checkpoint)
     assert a.keys() == b.keys()
