@@ -224,9 +224,9 @@ def main() -> None:
             amps = [a.amp] if a.amp != "auto" or dev != "cpu" or not cpu_bf16_native() else ["off", "bf16"]
             for amp in amps:
                 tr = bench_train(folders, cache, dev, a.steps, model_path, a.batch_size, amp=amp)
-                key = dev if len(amps) == 1 else f"{dev} ({'float32' if amp == 'off' else amp})"
-                results[key] = (tr, emb)
-                name = device_name(torch.device(dev)) + ("" if len(amps) == 1 else f", {key[len(dev) + 2:-1]}")
+                precision = "" if len(amps) == 1 else "float32" if amp == "off" else amp
+                results[f"{dev} ({precision})" if precision else dev] = (tr, emb)
+                name = device_name(torch.device(dev)) + (f", {precision}" if precision else "")
                 print(f"[{name}] training: {tr['segments_per_s']:.0f} segments/s ({tr['segments_per_s'] / 3:.0f} "
                       f"triplets/s, {tr['steps']} steps); embedding (float32): {emb:.0f} segments/s; {tr['gpu']}")
         if a.epoch_hours:
