@@ -127,9 +127,17 @@ def bench_train(folders: list[str], cache: str, device: str, steps: int | None, 
         elif "end" not in marks:
             marks["start"] = now
 
-    with tempfile.TemporaryDirectory() as out, GpuUtilisation(device) as gpu:
-        opts = TrainOptions(folders=folders, init=init or "default", cache=cache, out=out, device=device, steps=steps,
+    def options(out: str, steps: int | None, epochs: int | None) -> TrainOptions:
+        return TrainOptions(folders=folders, init=init or "default", cache=cache, out=out, device=device, steps=steps,
                             epochs=epochs, batch_size=batch, val_fraction=0.0, workers=2, name="bench", amp=amp)
+
+    if device.startswith("cuda"):
+        # CUDA's context, cuDNN's algorithm search and the caching allocator's first blocks cost
+        # a second or two once per process: a short run first keeps them out of the figures.
+        with tempfile.TemporaryDirectory() as out:
+            train(options(out, 20, None))
+    with tempfile.TemporaryDirectory() as out, GpuUtilisation(device) as gpu:
+        opts = options(out, steps, epochs)
         t = time.perf_counter()
         res = train(opts, progress=progress)
         wall = time.perf_counter() - t
