@@ -120,7 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     r.add_argument("--out", help="run folder for checkpoints and logs (default: next to the library, or the data folder)")
     r.add_argument("--resume", nargs="?", const="latest", metavar="RUN",
-                   help="continue an interrupted run exactly: its folder or last.pt (no value: the newest run)")
+                   help="continue an interrupted run exactly (bit for bit on a CPU; on CUDA to rounding, as cuDNN's "
+                        "kernels are not bit-reproducible): its folder or last.pt (no value: the newest run)")
     r.add_argument("--no-reembed", dest="reembed", action="store_false",
                    help="with --db: do not re-embed the library with the new model")
     r.add_argument("--no-guard", dest="guard", action="store_false",
