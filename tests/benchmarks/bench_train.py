@@ -9,7 +9,8 @@ Measures, on generated audio (or ``--library DIR``), with the real training loop
 
 * training throughput in segments/s (each step embeds 3 x batch segments) on CPU (in float32
   and, on a CPU with bf16 in hardware, in the bf16 autocast ``--amp auto`` picks there), and on the
-  GPU too when there is one (mixed precision, mel store on the GPU);
+  GPU too when there is one (mixed precision, mel store on the GPU; after a 20-step run that
+  takes CUDA's one-off start-up);
 * embedding throughput (forward only, segments/s), which bounds re-embedding a library;
 * cache-build speed (decode + log-Mel, x real time) with the given workers;
 * on a GPU, its utilisation while training (sampled every 0.25 s through NVML, or
