@@ -20,6 +20,8 @@ from trainer.options import (
     LR_FINETUNE,
     LR_SCRATCH,
     SIMILAR_K_FINETUNE,
+    WINDOW_SECONDS_FINETUNE,
+    WINDOW_SECONDS_SCRATCH,
     TrainOptions,
     command_line,
 )
@@ -91,14 +93,16 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--margin", type=float, default=d.margin, help=f"triplet margin on squared distance (default {d.margin})")
     t.add_argument("--temperature", type=float, default=d.temperature,
                    help=f"temperature of the InfoNCE loss, with --mining nce (default {d.temperature})")
-    t.add_argument("--window-seconds", type=float, default=d.window_seconds,
-                   help=f"neighbour starts within +-W seconds of the anchor (default {d.window_seconds})")
+    t.add_argument("--window-seconds", type=float, default=None, metavar="W",
+                   help="neighbour starts within +-W seconds of the anchor (default "
+                        f"{WINDOW_SECONDS_FINETUNE:g} when fine-tuning: anywhere in all but the longest tracks; "
+                        f"{WINDOW_SECONDS_SCRATCH:g} from scratch)")
     t.add_argument("--mining", choices=MINING_MODES, default=d.mining,
                    help=f"in-batch negative mining (default {d.mining})")
     t.add_argument("--similar-k", type=int, default=None, metavar="K",
                    help="treat each track's K nearest tracks under the starting model as alike: never its distant "
-                        f"segment nor an in-batch negative; 0: off (default {SIMILAR_K_FINETUNE} when fine-tuning, "
-                        "0 from scratch)")
+                        f"segment nor an in-batch negative; at most a quarter of the library's other tracks; 0: off "
+                        f"(default {SIMILAR_K_FINETUNE} when fine-tuning, 0 from scratch)")
     t.add_argument("--freeze", type=int, default=d.freeze, metavar="N", choices=range(5),
                    help="fine-tuning: keep the input norm, the stem and the first N of the 4 ResNet stages as they "
                         "are (weights and BatchNorm statistics) and train the rest; steps are ~2x faster with 3 "

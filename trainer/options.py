@@ -16,7 +16,12 @@ FINETUNE_MAX_STEPS = 600
 LR_SCRATCH = 2e-3
 LR_FINETUNE = 5e-4
 # Fine-tuning: each track's nearest tracks under the starting model are not distant (trainer.related).
-SIMILAR_K_FINETUNE = 5
+SIMILAR_K_FINETUNE = 15
+# A segment's neighbour starts within +-W seconds of it: 10 s from scratch; fine-tuning takes it
+# from anywhere in the track (up to 10 min away), which with 15 related tracks measured best in
+# 12-minute fine-tunes and no worse in the 3-epoch default (resources/models/MODEL_CARD.md).
+WINDOW_SECONDS_SCRATCH = 10.0
+WINDOW_SECONDS_FINETUNE = 600.0
 # Fields that describe where/how a run executes, not what it computes: a resumed run takes
 # these from the new call, everything else from the checkpoint.
 RUNTIME_FIELDS = ("device", "workers", "cache", "threads", "resume", "out", "log_every", "reembed", "guard", "amp",
@@ -45,7 +50,7 @@ class TrainOptions:
     final_lr_ratio: float = 0.02
     margin: float = 0.5
     temperature: float = 0.1  # of the InfoNCE loss (mining "nce")
-    window_seconds: float = 10.0
+    window_seconds: float | None = None  # None: WINDOW_SECONDS_SCRATCH, or WINDOW_SECONDS_FINETUNE when fine-tuning
     mining: str = "all"  # batch-all: every in-batch negative of another track (measured best; MODEL_CARD.md)
     # each track's K nearest tracks under the starting model are never its distant segment
     # (trainer.related); None: SIMILAR_K_FINETUNE when fine-tuning, 0 from scratch

@@ -14,6 +14,16 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+# At most this share of a library's other tracks is related to a track, so most of a batch's
+# segments stay negatives: on a small library a large K would relate every pair, and the
+# batch-all loss would have nothing left to push apart.
+MAX_RELATED_SHARE = 0.25
+
+
+def related_limit(n_tracks: int) -> int:
+    """The most related tracks per track in a library of ``n_tracks`` distinct tracks."""
+    return int(MAX_RELATED_SHARE * max(0, n_tracks - 1))
+
 
 class RelatedPairs:
     """A symmetric set of related track ids ``0..n-1`` (pairs of different ids)."""

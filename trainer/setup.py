@@ -33,9 +33,11 @@ from trainer.options import (
     LR_SCRATCH,
     RUNTIME_FIELDS,
     SIMILAR_K_FINETUNE,
+    WINDOW_SECONDS_FINETUNE,
+    WINDOW_SECONDS_SCRATCH,
     TrainOptions,
 )
-from trainer.related import RelatedPairs, nearest_pairs
+from trainer.related import RelatedPairs, nearest_pairs, related_limit
 
 log = logging.getLogger("trainer")
 DECODE_OVERFILL = 2  # tracks are decoded for training until their frames are this many times the store
@@ -151,6 +153,8 @@ def start_model(opts: TrainOptions, ckpt: dict | None) -> tuple[TrainOptions, St
         opts = replace(opts, similar_k=0)  # a run from before related tracks: resume it as it was
     elif opts.similar_k is None:
         opts = replace(opts, similar_k=SIMILAR_K_FINETUNE if start.fine_tuning else 0)
+    if opts.window_seconds is None:
+        opts = replace(opts, window_seconds=WINDOW_SECONDS_FINETUNE if start.fine_tuning else WINDOW_SECONDS_SCRATCH)
     return opts, start
 
 
@@ -254,10 +258,12 @@ def related_pairs(opts: TrainOptions, start: Start, lib, paths: list[str], found
     todo = [p for p in paths if p not in X]
     if todo:
         X.update(zip(todo, track_vectors(loaded, [found[p] for p in todo], device=device, cancel=cancel)))
-    related = nearest_pairs(np.stack([X[p] for p in paths]), groups, opts.similar_k)
+    k = min(opts.similar_k, related_limit(len(np.unique(groups))))
+    related = nearest_pairs(np.stack([X[p] for p in paths]), groups, k)
     report(progress, "related", 1, 1, f"{len(related)} pairs", None,
-           {"tracks": len(paths), "stored": len(paths) - len(todo)})
-    log.info("related tracks: %d pairs; %d of %d tracks' vectors from the library", len(related),
+           {"tracks": len(paths), "stored": len(paths) - len(todo), "k": k})
+    log.info("related tracks: %d pairs (%d nearest per track%s); %d of %d tracks' vectors from the library",
+             len(related), k, "" if k == opts.similar_k else ", at most a quarter of the others",
              len(paths) - len(todo), len(paths))
     return related
 

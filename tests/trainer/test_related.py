@@ -102,4 +102,10 @@ def test_fine_tuning_a_library_reuses_its_stored_vectors(family_library, tmp_pat
     res = train(TrainOptions(db=str(db), steps=1, batch_size=8, device="cpu", workers=1, val_fraction=0.0,
                              name="ft", similar_k=2, reembed=False), progress=seen.append)
     done = [p.info for p in seen if p.stage == "related" and p.done == 1]
-    assert res.steps == 1 and done == [{"tracks": len(paths), "stored": len(paths) - 1}]
+    assert res.steps == 1 and done == [{"tracks": len(paths), "stored": len(paths) - 1, "k": 2}]
+
+
+def test_at_most_a_quarter_of_the_other_tracks_are_related():
+    from trainer.related import related_limit
+
+    assert [related_limit(n) for n in (0, 1, 2, 4, 5, 16, 61, 134)] == [0, 0, 0, 0, 1, 3, 15, 33]

@@ -129,6 +129,35 @@ def test_checkpoint_round_trip(train_library, mel_cache_dir, tmp_path):
     assert load_model(ft.model_path).config.width == 8
 
 
+def test_recipe_defaults_depend_on_the_start(train_library, mel_cache_dir, tmp_path):
+    """From scratch a neighbour starts within +-10 s and no track is related; fine-tuning takes it
+    from anywhere in the track (+-10 min) and keeps each track's 15 nearest tracks apart. Given
+    values win, and the checkpoint records what the run used, so --resume keeps it."""
+    from trainer.options import SIMILAR_K_FINETUNE, WINDOW_SECONDS_FINETUNE, WINDOW_SECONDS_SCRATCH
+    from trainer.setup import start_model
+
+    assert (WINDOW_SECONDS_SCRATCH, WINDOW_SECONDS_FINETUNE, SIMILAR_K_FINETUNE) == (10.0, 600.0, 15)
+    ft, start = start_model(TrainOptions(), None)  # the shipped model
+    assert start.fine_tuning and (ft.window_seconds, ft.similar_k) == (600.0, 15)
+    scratch, start = start_model(TrainOptions(init=None, width=8, embed_dim=32), None)
+    assert not start.fine_tuning and (scratch.window_seconds, scratch.similar_k) == (10.0, 0)
+    given, _ = start_model(TrainOptions(window_seconds=4.0, similar_k=2), None)
+    assert (given.window_seconds, given.similar_k) == (4.0, 2)
+
+    root, tracks = train_library
+    src = train(_opts(root, mel_cache_dir, tmp_path / "src", steps=1, window_seconds=None))
+    assert read_checkpoint(src.checkpoint)["extra"]["options"]["window_seconds"] == 10.0
+    # 16 tracks: K = 15 would relate every pair and leave batch-all mining no negative, so at
+    # most a quarter of the other tracks (3) are related, and the loss still has work to do
+    seen = []
+    res = train(_opts(root, mel_cache_dir, tmp_path / "ft", init=src.model_path, steps=2, window_seconds=None,
+                      val_fraction=0.0), progress=seen.append)
+    opts = read_checkpoint(res.checkpoint)["extra"]["options"]
+    assert res.steps == 2 and (opts["window_seconds"], opts["similar_k"]) == (600.0, 15)
+    assert [p.info["k"] for p in seen if p.stage == "related" and p.done == 1] == [3] and len(tracks) == 16
+    assert res.metrics["train_loss"] > 0
+
+
 def test_freeze_keeps_the_lower_stages_as_they_were(train_library, mel_cache_dir, tmp_path):
     root, _ = train_library
     src = train(_opts(root, mel_cache_dir, tmp_path / "src", steps=2)).model_path
