@@ -82,7 +82,7 @@ class Bar:
 
 
 def open_library(args, *, writable: bool):
-    from musicsim.services import Library
+    from musicsim.library import Library
 
     overrides = {s.name: getattr(args, s.name, None) for s in SETTINGS}
     return Library(args.db, config=Config.load(overrides), writable=writable)

@@ -81,7 +81,7 @@ def _print_list(lib, ids: list[int], args, extra: dict | None = None, dists: dic
 
 def _write(lib, ids: list[int], out: str | None, relative: bool = False) -> None:
     if out:
-        from musicsim.organizer import write_playlist
+        from musicsim.library.organizing import write_playlist
 
         tracks = _tracks(lib, ids)
         n = write_playlist([tracks[i] for i in ids], out, relative=relative)
@@ -91,7 +91,7 @@ def _write(lib, ids: list[int], out: str | None, relative: bool = False) -> None
 def cmd_playlist(lib, args) -> int:
     seeds = [_one(lib, q) for q in args.seed]
     exclude = [_one(lib, q) for q in args.exclude]
-    info = lib.organize.playlist(seeds, n=args.n, mode=args.mode, no_same_artist=args.no_same_artist,
+    info = lib.organizer.playlist(seeds, n=args.n, mode=args.mode, no_same_artist=args.no_same_artist,
                                  no_same_album=args.no_same_album, exclude=exclude, smooth=args.smooth, name=args.name)
     _print_list(lib, info.track_ids, args, {"playlist": info.name, "id": info.id})
     _write(lib, info.track_ids, args.out, args.relative)
@@ -112,10 +112,10 @@ def cmd_sort(lib, args) -> int:
     if not ids:
         raise NotFound(f"no track of {args.playlist} is in the library")
     if args.seed:
-        ranked = lib.organize.sort(ids, _one(lib, args.seed))
+        ranked = lib.organizer.sort(ids, _one(lib, args.seed))
         ids, dists, stats = [i for i, _ in ranked], dict(ranked), {}
     else:
-        ids, stats = lib.organize.smooth(ids)
+        ids, stats = lib.organizer.smooth(ids)
         dists = None
     extra = {k: round(v, 4) for k, v in stats.items()}
     _print_list(lib, ids, args, extra, dists)
@@ -124,14 +124,14 @@ def cmd_sort(lib, args) -> int:
 
 
 def cmd_path(lib, args) -> int:
-    ids = lib.organize.path(_one(lib, args.a), _one(lib, args.b), steps=args.n)
+    ids = lib.organizer.path(_one(lib, args.a), _one(lib, args.b), steps=args.n)
     _print_list(lib, ids, args)
     _write(lib, ids, args.out)
     return 0
 
 
 def cmd_clusters(lib, args) -> int:
-    summary = lib.organize.clusters(args.k)
+    summary = lib.organizer.clusters(args.k)
     if args.json:
         print(json.dumps({"k": summary.k, "clusters": [{"id": c, "name": summary.names[c], "size": summary.sizes[c]}
                                                        for c in sorted(summary.sizes)]}))
@@ -143,7 +143,7 @@ def cmd_clusters(lib, args) -> int:
 
 
 def cmd_outliers(lib, args) -> int:
-    rows = lib.organize.outliers(args.n)
+    rows = lib.organizer.outliers(args.n)
     if args.json:
         print(json.dumps([{"id": t.id, "path": t.path, "score": s, "reason": r} for t, s, r in rows]))
         return 0
@@ -155,7 +155,7 @@ def cmd_outliers(lib, args) -> int:
 
 
 def cmd_duplicates(lib, args) -> int:
-    pairs = lib.organize.duplicates(threshold=args.threshold)
+    pairs = lib.organizer.duplicates(threshold=args.threshold)
     if args.json:
         print(json.dumps([{"a": a.path, "b": b.path, "distance": d} for a, b, d in pairs]))
         return 0

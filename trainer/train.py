@@ -280,7 +280,7 @@ def train(options: TrainOptions, *, progress: ProgressFn | None = None, cancel: 
           lib=None) -> TrainResult:
     """Train (or fine-tune, or resume) a model; see :class:`TrainOptions`.
 
-    ``lib``: an open :class:`~musicsim.services.Library` to train on and re-embed (the
+    ``lib``: an open :class:`~musicsim.library.Library` to train on and re-embed (the
     app's own, which holds the library's writer lock); otherwise ``options.db`` is opened.
     """
     t_wall = time.monotonic()
@@ -314,7 +314,7 @@ def _train(opts, progress, cancel, rank, world, local_rank, t_wall, given_lib=No
         run_dir.mkdir(parents=True, exist_ok=True)
     lib = given_lib
     if lib is None and opts.db:
-        from musicsim.services import Library
+        from musicsim.library import Library
 
         lib = Library(opts.db, writable=main and opts.reembed)
     try:

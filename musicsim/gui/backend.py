@@ -3,8 +3,8 @@
 Every method returns plain Python data (tuples, dicts, numpy arrays), never ORM objects,
 so nothing the main thread holds is tied to a database session or a thread.
 
-The GUI talks to the core only through :class:`musicsim.services.Library`, its
-``lib.organize`` facade and ``lib.train``. A library opened read-only (another musicsim
+The GUI talks to the core only through :class:`musicsim.library.Library`, its
+``lib.organizer`` facade and ``lib.train``. A library opened read-only (another musicsim
 holds its writer lock) can be browsed but not trained and cannot switch models, because
 both write to the database; the window disables those actions and says why.
 """
@@ -165,7 +165,7 @@ class Backend:
 
     @property
     def org(self):
-        return self.lib.organize  # re-created by the Library when the active model changes
+        return self.lib.organizer  # re-created by the Library when the active model changes
 
     # --- capabilities -----------------------------------------------------------------------
 
@@ -176,7 +176,7 @@ class Backend:
     def set_config(self, config) -> None:
         self.lib.config = config
 
-    WARM_MODULES = ("musicsim.scan.scanner", "musicsim.scan.pipeline", "musicsim.audio.decode", "musicsim.audio.tags",
+    WARM_MODULES = ("musicsim.library.scan", "musicsim.scan.pipeline", "musicsim.audio.decode", "musicsim.audio.tags",
                     "musicsim.audio.midi", "musicsim.model.embed", "musicsim.organize.similar",
                     "musicsim.organize.playlists", "musicsim.organize.order", "musicsim.organize.clusters",
                     "musicsim.organize.outliers")

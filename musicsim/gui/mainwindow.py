@@ -139,7 +139,7 @@ class MainWindow(WindowLayout, LongJobs, Organize, QMainWindow):
 
     def open_library(self) -> None:
         from musicsim.errors import LibraryBusy
-        from musicsim.services import Library
+        from musicsim.library import Library
 
         db_path, config = self.db_path, self.config
 

@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from musicsim.services import Library  # noqa: E402
+from musicsim.library import Library  # noqa: E402
 
 AUDIO = {".ogg", ".opus", ".mp3", ".flac", ".wav", ".m4a"}
 
@@ -79,8 +79,8 @@ def main() -> None:
                 return root(a) == root(b)
 
             every = [(a, b) for a in paths for b in paths if a < b and truth(a, b)]
-            ids, X, _ = lib.organize.data()
-            shipped = lib.organize.dup_threshold()
+            ids, X, _ = lib.organizer.data()
+            shipped = lib.organizer.dup_threshold()
             sims = X @ X.T
             median_pair = float(np.median(1.0 - sims[np.triu_indices(len(ids), 1)]))
             np.fill_diagonal(sims, -np.inf)
@@ -90,7 +90,7 @@ def main() -> None:
             rules = [("shipped: 0.1 x median pair", shipped), ("previous: min(0.02, nearest/4)", previous)]
             rules += [(f"{f} x median pair", f * median_pair) for f in (0.05, 0.15, 0.2, 0.3)]
             for name, thr in rules:
-                pairs = lib.organize.duplicates(threshold=thr)
+                pairs = lib.organizer.duplicates(threshold=thr)
                 found = sum(truth(a.path, b.path) for a, b, _ in pairs)
                 others = [(a, b, d) for a, b, d in pairs if not truth(a.path, b.path)]
                 long_others = sum(min(a.duration or 0, b.duration or 0) >= 10 for a, b, _ in others)

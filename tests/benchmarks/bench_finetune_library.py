@@ -68,7 +68,7 @@ def run(a: argparse.Namespace, work: Path) -> int:
     import torch
 
     from musicsim.jobs import Progress
-    from musicsim.services import Library
+    from musicsim.library import Library
     from trainer.train import TrainOptions, train
 
     print(f"machine: {os.cpu_count()} CPUs, torch {torch.__version__} ({torch.get_num_threads()} threads)", flush=True)

@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.setswitchinterval(args.switch_interval)
     from musicsim.gui.mainwindow import MainWindow
     from musicsim.gui.settings import SettingsStore
-    from musicsim.services import Library
+    from musicsim.library import Library
 
     app = QApplication.instance() or QApplication([sys.argv[0]])
     probe = Probe(app)
@@ -300,7 +300,7 @@ def synthesise(db: Path, n: int, *, seed: int = 0) -> None:
     """N tracks with tags and clustered unit vectors, written in bulk (no audio)."""
     from sqlalchemy import insert  # noqa: TID251 - benchmark set-up, not GUI code
 
-    from musicsim.services import Library
+    from musicsim.library import Library
     from musicsim.store.schema import Embedding, Meta, Track
 
     rng = np.random.default_rng(seed)

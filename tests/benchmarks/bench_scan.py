@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from musicsim.config import Config  # noqa: E402
-from musicsim.services import Library  # noqa: E402
+from musicsim.library import Library  # noqa: E402
 
 
 def main() -> None:

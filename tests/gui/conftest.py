@@ -16,7 +16,7 @@ import musicsim.gui  # noqa: E402,F401 - installs the PySide6 6.12.0 refcount gu
 @pytest.fixture(scope="session")
 def scanned_master(family_library_master, tmp_path_factory):
     """The family library scanned once through the services facade: (folder with library.db, music root, families)."""
-    from musicsim.services import Library
+    from musicsim.library import Library
 
     root, families = family_library_master
     d = tmp_path_factory.mktemp("scanned")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from musicsim.services import Library
+from musicsim.library import Library
 from tests.gui.conftest import wait_idle
 
 pytestmark = pytest.mark.gui
@@ -76,7 +76,7 @@ def test_duplicates_tab_says_so_when_there_are_none(qtbot, window_on_scanned):
     win, _root, _families = window_on_scanned
     panel = win.dup_panel
     # a threshold no pair can be under: the library has no duplicates then
-    win.backend.lib.organize.dup_threshold = lambda: 0.0
+    win.backend.lib.organizer.dup_threshold = lambda: 0.0
     panel.find.click()
     wait_idle(qtbot, win)
     assert panel.table.rowCount() == 0 and panel.table.isHidden() and not panel.empty.isHidden()

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QApplication
 from musicsim.gui.mainwindow import MainWindow, about_text
 from musicsim.gui.settings import SettingsDialog, SettingsStore
 from musicsim.gui.tablemodel import COL
-from musicsim.services import Library
+from musicsim.library import Library
 from tests.gui.conftest import family_of, wait_idle
 
 pytestmark = pytest.mark.gui

@@ -49,7 +49,7 @@ def _small_config():
 @pytest.fixture(scope="session")
 def small_library_master(tmp_path_factory):
     """Eight tracks of four families plus odd names, scanned once: (music, db)."""
-    from musicsim.services import Library
+    from musicsim.library import Library
     from tests.fixtures.generate import make_library, synth, write_audio
 
     base = tmp_path_factory.mktemp("small")

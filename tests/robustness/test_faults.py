@@ -21,7 +21,7 @@ import pytest
 
 from musicsim.cli import main
 from musicsim.index import ann
-from musicsim.services import Library
+from musicsim.library import Library
 from musicsim.store import db as dbmod
 from tests.fixtures.generate import synth, write_audio
 from tests.robustness.conftest import copy_library
@@ -307,7 +307,7 @@ def test_newer_schema_is_refused_untouched_through_cli(small_library, capsys):
 # A real scan that pauses after its first file until told to go on (a line on stdin).
 HOLDER = """
 import sys
-from musicsim.services import Library
+from musicsim.library import Library
 
 def main():
     lib = Library(sys.argv[1])

@@ -134,7 +134,7 @@ def test_scan_of_hostile_corpus(hostile_corpus, tmp_path, capsys):
 
     # A second scan (in this process, possibly as root) finishes and redoes almost nothing.
     from musicsim.config import Config
-    from musicsim.services import Library
+    from musicsim.library import Library
 
     t1 = time.monotonic()
     with Library(db, config=Config.load({"analysis_windows": 2, "workers": 2})) as lib:

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select as sql_select
 
 from musicsim import paths
-from musicsim.services import Library
+from musicsim.library import Library
 from musicsim.store.schema import Embedding, Meta, Track
 from tests.robustness.helpers import (
     assert_db_healthy,
@@ -32,7 +32,7 @@ N_TRACKS = 5000
 SAVER = """
 import sys
 import numpy as np
-from musicsim.services import Library
+from musicsim.library import Library
 
 def main():
     lib = Library(sys.argv[1])

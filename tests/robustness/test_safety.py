@@ -9,8 +9,8 @@ import os
 from pathlib import Path
 
 from musicsim.cli import main
+from musicsim.library import Library
 from musicsim.organize.playlists import read_m3u, read_xspf
-from musicsim.services import Library
 from tests.fixtures.generate import FAMILIES
 from tests.robustness.conftest import ODD_NAMES, odd_family
 from tests.robustness.helpers import REPO, assert_db_healthy, assert_same_tree, snapshot, time_limit
@@ -33,7 +33,7 @@ def _check_whole_library_playlist(db, seed: int, playlist: list[str]) -> None:
     with Library(db, writable=False) as lib:
         ids, X = lib.embeddings()
         paths = {t.id: t.path for t in lib.tracks()}
-        max_sim = 1.0 - lib.organize.dup_threshold()
+        max_sim = 1.0 - lib.organizer.dup_threshold()
     vec = {paths[int(i)]: X[k] for k, i in enumerate(ids)}
     seed_path = paths[seed]
     assert len(vec) == len(paths) and seed_path not in playlist and len(set(playlist)) == len(playlist)

@@ -11,7 +11,7 @@ import os
 import threading
 
 from musicsim.config import Config
-from musicsim.services import Library
+from musicsim.library import Library
 from tests.fixtures.generate import synth, write_audio
 from tests.robustness.helpers import assert_db_healthy, assert_index_matches, snapshot, time_limit
 

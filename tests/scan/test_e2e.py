@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from musicsim.cli import main
-from musicsim.services import Library
+from musicsim.library import Library
 from tests.fixtures.generate import make_bad_files, synth, write_audio
 
 

@@ -7,9 +7,9 @@ import shutil
 import numpy as np
 
 from musicsim.config import Config
+from musicsim.library import Library
 from musicsim.melcache import UNAVAILABLE_KEEP_DAYS, DecodeSettings, MelStore
 from musicsim.paths import cache_dir
-from musicsim.services import Library
 from trainer.data import MelCache
 
 

@@ -3,7 +3,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from musicsim.services import Library
+from musicsim.library import Library
 from tests.fixtures.generate import write_midi
 
 REPO = Path(__file__).resolve().parents[2]

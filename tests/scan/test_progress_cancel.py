@@ -5,7 +5,7 @@ import numpy as np
 
 from musicsim.config import Config
 from musicsim.jobs import CancelToken
-from musicsim.services import Library
+from musicsim.library import Library
 from musicsim.store.schema import Embedding
 
 
@@ -53,5 +53,5 @@ def test_core_imports_neither_qt_nor_torch():
     code = ("import sys, musicsim, musicsim.config, musicsim.errors, musicsim.jobs, musicsim.paths; "
             "bad = [m for m in ('torch', 'PySide6') if m in sys.modules]; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
-    code = "import sys, musicsim.services; assert 'PySide6' not in sys.modules"
+    code = "import sys, musicsim.library; assert 'PySide6' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)

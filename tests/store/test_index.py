@@ -3,7 +3,7 @@ import json
 import numpy as np
 
 from musicsim.index import ann
-from musicsim.services import Library
+from musicsim.library import Library
 
 
 def _unit(n, d, seed=0):

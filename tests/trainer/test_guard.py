@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from musicsim.services import Library
+from musicsim.library import Library
 from musicsim.store import repo
 from trainer.guard import grouping_precision, judge, track_groups
 from trainer.train import TrainOptions, train

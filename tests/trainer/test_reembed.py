@@ -4,8 +4,8 @@ import os
 
 import numpy as np
 
+from musicsim.library import Library
 from musicsim.model.checkpoint import load_model
-from musicsim.services import Library
 from musicsim.store import repo
 from trainer.reembed import reembed_library
 from trainer.train import TrainOptions, train

@@ -69,9 +69,9 @@ def test_fine_tuning_a_library_reuses_its_stored_vectors(family_library, tmp_pat
     what it would compute), embeds only tracks without one, and never trusts a changed file's."""
     import os
 
+    from musicsim.library import Library
     from musicsim.model.checkpoint import DEFAULT_RESOURCE, load_model
     from musicsim.paths import cache_dir
-    from musicsim.services import Library
     from trainer.data import DecodeSettings, MelCache
     from trainer.evaluate import track_vectors
     from trainer.setup import stored_track_vectors

@@ -9,7 +9,7 @@ from sklearn.metrics import normalized_mutual_info_score
 
 from musicsim.cli import main
 from musicsim.errors import ModelMismatch
-from musicsim.services import Library
+from musicsim.library import Library
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def test_playlist_stays_in_family_and_respects_constraints(scanned):
         ids = _ids(lib)
         fam_of = {ids[p]: f for p, f in families.items()}
         seed = ids[next(p for p, f in families.items() if f == "noise")]
-        info = lib.organize.playlist([seed], n=2)
+        info = lib.organizer.playlist([seed], n=2)
         assert seed not in info.track_ids and len(info.track_ids) == 2
         fams = [fam_of[t] for t in info.track_ids]
         assert fams[0] == "noise" and fams == sorted(fams, key=lambda f: f != "noise")
@@ -47,16 +47,16 @@ def test_playlist_stays_in_family_and_respects_constraints(scanned):
         # the same sound as the seed or a pick (white noise is white noise): a near-duplicate.
         ids_, X = lib.embeddings()
         vec = {int(i): X[k] for k, i in enumerate(ids_)}
-        max_sim = 1.0 - lib.organize.dup_threshold()
+        max_sim = 1.0 - lib.organizer.dup_threshold()
         kept = [seed, *info.track_ids]
         for t in (t for t, f in fam_of.items() if f == "noise" and t not in kept):
             assert max(float(vec[t] @ vec[k]) for k in kept) > max_sim
         # a seed whose duplicate exists: the copy is left out as a near-duplicate
         chord_seed = ids[dup_src]
-        info = lib.organize.playlist([chord_seed], n=5)
+        info = lib.organizer.playlist([chord_seed], n=5)
         assert ids[dup] not in info.track_ids
         excluded = info.track_ids[0]
-        again = lib.organize.playlist([chord_seed], n=5, exclude=[excluded], no_same_artist=2, no_same_album=True)
+        again = lib.organizer.playlist([chord_seed], n=5, exclude=[excluded], no_same_artist=2, no_same_album=True)
         assert excluded not in again.track_ids
         artists = {t.id: t.artist for t in lib.tracks()}
         seq = again.track_ids
@@ -64,7 +64,7 @@ def test_playlist_stays_in_family_and_respects_constraints(scanned):
             assert artists[seq[i]] not in {artists[x] for x in seq[max(0, i - 2):i]}
         albums = [t.album for t in lib.tracks() if t.id in seq]
         assert len(albums) == len(set(albums)) and "Album chord" not in albums
-        stored = {pid: (name, n) for pid, name, n in lib.organize.playlists()}
+        stored = {pid: (name, n) for pid, name, n in lib.organizer.playlists()}
         assert stored[again.id] == (again.name, len(again.track_ids))
 
 
@@ -72,22 +72,22 @@ def test_playlist_export_import_round_trip(scanned, tmp_path):
     db, families, _, _ = scanned
     with Library(db) as lib:
         tracks = lib.tracks()
-        pid = lib.organize.save_playlist("Ünïcode ♪", [t.id for t in tracks[:5]])
+        pid = lib.organizer.save_playlist("Ünïcode ♪", [t.id for t in tracks[:5]])
         for ext in (".m3u8", ".xspf"):
             out = tmp_path / f"list{ext}"
-            assert lib.organize.export_playlist(pid, out) == 5
-            back, unknown = lib.organize.import_playlist(out)
+            assert lib.organizer.export_playlist(pid, out) == 5
+            back, unknown = lib.organizer.import_playlist(out)
             assert unknown == []
-            assert [t.id for t in lib.organize.playlist_tracks(back)] == [t.id for t in tracks[:5]]
+            assert [t.id for t in lib.organizer.playlist_tracks(back)] == [t.id for t in tracks[:5]]
         foreign = tmp_path / "foreign.m3u8"
         foreign.write_text(f"#EXTM3U\n{tracks[0].path}\n/nowhere/else.mp3\n", encoding="utf-8")
-        pid2, unknown = lib.organize.import_playlist(foreign)
-        assert unknown == ["/nowhere/else.mp3"] and len(lib.organize.playlist_tracks(pid2)) == 1
-        lib.organize.set_playlist_tracks(pid, [tracks[2].id, tracks[0].id])
-        assert [t.id for t in lib.organize.playlist_tracks(pid)] == [tracks[2].id, tracks[0].id]
-        lib.organize.rename_playlist(pid, "renamed")
-        lib.organize.delete_playlist(pid2)
-        names = [n for _, n, _ in lib.organize.playlists()]
+        pid2, unknown = lib.organizer.import_playlist(foreign)
+        assert unknown == ["/nowhere/else.mp3"] and len(lib.organizer.playlist_tracks(pid2)) == 1
+        lib.organizer.set_playlist_tracks(pid, [tracks[2].id, tracks[0].id])
+        assert [t.id for t in lib.organizer.playlist_tracks(pid)] == [tracks[2].id, tracks[0].id]
+        lib.organizer.rename_playlist(pid, "renamed")
+        lib.organizer.delete_playlist(pid2)
+        names = [n for _, n, _ in lib.organizer.playlists()]
         assert "renamed" in names and "foreign" not in names
 
 
@@ -95,17 +95,17 @@ def test_clusters_recover_families_and_are_stored(scanned):
     db, families, _, _ = scanned
     with Library(db) as lib:
         ids = _ids(lib)
-        summary = lib.organize.clusters(k=4)
-        table = {r["track_id"]: r for r in lib.organize.cluster_table()}
+        summary = lib.organizer.clusters(k=4)
+        table = {r["track_id"]: r for r in lib.organizer.cluster_table()}
         assert set(table) == set(ids.values())  # one map point per track
         paths = [p for p, f in families.items() if f != "midi"]
         nmi = normalized_mutual_info_score([families[p] for p in paths], [table[ids[p]]["cluster"] for p in paths])
         print("cluster NMI vs families:", round(nmi, 3))
         assert nmi > 0.6
         assert set(summary.names.values()) & {"sine", "noise", "chord", "clicks"}  # named from genre tags
-        assert not lib.organize.clusters_stale()
-        again = lib.organize.clusters(k=4)
-        assert {r["track_id"]: r["cluster"] for r in lib.organize.cluster_table()} == \
+        assert not lib.organizer.clusters_stale()
+        again = lib.organizer.clusters(k=4)
+        assert {r["track_id"]: r["cluster"] for r in lib.organizer.cluster_table()} == \
                {t: r["cluster"] for t, r in table.items()}  # stable ids
         assert again.names == summary.names
 
@@ -113,9 +113,9 @@ def test_clusters_recover_families_and_are_stored(scanned):
 def test_duplicates_and_outliers(scanned):
     db, families, dup_src, dup = scanned
     with Library(db) as lib:
-        pairs = {frozenset((a.path, b.path)) for a, b, _ in lib.organize.duplicates()}
+        pairs = {frozenset((a.path, b.path)) for a, b, _ in lib.organizer.duplicates()}
         assert frozenset((dup_src, dup)) in pairs
-        rows = lib.organize.outliers(n=5)
+        rows = lib.organizer.outliers(n=5)
         assert [s for _, s, _ in rows] == sorted((s for _, s, _ in rows), reverse=True)
         assert all({"cluster", "centroid_distance", "knn_distance"} <= set(r) for _, _, r in rows)
 
@@ -126,13 +126,13 @@ def test_path_and_sort(scanned):
         ids = _ids(lib)
         a = ids[next(p for p, f in families.items() if f == "sine")]
         b = ids[next(p for p, f in families.items() if f == "clicks")]
-        path = lib.organize.path(a, b, steps=5)
+        path = lib.organizer.path(a, b, steps=5)
         assert path[0] == a and path[-1] == b and len(set(path)) == 5
         subset = list(ids.values())[:8]
-        ranked = lib.organize.sort(subset, subset[3])
+        ranked = lib.organizer.sort(subset, subset[3])
         assert ranked[0] == (subset[3], pytest.approx(0.0, abs=1e-5))
         assert [d for _, d in ranked] == sorted(d for _, d in ranked)
-        ordered, stats = lib.organize.smooth(subset)
+        ordered, stats = lib.organizer.smooth(subset)
         assert sorted(ordered) == sorted(subset) and ordered[0] == subset[0]
         assert stats["length"] <= stats["greedy_length"] + 1e-9
 
@@ -197,14 +197,14 @@ def test_track_rows_remove_root_and_stale_outliers(scanned):
         root = lib.status()["roots"][0]
         lib.remove_root(root)
         assert root not in lib.status()["roots"] and lib.status()["tracks"] == len(rows)
-        lib.organize.clusters(k=3)
-        fresh = lib.organize.outliers(3, recompute=False)
+        lib.organizer.clusters(k=3)
+        fresh = lib.organizer.outliers(3, recompute=False)
         assert not any(r["stale"] for _, _, r in fresh)
         with lib.db.session() as s:  # a change after clustering makes the stored scores stale
             from musicsim.store import repo
             repo.next_seq(s)
-        stale = lib.organize.outliers(3, recompute=False)
-        assert all(r["stale"] for _, _, r in stale) and lib.organize.clusters_stale()
+        stale = lib.organizer.outliers(3, recompute=False)
+        assert all(r["stale"] for _, _, r in stale) and lib.organizer.clusters_stale()
         assert [t.id for t, _, _ in stale] == [t.id for t, _, _ in fresh]
 
 

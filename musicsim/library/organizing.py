@@ -22,7 +22,7 @@ from musicsim.store import repo
 from musicsim.store.schema import ClusterInfo, Meta, Playlist, PlaylistItem, Track, TrackMap
 
 if TYPE_CHECKING:
-    from musicsim.services import Library
+    from musicsim.library import Library
 
 
 @dataclass

@@ -7,7 +7,7 @@ import pytest
 
 from musicsim.index.ann import sidecar
 from musicsim.index.norm import PRIOR_TRACKS, LibraryNorm, normalise_library
-from musicsim.services import Library
+from musicsim.library import Library
 
 
 def _cos_neighbour(X: np.ndarray) -> np.ndarray:
@@ -112,7 +112,7 @@ def test_library_compares_and_indexes_library_space_vectors(family_library, tmp_
     assert meta["norm"]["n"] == len(families)
     with Library(db) as lib:  # reopened: the saved statistics are used, nothing is refitted
         assert lib.library_norm().tag == norm.tag
-        assert lib.organize.data()[1].shape == X.shape and np.allclose(lib.organize.data()[1], X, atol=1e-6)
+        assert lib.organizer.data()[1].shape == X.shape and np.allclose(lib.organizer.data()[1], X, atol=1e-6)
     # an index saved before library normalisation (no statistics beside it) is rebuilt on open
     meta.pop("norm")
     sidecar(lib.index_path()).write_text(json.dumps(meta))

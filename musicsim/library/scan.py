@@ -1,4 +1,4 @@
-"""Orchestrates one scan over a :class:`~musicsim.services.Library`."""
+"""Orchestrates one scan over a :class:`~musicsim.library.Library`."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from musicsim.scan.walker import FileEntry, normalise, walk
 from musicsim.store import repo
 
 if TYPE_CHECKING:
-    from musicsim.services import Library
+    from musicsim.library import Library
 
 
 def plan(lib: Library, entries: list[FileEntry], *, retry_failed: bool) -> tuple[list[FileEntry], int]:

@@ -178,6 +178,20 @@ class Library:
     def trained(self) -> bool:
         return bool(self.model_row.trained)
 
+    @property
+    def writable(self) -> bool:
+        """Whether this opening may change the library (False: another musicsim holds it)."""
+        return bool(self.db.writable)
+
+    @property
+    def path(self) -> Path:
+        """The library's database file."""
+        return Path(self.db.path)
+
+    def set_config(self, config: Config) -> None:
+        """Use new settings from now on (the next scan, query or training reads them)."""
+        self.config = config
+
     # --- index ------------------------------------------------------------------------------
 
     def index_path(self) -> Path:
@@ -266,10 +280,10 @@ class Library:
             return self._open_ann().norm
 
     @property
-    def organize(self):
-        """Playlists, ordering, clusters, outliers and duplicates (see musicsim.organizer)."""
+    def organizer(self):
+        """Playlists, ordering, clusters, outliers and duplicates (see musicsim.library.organizing)."""
         if self._organizer is None:
-            from musicsim.organizer import Organizer
+            from musicsim.library.organizing import Organizer
 
             self._organizer = Organizer(self)
         return self._organizer
@@ -297,7 +311,7 @@ class Library:
 
     def scan(self, paths_: list[str], *, progress: ProgressFn | None = None, cancel: CancelToken | None = None,
              retry_failed: bool = False):
-        from musicsim.scan.scanner import scan
+        from musicsim.library.scan import scan
 
         self.db.require_writer()
         self.ann()
