@@ -17,8 +17,13 @@ import heapq
 import importlib
 import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from musicsim.config import Config
+    from musicsim.library import Library
 
 READ_ONLY_TRAINING = ("Training is off: another musicsim is writing to this library, so it is open read-only "
                       "and a new model could not be saved. Close the other one and open the library again.")
@@ -160,7 +165,7 @@ def track_tuple(t) -> tuple:
 class Backend:
     """What the GUI may ask of the library. Call from worker threads (see workers.py)."""
 
-    def __init__(self, lib) -> None:
+    def __init__(self, lib: Library) -> None:
         self.lib = lib
 
     @property
@@ -171,10 +176,10 @@ class Backend:
 
     @property
     def writable(self) -> bool:
-        return bool(self.lib.db.writable)
+        return self.lib.writable
 
-    def set_config(self, config) -> None:
-        self.lib.config = config
+    def set_config(self, config: Config) -> None:
+        self.lib.set_config(config)
 
     WARM_MODULES = ("musicsim.library.scan", "musicsim.scan.pipeline", "musicsim.audio.decode", "musicsim.audio.tags",
                     "musicsim.audio.midi", "musicsim.model.embed", "musicsim.organize.similar",

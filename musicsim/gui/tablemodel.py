@@ -173,7 +173,7 @@ class TrackTableModel(QAbstractTableModel):
                 "genre": c.genre[pos], "duration": float(c.duration[pos]), "format": c.format[pos],
                 "path": c.path[pos], "cluster": int(self.cluster[pos]),
                 "cluster_name": self.cluster_names.get(int(self.cluster[pos]), ""),
-                "outlier": float(self.outlier[pos])}
+                "outlier": float(self.outlier[pos]), "distance": float(self.distance[pos])}
 
     def label(self, track_id: int) -> str:
         t = self.track(track_id)

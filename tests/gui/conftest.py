@@ -13,6 +13,11 @@ pytest.importorskip("pytestqt")
 import musicsim.gui  # noqa: E402,F401 - installs the PySide6 6.12.0 refcount guard before Qt is used
 
 
+def pytest_configure(config) -> None:
+    # --strict-markers: the wall-clock tests here must collect even where pyproject does not list "perf" yet
+    config.addinivalue_line("markers", "perf: wall-clock limits; the default run skips them (-m 'not perf')")
+
+
 @pytest.fixture(scope="session")
 def scanned_master(family_library_master, tmp_path_factory):
     """The family library scanned once through the services facade: (folder with library.db, music root, families)."""
