@@ -54,6 +54,7 @@ class _Source:
     degraded = False
     renderer = ""
     duration = 0.0
+    sr: int  # set by each subclass
 
     def read(self, offset: float, seconds: float | None) -> np.ndarray:
         raise NotImplementedError
@@ -166,9 +167,10 @@ class _FfmpegSource(_Source):
 
     def __init__(self, path: str | os.PathLike, ext: str, sr: int) -> None:
         self.path, self.ext, self.sr = path, ext, sr
-        self.ffmpeg = shutil.which("ffmpeg")
-        if self.ffmpeg is None:
+        ffmpeg = shutil.which("ffmpeg")
+        if ffmpeg is None:
             raise MissingDecoder(f"ffmpeg is not installed; needed for {ext}", path=path)
+        self.ffmpeg: str = ffmpeg
         # "file:" keeps names starting with "-" or containing "proto:" from being misread.
         self.url = "file:" + os.fspath(Path(path).absolute())
         self.duration = self._probe()

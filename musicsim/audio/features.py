@@ -60,6 +60,9 @@ class FrontEnd:
 class LogMel(nn.Module):
     """Waveform ``[..., samples]`` -> log-Mel power in dB ``[..., n_mels, frames]``."""
 
+    mel_basis: torch.Tensor  # buffers, registered in __init__
+    window: torch.Tensor
+
     def __init__(self, fe: FrontEnd) -> None:
         super().__init__()
         import librosa  # imported here: loading librosa costs ~1 s and only this needs it
@@ -122,7 +125,8 @@ def segment_chunks(mels: Iterable[torch.Tensor], starts_s: Iterable[float], fe: 
     """Segments ``[N, 1, n_mels, segment_frames]`` of a track's decoded chunks (their log-Mel
     frames ``mels``, starting at ``starts_s`` seconds) and each segment's start in seconds.
     The one place segments are cut: the scan and the mel cache must cut them alike."""
-    segs, times = [], []
+    segs: list[torch.Tensor] = []
+    times: list[float] = []
     frame_s = fe.hop_length / fe.sr
     for mel, t0 in zip(mels, starts_s):
         s, st = segment_mel(mel, fe.segment_frames)

@@ -14,6 +14,7 @@ import re
 import stat
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -151,7 +152,7 @@ def _merge_parts(pm) -> None:
     """Merge instruments that share program and drum flag (same sound) when there are many."""
     if len(pm.instruments) <= _MAX_PARTS:
         return
-    merged: dict[tuple[int, bool], object] = {}
+    merged: dict[tuple[int, bool], Any] = {}  # pretty_midi.Instrument (untyped)
     for inst in pm.instruments:
         key = (inst.program, inst.is_drum)
         into = merged.get(key)

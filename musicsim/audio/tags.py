@@ -156,9 +156,9 @@ def read_tags(path: str | os.PathLike) -> dict:
                 value = tags.get(key) if wanted else None
                 # Only text-like values: pictures and binary frames are not tags to show.
                 if isinstance(value, (str, list)) or isinstance(getattr(value, "text", None), list):
-                    values = _strings(value)
-                    if values:
-                        result["extra"][_clean(key)[:100]] = "; ".join(values)[:_MAX_CHARS]
+                    values, label = _strings(value), _clean(key)
+                    if values and label:  # a key of only control characters names nothing
+                        result["extra"][label[:100]] = "; ".join(values)[:_MAX_CHARS]
         except Exception:
             pass
     info = getattr(audio, "info", None)

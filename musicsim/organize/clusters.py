@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
@@ -183,7 +184,7 @@ def cluster(
     return lut[labels], aligned
 
 
-def _dominant(values: list[str | None]) -> tuple[str | None, int]:
+def _dominant(values: Sequence[str | None]) -> tuple[str | None, int]:
     """Most common tag ignoring case (displayed in its most common spelling)."""
     folded = Counter(" ".join(v.split()).casefold() for v in values if v and v.strip())
     if not folded:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -98,9 +99,9 @@ def smooth_order(
     if start is not None and not 0 <= start < max(m, 1):
         raise MusicsimError(f"start position {start} is outside 0..{m - 1}")
     if m <= 2:
-        order = list(range(m)) if start in (None, 0) else [start, 1 - start]
-        length = path_length(cosine_distance_matrix(X), np.array(order)) if m else 0.0
-        return order, {"length": length, "greedy_length": length, "random_length": length}
+        trivial = list(range(m)) if start in (None, 0) else [start, 1 - start]
+        length = path_length(cosine_distance_matrix(X), np.array(trivial)) if m else 0.0
+        return trivial, {"length": length, "greedy_length": length, "random_length": length}
     deadline = time.perf_counter() + max(0.0, time_budget_s)
     D = cosine_distance_matrix(X)
     first = start if start is not None else _extreme_point(X)
@@ -154,7 +155,7 @@ def song_path(
     b_id: int,
     *,
     steps: int = 10,
-    exclude: object = (),
+    exclude: Iterable[int] = (),
 ) -> list[int]:
     """ "Take me from A to B in N steps" along the great circle between two tracks.
 

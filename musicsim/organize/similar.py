@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from musicsim.errors import MusicsimError
 from musicsim.organize import as_matrix, row_of
@@ -85,7 +86,7 @@ def rank_by_seeds(
     return ids[rows[order]], d[order]
 
 
-def sort_by_similarity(X: np.ndarray, ids: np.ndarray, subset_ids: object, seed_id: int) -> list[tuple[int, float]]:
+def sort_by_similarity(X: np.ndarray, ids: np.ndarray, subset_ids: npt.ArrayLike, seed_id: int) -> list[tuple[int, float]]:
     """Sort an arbitrary list of tracks by distance to one seed track.
 
     Parameters
