@@ -126,7 +126,7 @@ def test_scan_of_hostile_corpus(hostile_corpus, tmp_path, capsys):
     capsys.readouterr()
     assert main(["--db", str(db), "failures"]) == 0
     out = capsys.readouterr().out
-    from musicsim.cli import printable
+    from musicsim.cli.common import printable
 
     lines = set(out.splitlines())
     for path, reason in failures.items():  # one line each, even for a name holding a newline

@@ -1,0 +1,56 @@
+"""Commands that look tracks up: similar, export."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import TYPE_CHECKING
+
+from musicsim.cli.common import Command, add_json, eprint, label, printable
+
+if TYPE_CHECKING:
+    from musicsim.library import Library
+
+
+def _similar_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("query")
+    p.add_argument("-n", type=int, default=10, help="how many (default 10)")
+    add_json(p)
+
+
+def similar(lib: Library, args: argparse.Namespace) -> int:
+    matches = lib.resolve(args.query)
+    seed = matches[0]
+    hits = lib.similar(seed.id, args.n)
+    warning = None if lib.trained else lib.status()["warning"]
+    if args.json:
+        results = [{"id": h.track.id, "path": h.track.path, "distance": round(h.distance, 6)} for h in hits]
+        out = {"seed": {"id": seed.id, "path": seed.path}, "untrained": warning is not None, "results": results}
+        print(json.dumps(out))
+        return 0
+    if warning:
+        eprint(f"warning: {warning}")
+    if len(matches) > 1:
+        eprint(f"({len(matches)} tracks match '{args.query}'; using the first)")
+    print(f"similar to [{seed.id}] {label(seed)}")
+    for rank, h in enumerate(hits, 1):
+        print(f"{rank:3d}. {h.distance:.4f}  [{h.track.id}] {label(h.track)}  ({printable(h.track.path)})")
+    return 0
+
+
+def _export_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", required=True)
+    p.add_argument("--format", choices=("npz", "csv"), default=None, help="default: from the file extension")
+
+
+def export(lib: Library, args: argparse.Namespace) -> int:
+    fmt = args.format or ("csv" if args.out.lower().endswith(".csv") else "npz")
+    n = lib.export(args.out, fmt=fmt)
+    print(f"wrote {n} tracks to {args.out}")
+    return 0
+
+
+SIMILAR = Command(
+    "similar", "tracks that sound like QUERY (a path, a track id, or title/artist words)", similar, _similar_arguments
+)
+EXPORT = Command("export", "write every track's embedding to a file", export, _export_arguments)
