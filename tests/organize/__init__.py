@@ -13,7 +13,9 @@ DIM = 32
 
 
 @dataclass
-class Library:
+class SyntheticFamilies:
+    """Unit-norm embeddings in Gaussian families, with ids, tags and the family of each row."""
+
     X: np.ndarray
     ids: np.ndarray
     family: np.ndarray
@@ -25,7 +27,7 @@ def unit(v: np.ndarray) -> np.ndarray:
     return (v / np.linalg.norm(v, axis=-1, keepdims=True)).astype(np.float32)
 
 
-def make_library(*, seed: int = 0, noise: float = 0.35, dim: int = DIM) -> Library:
+def make_families(*, seed: int = 0, noise: float = 0.35, dim: int = DIM) -> SyntheticFamilies:
     """Gaussian families on the unit sphere with tags that follow the families.
 
     Each family has its own genre, four artists and two albums per artist; ids are
@@ -50,4 +52,4 @@ def make_library(*, seed: int = 0, noise: float = 0.35, dim: int = DIM) -> Libra
             genre=f"Genre {fam}",
             duration=float(rng.uniform(120, 400)),
         )
-    return Library(X=X, ids=ids, family=family, meta=meta, centres=centres)
+    return SyntheticFamilies(X=X, ids=ids, family=family, meta=meta, centres=centres)

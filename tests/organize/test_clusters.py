@@ -9,18 +9,18 @@ from sklearn.metrics import normalized_mutual_info_score
 from musicsim.errors import MusicsimError
 from musicsim.organize.clusters import align_labels, choose_k, cluster, map_2d, name_clusters
 
-from . import FAMILY_SIZES, make_library
+from . import FAMILY_SIZES, make_families
 
 
 def test_choose_k_finds_the_families():
-    lib = make_library()
+    lib = make_families()
     assert choose_k(lib.X, k_max=10) == len(FAMILY_SIZES)
     with pytest.raises(MusicsimError):
         choose_k(lib.X[:3])
 
 
 def test_clusters_recover_families():
-    lib = make_library()
+    lib = make_families()
     labels, centroids = cluster(lib.X)
     nmi = normalized_mutual_info_score(lib.family, labels)
     print(f"NMI = {nmi:.3f}")
@@ -32,7 +32,7 @@ def test_clusters_recover_families():
 
 
 def test_labels_stable_across_runs_and_input_order():
-    lib = make_library()
+    lib = make_families()
     labels, centroids = cluster(lib.X, k=5)
     again, again_c = cluster(lib.X, k=5)
     np.testing.assert_array_equal(labels, again)
@@ -53,7 +53,7 @@ def test_align_labels_new_and_vanished_clusters():
     # A fourth cluster far from all old ones gets a fresh id after the old range.
     assert align_labels(eye[:3], eye[[1, 3, 0, 2]]) == {0: 1, 1: 3, 2: 0, 3: 2}
     assert align_labels(eye[:3], eye[[3, 1]]) == {0: 3, 1: 1}
-    lib = make_library()
+    lib = make_families()
     labels, centroids = cluster(lib.X, k=5)
     merged, merged_c = cluster(lib.X, k=4, previous_centroids=centroids)
     assert merged_c.shape[0] == int(merged.max()) + 1
@@ -61,7 +61,7 @@ def test_align_labels_new_and_vanished_clusters():
 
 
 def test_name_clusters():
-    lib = make_library()
+    lib = make_families()
     labels = lib.family
     names = name_clusters(labels, lib.ids, lib.meta)
     assert names == {f: f"Genre {f}" for f in range(5)}
@@ -80,7 +80,7 @@ def test_name_clusters():
 
 
 def test_genre_below_threshold_falls_back_to_artist():
-    lib = make_library()
+    lib = make_families()
     fam0 = lib.ids[lib.family == 0].tolist()
     meta = dict(lib.meta)
     for j, t in enumerate(fam0):
@@ -89,7 +89,7 @@ def test_genre_below_threshold_falls_back_to_artist():
 
 
 def test_a_tag_few_members_share_does_not_name_the_cluster():
-    lib = make_library()
+    lib = make_families()
     fam0 = lib.ids[lib.family == 0].tolist()
     meta = dict(lib.meta)
     # One artist on 3 tracks, the rest untagged, spread over folders: no name fits the cluster.
@@ -113,7 +113,7 @@ def test_a_tag_few_members_share_does_not_name_the_cluster():
 
 
 def test_map_2d_pca():
-    lib = make_library()
+    lib = make_families()
     xy = map_2d(lib.X)
     assert xy.shape == (len(lib.ids), 2) and xy.dtype == np.float32
     np.testing.assert_array_equal(xy, map_2d(lib.X))
@@ -130,6 +130,6 @@ def test_map_2d_umap_missing_is_a_clean_error():
         import umap  # noqa: F401
     except ImportError:
         with pytest.raises(MusicsimError):
-            map_2d(make_library().X, method="umap")
+            map_2d(make_families().X, method="umap")
     else:
         pytest.skip("umap-learn is installed")

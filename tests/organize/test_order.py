@@ -8,11 +8,11 @@ import pytest
 from musicsim.errors import MusicsimError
 from musicsim.organize.order import cosine_distance_matrix, path_length, smooth_order, song_path
 
-from . import make_library, unit
+from . import make_families, unit
 
 
 def test_smooth_order_beats_random_and_never_greedy():
-    lib = make_library()
+    lib = make_families()
     X = lib.X[:150]
     order, stats = smooth_order(X, start=7)
     assert sorted(order) == list(range(150)) and order[0] == 7
@@ -24,7 +24,7 @@ def test_smooth_order_beats_random_and_never_greedy():
 
 
 def test_smooth_order_free_start_and_tiny_inputs():
-    lib = make_library()
+    lib = make_families()
     order, stats = smooth_order(lib.X[:60], start=None)
     assert sorted(order) == list(range(60))
     assert stats["length"] <= stats["greedy_length"] + 1e-9
@@ -64,7 +64,7 @@ def test_smooth_order_1000_is_fast():
 
 
 def test_song_path_moves_between_families():
-    lib = make_library()
+    lib = make_families()
     fam_of = dict(zip(lib.ids.tolist(), lib.family.tolist(), strict=True))
     a = int(lib.ids[lib.family == 0][0])
     b = int(lib.ids[lib.family == 4][0])
@@ -84,7 +84,7 @@ def test_song_path_moves_between_families():
 
 
 def test_song_path_exclude_and_errors():
-    lib = make_library()
+    lib = make_families()
     a, b = int(lib.ids[0]), int(lib.ids[1])
     first = song_path(lib.X, lib.ids, a, b, steps=6)
     again = song_path(lib.X, lib.ids, a, b, steps=6, exclude=first[1:-1])

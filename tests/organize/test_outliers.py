@@ -10,11 +10,11 @@ from musicsim.organize import TrackMeta
 from musicsim.organize.clusters import cluster
 from musicsim.organize.outliers import duplicate_threshold, knn_distance, near_duplicates, outlier_scores, rank_outliers
 
-from . import make_library, unit
+from . import make_families, unit
 
 
 def test_planted_foreign_point_ranks_first():
-    lib = make_library()
+    lib = make_families()
     foreign = unit(np.random.default_rng(42).normal(size=lib.X.shape[1]))
     X = np.vstack([lib.X, foreign])
     ids = np.concatenate([lib.ids, [7]])
@@ -31,7 +31,7 @@ def test_planted_foreign_point_ranks_first():
 
 
 def test_outlier_scores_accept_precomputed_knn_and_check_shapes():
-    lib = make_library()
+    lib = make_families()
     labels, centroids = cluster(lib.X, k=5)
     knn = knn_distance(lib.X, k=5)
     a, _ = outlier_scores(lib.X, labels, centroids, k=5)
@@ -44,7 +44,7 @@ def test_outlier_scores_accept_precomputed_knn_and_check_shapes():
 
 
 def test_knn_distance_matches_brute_force():
-    lib = make_library()
+    lib = make_families()
     D = 1 - lib.X @ lib.X.T
     np.fill_diagonal(D, np.inf)
     expected = np.sort(D, axis=1)[:, 2]
@@ -52,7 +52,7 @@ def test_knn_distance_matches_brute_force():
 
 
 def test_near_duplicates_need_matching_durations():
-    lib = make_library()
+    lib = make_families()
     a, b = int(lib.ids[0]), int(lib.ids[1])
     X = np.vstack([lib.X, lib.X[0], lib.X[1], lib.X[2], lib.X[2]])
     ids = np.concatenate([lib.ids, [1, 2, 3, 4]])
@@ -84,7 +84,7 @@ def test_near_duplicates_need_matching_durations():
 
 
 def test_near_duplicates_threshold_and_errors():
-    lib = make_library()
+    lib = make_families()
     assert near_duplicates(lib.X, lib.ids, lib.meta) == []
     with pytest.raises(MusicsimError):
         near_duplicates(lib.X, lib.ids, lib.meta, threshold=-1)

@@ -18,7 +18,7 @@ from musicsim.organize.playlists import (
     write_xspf,
 )
 
-from . import make_library, unit
+from . import make_families, unit
 
 
 def _fam(lib):
@@ -40,7 +40,7 @@ def _with_copies(lib, seed: int):
 
 
 def test_playlist_stays_in_family_and_skips_seed():
-    lib = make_library()
+    lib = make_families()
     seed = int(lib.ids[lib.family == 2][0])
     result = make_playlist(lib.X, lib.ids, lib.meta, [seed], n=30)
     assert len(result) == 30 and len(set(result)) == 30
@@ -49,7 +49,7 @@ def test_playlist_stays_in_family_and_skips_seed():
 
 
 def test_playlist_drops_near_duplicates_and_same_path():
-    lib = make_library()
+    lib = make_families()
     seed = int(lib.ids[lib.family == 1][0])
     X, ids, meta = _with_copies(lib, seed)
     # With dup_threshold at 0 the twin would be the very first pick.
@@ -65,7 +65,7 @@ def test_playlist_drops_near_duplicates_and_same_path():
 
 
 def test_playlist_artist_window():
-    lib = make_library()
+    lib = make_families()
     seed = int(lib.ids[lib.family == 4][0])
     window = 3
     result = make_playlist(lib.X, lib.ids, lib.meta, [seed], n=25, no_same_artist=window)
@@ -78,7 +78,7 @@ def test_playlist_artist_window():
 
 
 def test_artist_compare_ignores_case_and_unknown_never_clashes():
-    lib = make_library()
+    lib = make_families()
     fam = lib.ids[lib.family == 0]
     seed = int(fam[0])
     meta = dict(lib.meta)
@@ -93,7 +93,7 @@ def test_artist_compare_ignores_case_and_unknown_never_clashes():
 
 
 def test_playlist_no_same_album():
-    lib = make_library()
+    lib = make_families()
     seed = int(lib.ids[lib.family == 3][0])
     result = make_playlist(lib.X, lib.ids, lib.meta, [seed], n=30, no_same_album=True)
     albums = [lib.meta[t].album for t in result]
@@ -104,7 +104,7 @@ def test_playlist_no_same_album():
 
 
 def test_exclude_and_short_result():
-    lib = make_library()
+    lib = make_families()
     seed = int(lib.ids[lib.family == 0][0])
     first = make_playlist(lib.X, lib.ids, lib.meta, [seed], n=10)
     again = make_playlist(lib.X, lib.ids, lib.meta, [seed], n=10, exclude=first[:5])
@@ -117,7 +117,7 @@ def test_exclude_and_short_result():
 
 
 def test_smooth_playlist_keeps_start_and_tracks():
-    lib = make_library()
+    lib = make_families()
     seed = int(lib.ids[lib.family == 2][0])
     plain = make_playlist(lib.X, lib.ids, lib.meta, [seed], n=30)
     smooth = make_playlist(lib.X, lib.ids, lib.meta, [seed], n=30, smooth=True)
@@ -128,7 +128,7 @@ def test_smooth_playlist_keeps_start_and_tracks():
 
 
 def test_playlist_bad_arguments():
-    lib = make_library()
+    lib = make_families()
     with pytest.raises(MusicsimError):
         make_playlist(lib.X, lib.ids, lib.meta, [42], n=5)
     with pytest.raises(MusicsimError):

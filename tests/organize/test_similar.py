@@ -6,11 +6,11 @@ import pytest
 from musicsim.errors import MusicsimError
 from musicsim.organize.similar import rank_by_seeds, sort_by_similarity
 
-from . import make_library
+from . import make_families
 
 
 def test_rank_excludes_seeds_and_is_sorted():
-    lib = make_library()
+    lib = make_families()
     seeds = lib.ids[:2].tolist()
     ranked, dist = rank_by_seeds(lib.X, lib.ids, seeds)
     assert len(ranked) == len(lib.ids) - 2
@@ -19,7 +19,7 @@ def test_rank_excludes_seeds_and_is_sorted():
 
 
 def test_rank_nearest_are_seed_family():
-    lib = make_library()
+    lib = make_families()
     seed = int(lib.ids[0])
     ranked, _ = rank_by_seeds(lib.X, lib.ids, [seed], limit=40)
     fam_of = dict(zip(lib.ids.tolist(), lib.family.tolist(), strict=True))
@@ -28,7 +28,7 @@ def test_rank_nearest_are_seed_family():
 
 
 def test_best_mode_covers_both_seed_families():
-    lib = make_library()
+    lib = make_families()
     a = int(lib.ids[lib.family == 0][0])
     b = int(lib.ids[lib.family == 3][0])
     ranked, _ = rank_by_seeds(lib.X, lib.ids, [a, b], mode="best", limit=40)
@@ -37,14 +37,14 @@ def test_best_mode_covers_both_seed_families():
 
 
 def test_limit_matches_full_ranking():
-    lib = make_library()
+    lib = make_families()
     full, dfull = rank_by_seeds(lib.X, lib.ids, [int(lib.ids[5])])
     part, dpart = rank_by_seeds(lib.X, lib.ids, [int(lib.ids[5])], limit=25)
     np.testing.assert_allclose(dpart, dfull[:25])
 
 
 def test_bad_arguments():
-    lib = make_library()
+    lib = make_families()
     with pytest.raises(MusicsimError):
         rank_by_seeds(lib.X, lib.ids, [123456789])
     with pytest.raises(MusicsimError):
@@ -54,7 +54,7 @@ def test_bad_arguments():
 
 
 def test_sort_by_similarity_seed_first():
-    lib = make_library()
+    lib = make_families()
     seed = int(lib.ids[0])
     subset = lib.ids[10:60].tolist() + [seed, int(lib.ids[10])]
     result = sort_by_similarity(lib.X, lib.ids, subset, seed)
