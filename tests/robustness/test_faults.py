@@ -37,7 +37,9 @@ from tests.robustness.helpers import (
 
 
 @dataclass
-class Run:
+class CliOutcome:
+    """What one in-process `musicsim` command left: its exit code, error lines and any escaped exception."""
+
     args: tuple
     rc: int | None
     errors: list[str]  # stderr lines that are not notes or warnings
@@ -53,7 +55,7 @@ def _error_lines(err: str) -> list[str]:
     return [ln for ln in err.splitlines() if ln.strip() and not ln.startswith(("note:", "warning:"))]
 
 
-def _cli(capsys, *args: str) -> Run:
+def _cli(capsys, *args: str) -> CliOutcome:
     """Run ``musicsim ARGS`` in this process, as a user would see it."""
     capsys.readouterr()
     rc, raised = None, None
@@ -61,10 +63,10 @@ def _cli(capsys, *args: str) -> Run:
         rc = main(list(args))
     except Exception as e:  # noqa: BLE001
         raised = f"{type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}"
-    return Run(args, rc, _error_lines(capsys.readouterr().err), raised)
+    return CliOutcome(args, rc, _error_lines(capsys.readouterr().err), raised)
 
 
-def _one_line_error(run: Run) -> None:
+def _one_line_error(run: CliOutcome) -> None:
     """The run failed with exactly one `musicsim: ...` line (call after the data checks)."""
     assert run.raised is None, run
     assert run.rc not in (0, None) and len(run.errors) == 1 and run.errors[0].startswith("musicsim: "), run
