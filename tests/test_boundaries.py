@@ -9,8 +9,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_qt_is_imported_only_in_gui():
-    run = subprocess.run([sys.executable, "-m", "ruff", "check", "--select", "TID251", "--no-cache",
-                          "musicsim", "trainer"], cwd=REPO, capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--select", "TID251", "--no-cache", "musicsim", "trainer"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
 
 
@@ -23,7 +27,9 @@ def test_gui_never_touches_sql_or_torch_directly():
                 names = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module:
                 names = [node.module]
-            bad += [f"{path.name}: {n}" for n in names
-                    if n.split(".")[0] in ("sqlalchemy", "torch", "sqlite3", "hnswlib")
-                    or n.startswith("musicsim.store")]
+            bad += [
+                f"{path.name}: {n}"
+                for n in names
+                if n.split(".")[0] in ("sqlalchemy", "torch", "sqlite3", "hnswlib") or n.startswith("musicsim.store")
+            ]
     assert not bad, bad

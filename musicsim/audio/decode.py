@@ -29,13 +29,26 @@ from musicsim.errors import DecodeError, MissingDecoder
 
 FFMPEG_EXTENSIONS = frozenset({".m4a", ".aac", ".mp4", ".wma"})
 
-_FORMAT_NAMES = {".mp3": "MP3", ".flac": "FLAC", ".ogg": "Ogg", ".oga": "Ogg", ".opus": "Opus",
-                 ".wav": "WAV", ".aif": "AIFF", ".aiff": "AIFF", ".m4a": "M4A", ".aac": "AAC",
-                 ".mp4": "MP4", ".wma": "WMA"}
+_FORMAT_NAMES = {
+    ".mp3": "MP3",
+    ".flac": "FLAC",
+    ".ogg": "Ogg",
+    ".oga": "Ogg",
+    ".opus": "Opus",
+    ".wav": "WAV",
+    ".aif": "AIFF",
+    ".aiff": "AIFF",
+    ".m4a": "M4A",
+    ".aac": "AAC",
+    ".mp4": "MP4",
+    ".wma": "WMA",
+}
 # ~3 s at 44.1 kHz: large enough that per-call overhead vanishes, small enough that a
 # whole-track decode never holds more than one multi-channel block besides the mono output.
 _BLOCK_FRAMES = 1 << 17
 _FFMPEG_BATCH = 30  # windows per ffmpeg process; keeps command lines short (Windows: 32k chars)
+
+
 @dataclass
 class Decoded:
     """Audio prepared for analysis: one or more contiguous stretches of a track."""
@@ -77,8 +90,10 @@ class _SndfileSource(_Source):
             raise self._error(exc) from None
         if not 1000 <= self.f.samplerate <= 1_000_000 or self.f.channels < 1:
             self.f.close()
-            raise DecodeError(f"implausible {_FORMAT_NAMES[ext]} header "
-                              f"({self.f.samplerate} Hz, {self.f.channels} channels)", path=path)
+            raise DecodeError(
+                f"implausible {_FORMAT_NAMES[ext]} header ({self.f.samplerate} Hz, {self.f.channels} channels)",
+                path=path,
+            )
         self.duration = max(self.f.frames, 0) / self.f.samplerate
         self._pos = 0  # frame the next read starts at
 
@@ -146,8 +161,7 @@ class _SndfileSource(_Source):
 def _run(cmd: list[str], *, path, timeout: float) -> subprocess.CompletedProcess:
     flags = getattr(subprocess, "CREATE_NO_WINDOW", 0)  # no console flashes on Windows
     try:
-        return subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True,
-                              timeout=timeout, creationflags=flags)
+        return subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, creationflags=flags)
     except subprocess.TimeoutExpired:
         raise DecodeError(f"{Path(cmd[0]).stem} timed out after {timeout:.0f} s", path=path) from None
     except OSError as exc:
@@ -179,12 +193,26 @@ class _FfmpegSource(_Source):
         ffprobe = shutil.which("ffprobe")
         if ffprobe is None:  # ffmpeg alone can still measure by decoding at a low rate
             return len(self._decode(0.0, None, sr=8000)) / 8000
-        proc = _run([ffprobe, "-v", "error", "-select_streams", "a:0", "-show_entries",
-                     "stream=duration:format=duration", "-of", "json", self.url],
-                    path=self.path, timeout=60)
+        proc = _run(
+            [
+                ffprobe,
+                "-v",
+                "error",
+                "-select_streams",
+                "a:0",
+                "-show_entries",
+                "stream=duration:format=duration",
+                "-of",
+                "json",
+                self.url,
+            ],
+            path=self.path,
+            timeout=60,
+        )
         if proc.returncode != 0:
-            raise DecodeError(f"corrupt or unreadable {_FORMAT_NAMES[self.ext]}: "
-                              f"{_stderr_reason(proc, self.path)}", path=self.path)
+            raise DecodeError(
+                f"corrupt or unreadable {_FORMAT_NAMES[self.ext]}: {_stderr_reason(proc, self.path)}", path=self.path
+            )
         try:
             info = json.loads(proc.stdout or b"{}")
         except ValueError:
@@ -214,8 +242,7 @@ class _FfmpegSource(_Source):
             reason = _stderr_reason(proc, self.path)
             if "matches no streams" in reason:
                 raise DecodeError("no audio stream in file", path=self.path)
-            raise DecodeError(f"corrupt or unreadable {_FORMAT_NAMES[self.ext]}: {reason}",
-                              path=self.path)
+            raise DecodeError(f"corrupt or unreadable {_FORMAT_NAMES[self.ext]}: {reason}", path=self.path)
         audio = np.frombuffer(proc.stdout[: len(proc.stdout) // 4 * 4], dtype="<f4").astype(np.float32)
         check_samples(audio, self.path)
         return audio
@@ -229,7 +256,7 @@ class _FfmpegSource(_Source):
         out: list[np.ndarray] = []
         with tempfile.TemporaryDirectory(prefix="musicsim-") as tmp:
             for first in range(0, len(offsets), _FFMPEG_BATCH):
-                batch = offsets[first:first + _FFMPEG_BATCH]
+                batch = offsets[first : first + _FFMPEG_BATCH]
                 cmd = [self.ffmpeg, "-nostdin", "-v", "error", "-y"]
                 for offset in batch:
                     cmd += ["-ss", f"{offset:.6f}", "-t", f"{seconds:.6f}", "-i", self.url]
@@ -238,8 +265,10 @@ class _FfmpegSource(_Source):
                     cmd += ["-map", f"{i}:a:0", "-ac", "1", "-ar", str(self.sr), "-f", "f32le", name]
                 proc = _run(cmd, path=self.path, timeout=60 + 2 * seconds * len(batch))
                 if proc.returncode != 0:
-                    raise DecodeError(f"corrupt or unreadable {_FORMAT_NAMES[self.ext]}: "
-                                      f"{_stderr_reason(proc, self.path)}", path=self.path)
+                    raise DecodeError(
+                        f"corrupt or unreadable {_FORMAT_NAMES[self.ext]}: {_stderr_reason(proc, self.path)}",
+                        path=self.path,
+                    )
                 for name in names:
                     audio = np.fromfile(name, dtype="<f4").astype(np.float32)
                     check_samples(audio, self.path)
@@ -281,7 +310,7 @@ def _mp3_lacks_length_header(path: str | os.PathLike) -> bool:
         return False
     for i in range(len(data) - 1):
         if data[i] == 0xFF and data[i + 1] & 0xE0 == 0xE0:
-            return not any(tag in data[i:i + 200] for tag in (b"Xing", b"Info", b"VBRI"))
+            return not any(tag in data[i : i + 200] for tag in (b"Xing", b"Info", b"VBRI"))
     return False
 
 
@@ -292,8 +321,9 @@ def _open(path: str | os.PathLike, sr: int, soundfont: str | None) -> _Source:
     ext = check_file(path)
     if ext in MIDI_EXTENSIONS:
         return _RenderedSource(path, sr, soundfont)
-    if ext in FFMPEG_EXTENSIONS or (ext == ".mp3" and shutil.which("ffmpeg") is not None
-                                    and _mp3_lacks_length_header(path)):
+    if ext in FFMPEG_EXTENSIONS or (
+        ext == ".mp3" and shutil.which("ffmpeg") is not None and _mp3_lacks_length_header(path)
+    ):
         return _FfmpegSource(path, ext, sr)
     try:
         return _SndfileSource(path, ext, sr)
@@ -331,8 +361,14 @@ def probe_duration(path: str | os.PathLike, *, soundfont: str | None = None) -> 
     return src.duration
 
 
-def load(path: str | os.PathLike, *, sr: int = 22050, offset: float = 0.0,
-         duration: float | None = None, soundfont: str | None = None) -> np.ndarray:
+def load(
+    path: str | os.PathLike,
+    *,
+    sr: int = 22050,
+    offset: float = 0.0,
+    duration: float | None = None,
+    soundfont: str | None = None,
+) -> np.ndarray:
     """Decode (part of) a track to mono float32 at ``sr``.
 
     Parameters
@@ -370,9 +406,15 @@ def load(path: str | os.PathLike, *, sr: int = 22050, offset: float = 0.0,
     return audio
 
 
-def decode_for_analysis(path: str | os.PathLike, *, sr: int = 22050, windows: int = 0,
-                        window_seconds: float = 6.0, max_seconds: float = 720.0,
-                        soundfont: str | None = None) -> Decoded:
+def decode_for_analysis(
+    path: str | os.PathLike,
+    *,
+    sr: int = 22050,
+    windows: int = 0,
+    window_seconds: float = 6.0,
+    max_seconds: float = 720.0,
+    soundfont: str | None = None,
+) -> Decoded:
     """Decode a track, or evenly spread windows of a long one, for embedding.
 
     Parameters
@@ -426,5 +468,4 @@ def decode_for_analysis(path: str | os.PathLike, *, sr: int = 22050, windows: in
         src.close()
     if not chunks or chunks[0].size == 0:
         raise DecodeError("no audio samples", path=path)
-    return Decoded(chunks=chunks, starts=starts, duration=total, sr=sr,
-                   degraded=src.degraded, renderer=src.renderer)
+    return Decoded(chunks=chunks, starts=starts, duration=total, sr=sr, degraded=src.degraded, renderer=src.renderer)

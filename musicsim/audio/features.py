@@ -121,7 +121,9 @@ def segment_mel(mel: torch.Tensor, seg: int) -> tuple[torch.Tensor, list[int]]:
     return segs, starts
 
 
-def segment_chunks(mels: Iterable[torch.Tensor], starts_s: Iterable[float], fe: FrontEnd) -> tuple[torch.Tensor, np.ndarray]:
+def segment_chunks(
+    mels: Iterable[torch.Tensor], starts_s: Iterable[float], fe: FrontEnd
+) -> tuple[torch.Tensor, np.ndarray]:
     """Segments ``[N, 1, n_mels, segment_frames]`` of a track's decoded chunks (their log-Mel
     frames ``mels``, starting at ``starts_s`` seconds) and each segment's start in seconds.
     The one place segments are cut: the scan and the mel cache must cut them alike."""

@@ -100,7 +100,7 @@ def _read_midi_bytes(path: str | os.PathLike) -> bytes:
     if not data:
         raise DecodeError("empty file", path=path)
     if data[:4] == b"RIFF" and data[8:12] == b"RMID":  # RIFF-wrapped MIDI: SMF is inside
-        data = data[max(data.find(b"MThd"), 0):]
+        data = data[max(data.find(b"MThd"), 0) :]
     if data[:4] != b"MThd":
         raise DecodeError("not a MIDI file (no MThd header)", path=path)
     return data
@@ -109,7 +109,8 @@ def _read_midi_bytes(path: str | os.PathLike) -> bytes:
 # Names sequencers give a file's first track by default; as a title they say nothing (6 of the
 # dev library's 31 MIDI files are called "Track 1"), so the file name is used instead.
 _DEFAULT_TRACK_NAME = re.compile(
-    r"(midi |tempo |conductor )?(track|sequence|untitled|unnamed|staff|new song)( ?#? ?\d+)?", re.IGNORECASE)
+    r"(midi |tempo |conductor )?(track|sequence|untitled|unnamed|staff|new song)( ?#? ?\d+)?", re.IGNORECASE
+)
 
 
 def _title(name: str | None) -> str | None:
@@ -141,8 +142,7 @@ def _parse(path: str | os.PathLike):
     return pm, title
 
 
-_PARSE_REASONS = {EOFError: "the file ends in the middle of a track",
-                  ZeroDivisionError: "zero tempo or time division"}
+_PARSE_REASONS = {EOFError: "the file ends in the middle of a track", ZeroDivisionError: "zero tempo or time division"}
 # More parts than this are merged by (program, drums) before rendering: FluidSynth renders
 # each part separately, so a file with thousands of one-note tracks would take minutes.
 _MAX_PARTS = 32
@@ -194,8 +194,8 @@ def _synthesize(pm, sr: int) -> np.ndarray:
             for note in inst.notes:
                 burst = (thump if note.pitch <= 36 else noise) * (note.velocity / 127)
                 i = int(note.start * sr)
-                seg = out[i:i + burst.size]
-                seg += burst[:seg.size]
+                seg = out[i : i + burst.size]
+                seg += burst[: seg.size]
         else:
             wave = inst.synthesize(fs=sr, wave=np.sin)
             n = min(wave.size, out.size)
@@ -203,8 +203,9 @@ def _synthesize(pm, sr: int) -> np.ndarray:
     return out
 
 
-def render_midi(path: str | os.PathLike, *, sr: int = 22050, soundfont: str | None = None,
-                max_seconds: float = 1200.0) -> tuple[np.ndarray, bool, str]:
+def render_midi(
+    path: str | os.PathLike, *, sr: int = 22050, soundfont: str | None = None, max_seconds: float = 1200.0
+) -> tuple[np.ndarray, bool, str]:
     """Render a MIDI file to mono audio.
 
     Parameters
@@ -292,6 +293,9 @@ def midi_info(path: str | os.PathLike) -> dict:
         if not name:
             name = "Drums" if inst.is_drum else pretty_midi.program_to_instrument_name(inst.program)
         names.append(name)
-    return {"duration": float(pm.get_end_time()),
-            "tempo": float(tempi[0]) if len(tempi) else None,
-            "instruments": names, "title": title}
+    return {
+        "duration": float(pm.get_end_time()),
+        "tempo": float(tempi[0]) if len(tempi) else None,
+        "instruments": names,
+        "title": title,
+    }

@@ -11,18 +11,26 @@ import numpy as np
 
 from musicsim.errors import DecodeError, UnsupportedFormat
 
-AUDIO_EXTENSIONS = frozenset({".mp3", ".flac", ".ogg", ".oga", ".opus", ".wav", ".aif", ".aiff",
-                              ".m4a", ".aac", ".mp4", ".wma"})
+AUDIO_EXTENSIONS = frozenset(
+    {".mp3", ".flac", ".ogg", ".oga", ".opus", ".wav", ".aif", ".aiff", ".m4a", ".aac", ".mp4", ".wma"}
+)
 MIDI_EXTENSIONS = frozenset({".mid", ".midi", ".kar"})
 SUPPORTED_EXTENSIONS = AUDIO_EXTENSIONS | MIDI_EXTENSIONS
 
-_AUDIO_MAGIC = (b"RIFF", b"RF64", b"fLaC", b"OggS", b"FORM", b"ID3", b"MThd", b"caff",
-                b"\x30\x26\xb2\x75")
-_OTHER_MAGIC = ((b"\x89PNG", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF8", "GIF"),
-                (b"%PDF", "PDF"), (b"PK\x03\x04", "ZIP archive"), (b"\x7fELF", "a program"),
-                (b"MZ", "a program"), (b"\x1f\x8b", "gzip"), (b"Rar!", "RAR archive"),
-                (b"7z\xbc\xaf", "7z archive"), (b"SQLite format 3", "SQLite database"))
-
+_AUDIO_MAGIC = (b"RIFF", b"RF64", b"fLaC", b"OggS", b"FORM", b"ID3", b"MThd", b"caff", b"\x30\x26\xb2\x75")
+_OTHER_MAGIC = (
+    (b"\x89PNG", "PNG"),
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"GIF8", "GIF"),
+    (b"%PDF", "PDF"),
+    (b"PK\x03\x04", "ZIP archive"),
+    (b"\x7fELF", "a program"),
+    (b"MZ", "a program"),
+    (b"\x1f\x8b", "gzip"),
+    (b"Rar!", "RAR archive"),
+    (b"7z\xbc\xaf", "7z archive"),
+    (b"SQLite format 3", "SQLite database"),
+)
 
 
 def _utf16_text(head: bytes) -> bool:
@@ -33,8 +41,11 @@ def _utf16_text(head: bytes) -> bool:
     text = text.rstrip("\ufffd")  # a character cut by the read
     # Mostly ASCII as well as printable: audio bytes read as UTF-16 are printable CJK often
     # enough, ASCII almost never (1 code unit in 512).
-    return (bool(text) and sum(ch < "\x80" for ch in text) * 2 >= len(text)
-            and all(ch.isprintable() or ch in "\t\r\n\f" for ch in text))
+    return (
+        bool(text)
+        and sum(ch < "\x80" for ch in text) * 2 >= len(text)
+        and all(ch.isprintable() or ch in "\t\r\n\f" for ch in text)
+    )
 
 
 def sniff(head: bytes) -> str | None:
@@ -55,7 +66,7 @@ def sniff(head: bytes) -> str | None:
     except UnicodeDecodeError as exc:
         if exc.start < len(head) - 3:  # a multi-byte char cut by the read is still text
             return None
-        text = head[:exc.start].decode("utf-8")
+        text = head[: exc.start].decode("utf-8")
     text = text.lstrip("\ufeff")
     if text and all(ch.isprintable() or ch in "\t\r\n\f" for ch in text):
         return "text"
@@ -90,8 +101,9 @@ def check_samples(audio: np.ndarray, path) -> None:
         raise DecodeError("audio contains NaN or infinite samples", path=path)
     peak = float(np.abs(audio).max()) if audio.size else 0.0
     if peak > _MAX_SAMPLE:
-        raise DecodeError(f"implausible sample values (peak {peak:.1e}, full scale is 1); the file is corrupt",
-                          path=path)
+        raise DecodeError(
+            f"implausible sample values (peak {peak:.1e}, full scale is 1); the file is corrupt", path=path
+        )
 
 
 def read_head(path: str | os.PathLike, n: int) -> bytes:

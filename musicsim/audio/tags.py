@@ -93,8 +93,17 @@ def _stem(path: str | os.PathLike) -> str | None:
 
 
 def _empty(path: str | os.PathLike) -> dict:
-    return {"title": _stem(path), "artist": None, "album": None, "albumartist": None,
-            "genre": None, "year": None, "tracknumber": None, "duration": None, "extra": {}}
+    return {
+        "title": _stem(path),
+        "artist": None,
+        "album": None,
+        "albumartist": None,
+        "genre": None,
+        "year": None,
+        "tracknumber": None,
+        "duration": None,
+        "extra": {},
+    }
 
 
 def _read_midi(path: str | os.PathLike, result: dict) -> dict:
@@ -170,8 +179,7 @@ def read_tags(path: str | os.PathLike) -> dict:
             result["duration"] = decode.probe_duration(path)
         except Exception:
             pass
-    for attr, key in (("sample_rate", "sample_rate"), ("channels", "channels"),
-                      ("bitrate", "bitrate")):
+    for attr, key in (("sample_rate", "sample_rate"), ("channels", "channels"), ("bitrate", "bitrate")):
         value = getattr(info, attr, None)
         if isinstance(value, int) and value > 0:
             result["extra"][key] = value

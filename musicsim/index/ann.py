@@ -43,7 +43,9 @@ class AnnIndex:
     def empty(cls, dim: int, checksum: str, capacity: int = 1024, norm: LibraryNorm | None = None) -> AnnIndex:
         """An empty index whose vectors will be made with ``norm`` (default: identity)."""
         idx = hnswlib.Index(space="cosine", dim=dim)
-        idx.init_index(max_elements=max(capacity, 16), ef_construction=EF_CONSTRUCTION, M=M, allow_replace_deleted=False)
+        idx.init_index(
+            max_elements=max(capacity, 16), ef_construction=EF_CONSTRUCTION, M=M, allow_replace_deleted=False
+        )
         idx.set_ef(64)
         return cls(dim=dim, checksum=checksum, index=idx, norm=norm if norm is not None else LibraryNorm.identity(dim))
 
@@ -113,8 +115,14 @@ class AnnIndex:
             os.replace(tmp, path)
         finally:
             Path(tmp).unlink(missing_ok=True)
-        meta = {"dim": self.dim, "checksum": self.checksum, "seq": self.seq, "deleted": sorted(self.deleted), "size": size,
-                "norm": self.norm.to_dict()}
+        meta = {
+            "dim": self.dim,
+            "checksum": self.checksum,
+            "seq": self.seq,
+            "deleted": sorted(self.deleted),
+            "size": size,
+            "norm": self.norm.to_dict(),
+        }
         atomic_write_bytes(sidecar(path), json.dumps(meta).encode())
         self.dirty = False
 

@@ -89,8 +89,13 @@ class LibraryNorm:
     def from_dict(cls, d: dict, dim: int) -> LibraryNorm:
         mean = np.asarray(d["mean"], np.float32)
         scale = np.asarray(d["scale"], np.float32)
-        if mean.shape != (dim,) or scale.shape != (dim,) or not np.all(np.isfinite(mean)) \
-                or not np.all(np.isfinite(scale)) or np.any(scale <= 0):
+        if (
+            mean.shape != (dim,)
+            or scale.shape != (dim,)
+            or not np.all(np.isfinite(mean))
+            or not np.all(np.isfinite(scale))
+            or np.any(scale <= 0)
+        ):
             raise ValueError("library statistics do not fit the index")
         return cls(mean, scale, int(d["n"]))
 

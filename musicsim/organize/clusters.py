@@ -210,10 +210,12 @@ def name_clusters(labels: np.ndarray, ids: np.ndarray, meta: dict[int, TrackMeta
         in_cluster = ids[labels == label]
         members = [m for m in (meta.get(int(i)) for i in in_cluster) if m]
         name = f"Cluster {label}"
-        for values, share in (([m.genre for m in members], _GENRE_SHARE),
-                              ([m.artist for m in members], _ARTIST_SHARE),
-                              ([m.album for m in members], _FOLDER_SHARE),
-                              ([os.path.basename(os.path.dirname(m.path)) for m in members], _FOLDER_SHARE)):
+        for values, share in (
+            ([m.genre for m in members], _GENRE_SHARE),
+            ([m.artist for m in members], _ARTIST_SHARE),
+            ([m.album for m in members], _FOLDER_SHARE),
+            ([os.path.basename(os.path.dirname(m.path)) for m in members], _FOLDER_SHARE),
+        ):
             value, count = _dominant(values)
             if value and count >= share * in_cluster.size:
                 name = value

@@ -164,8 +164,9 @@ def _close_pairs_candidates(
                 yield r, c, max(0.0, 1.0 - float(sims[i, j]))
 
 
-def duplicate_threshold(X: np.ndarray, *, fraction: float = 0.1, small: float = 0.02, sample: int = 2000,
-                        seed: int = 0) -> float:
+def duplicate_threshold(
+    X: np.ndarray, *, fraction: float = 0.1, small: float = 0.02, sample: int = 2000, seed: int = 0
+) -> float:
     """Cosine distance under which two tracks count as the same recording.
 
     ``fraction`` of the median distance between two tracks (over the pairs of a sample of up

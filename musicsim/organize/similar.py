@@ -86,7 +86,9 @@ def rank_by_seeds(
     return ids[rows[order]], d[order]
 
 
-def sort_by_similarity(X: np.ndarray, ids: np.ndarray, subset_ids: npt.ArrayLike, seed_id: int) -> list[tuple[int, float]]:
+def sort_by_similarity(
+    X: np.ndarray, ids: np.ndarray, subset_ids: npt.ArrayLike, seed_id: int
+) -> list[tuple[int, float]]:
     """Sort an arbitrary list of tracks by distance to one seed track.
 
     Parameters

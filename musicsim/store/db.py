@@ -96,7 +96,10 @@ class WriterLock:
             _lock_file(fh)
         except OSError:
             fh.close()
-            raise LibraryBusy("library busy: another musicsim is writing to it; try again when it is done", path=self.path.with_suffix("")) from None
+            raise LibraryBusy(
+                "library busy: another musicsim is writing to it; try again when it is done",
+                path=self.path.with_suffix(""),
+            ) from None
         fh.seek(0)
         fh.truncate()
         fh.write(str(os.getpid()))

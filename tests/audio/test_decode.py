@@ -41,11 +41,18 @@ def long_flac(tmp_path_factory) -> tuple[Path, np.ndarray]:
     return write_audio(tmp_path_factory.mktemp("long") / "long.flac", audio), audio
 
 
-@pytest.mark.parametrize("ext,rate,channels", [
-    (".wav", 44100, 2), (".flac", 22050, 1), (".ogg", 32000, 2), (".aiff", 16000, 1),
-    (".opus", 48000, 1), pytest.param(".mp3", 44100, 2, marks=needs_ffmpeg),
-    pytest.param(".m4a", 44100, 2, marks=needs_ffmpeg),
-])
+@pytest.mark.parametrize(
+    "ext,rate,channels",
+    [
+        (".wav", 44100, 2),
+        (".flac", 22050, 1),
+        (".ogg", 32000, 2),
+        (".aiff", 16000, 1),
+        (".opus", 48000, 1),
+        pytest.param(".mp3", 44100, 2, marks=needs_ffmpeg),
+        pytest.param(".m4a", 44100, 2, marks=needs_ffmpeg),
+    ],
+)
 @pytest.mark.parametrize("sr", [22050, 16000])
 def test_each_format_decodes_to_mono_float32(tmp_path, ext, rate, channels, sr):
     audio = synth("chord", seconds=3.0, sr=rate)
@@ -78,7 +85,7 @@ def test_windows_are_spread_seeked_and_exact(long_flac):
     for start, chunk in zip(dec.starts, dec.chunks, strict=True):
         assert len(chunk) == 4 * 22050
         i = int(round(start * 22050))
-        np.testing.assert_allclose(chunk, audio[i:i + len(chunk)], atol=2e-4)
+        np.testing.assert_allclose(chunk, audio[i : i + len(chunk)], atol=2e-4)
 
 
 def test_long_track_gets_max_seconds_worth_of_windows(long_flac):
@@ -107,7 +114,7 @@ def test_windows_resample_and_seek_in_mp3_and_m4a(tmp_path, long_flac):
         for start, chunk in zip(dec.starts, dec.chunks, strict=True):
             assert abs(len(chunk) - 4 * 16000) <= 2
             i = int(round(start * 16000))
-            assert np.corrcoef(chunk, whole[i:i + len(chunk)])[0, 1] > 0.98
+            assert np.corrcoef(chunk, whole[i : i + len(chunk)])[0, 1] > 0.98
 
 
 @needs_ffmpeg
@@ -116,9 +123,32 @@ def test_vbr_mp3_without_length_header_is_not_truncated(tmp_path):
     loud = synth("chord", seconds=20.0)
     quiet = 1e-3 * synth("noise", seconds=20.0)
     path = tmp_path / "vbr.mp3"
-    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-f", "f32le", "-ar", "22050", "-ac", "1",
-                    "-i", "pipe:0", "-c:a", "libmp3lame", "-q:a", "2", "-write_xing", "0", str(path)],
-                   input=np.concatenate([loud, quiet]).tobytes(), check=True, timeout=60)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-v",
+            "error",
+            "-f",
+            "f32le",
+            "-ar",
+            "22050",
+            "-ac",
+            "1",
+            "-i",
+            "pipe:0",
+            "-c:a",
+            "libmp3lame",
+            "-q:a",
+            "2",
+            "-write_xing",
+            "0",
+            str(path),
+        ],
+        input=np.concatenate([loud, quiet]).tobytes(),
+        check=True,
+        timeout=60,
+    )
     dec = decode_for_analysis(path)
     assert abs(dec.duration - 40.0) < 0.1 and abs(len(load(path)) / 22050 - 40.0) < 0.1
     windows = decode_for_analysis(path, windows=4, window_seconds=2.0)
@@ -128,7 +158,7 @@ def test_vbr_mp3_without_length_header_is_not_truncated(tmp_path):
 def test_offset_and_duration_seek(long_flac):
     path, audio = long_flac
     part = load(path, offset=31.0, duration=2.5)
-    np.testing.assert_allclose(part, audio[31 * 22050:int(33.5 * 22050)], atol=2e-4)
+    np.testing.assert_allclose(part, audio[31 * 22050 : int(33.5 * 22050)], atol=2e-4)
     with pytest.raises(DecodeError, match="no audio samples"):
         load(path, offset=500.0)
 
@@ -136,9 +166,15 @@ def test_offset_and_duration_seek(long_flac):
 def test_ten_hour_file_keeps_memory_bounded(tmp_path):
     path = tmp_path / "ten_hours.wav"
     nbytes = 10 * 3600 * 8000 * 2  # 8 kHz 16-bit mono
-    header = (b"RIFF" + struct.pack("<I", 36 + nbytes) + b"WAVE"
-              + b"fmt " + struct.pack("<IHHIIHH", 16, 1, 1, 8000, 16000, 2, 16)
-              + b"data" + struct.pack("<I", nbytes))
+    header = (
+        b"RIFF"
+        + struct.pack("<I", 36 + nbytes)
+        + b"WAVE"
+        + b"fmt "
+        + struct.pack("<IHHIIHH", 16, 1, 1, 8000, 16000, 2, 16)
+        + b"data"
+        + struct.pack("<I", nbytes)
+    )
     with open(path, "wb") as fh:  # sparse: 576 MB long, costs no disk space or write time
         fh.write(header)
         fh.truncate(len(header) + nbytes)
@@ -172,10 +208,14 @@ def test_opposite_channels_cancel_in_mono_mix(tmp_path):
     assert np.abs(load(path)).max() < 1e-6
 
 
-@pytest.mark.parametrize("kind,reason", [
-    ("empty", "empty file"), ("text", "not an audio file (looks like text)"),
-    ("png", "not an audio file (looks like PNG)"),
-])
+@pytest.mark.parametrize(
+    "kind,reason",
+    [
+        ("empty", "empty file"),
+        ("text", "not an audio file (looks like text)"),
+        ("png", "not an audio file (looks like PNG)"),
+    ],
+)
 def test_bad_files_raise_one_line_decode_error(bad, kind, reason):
     with pytest.raises(DecodeError) as info:
         decode_for_analysis(bad[kind])

@@ -18,8 +18,7 @@ needs_fluidsynth = pytest.mark.skipif(not fluidsynth_available(), reason="FluidS
 
 @pytest.fixture(scope="module")
 def tune(tmp_path_factory) -> Path:
-    return write_midi(tmp_path_factory.mktemp("midi") / "tune.mid", program=0, variant=1,
-                      seconds=4.0, title="A Tune")
+    return write_midi(tmp_path_factory.mktemp("midi") / "tune.mid", program=0, variant=1, seconds=4.0, title="A Tune")
 
 
 @pytest.fixture()
@@ -67,11 +66,14 @@ def test_no_notes_is_decode_error(tmp_path):
         decode.decode_for_analysis(path)
 
 
-@pytest.mark.parametrize("content,reason", [
-    (b"", "empty file"),
-    (b"RIFF\x00\x00\x00\x00WAVEfmt ", "not a MIDI file"),
-    (b"MThd\x00\x00\x00\x06\x00\x01\x00\x02\x01\xe0MTrk\x00\x00\xff\xff\x00\x90", "corrupt MIDI file"),
-])
+@pytest.mark.parametrize(
+    "content,reason",
+    [
+        (b"", "empty file"),
+        (b"RIFF\x00\x00\x00\x00WAVEfmt ", "not a MIDI file"),
+        (b"MThd\x00\x00\x00\x06\x00\x01\x00\x02\x01\xe0MTrk\x00\x00\xff\xff\x00\x90", "corrupt MIDI file"),
+    ],
+)
 def test_corrupt_midi_is_decode_error(tmp_path, content, reason):
     path = tmp_path / "bad.mid"
     path.write_bytes(content)
@@ -86,8 +88,10 @@ def test_absurd_length_is_capped(tmp_path, no_fluidsynth):
     mf = mido.MidiFile(ticks_per_beat=96)
     track = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=16_777_215, time=0)])
     for _ in range(600):
-        track += [mido.Message("note_on", note=60, velocity=100, time=0),
-                  mido.Message("note_off", note=60, velocity=0, time=96)]
+        track += [
+            mido.Message("note_on", note=60, velocity=100, time=0),
+            mido.Message("note_off", note=60, velocity=0, time=96),
+        ]
     mf.tracks.append(track)
     path = tmp_path / "slow.mid"
     mf.save(path)

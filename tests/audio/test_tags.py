@@ -14,8 +14,15 @@ from tests.fixtures.generate import make_bad_files, make_library, synth, write_a
 
 needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")
 KEYS = {"title", "artist", "album", "albumartist", "genre", "year", "tracknumber", "duration", "extra"}
-FULL = {"title": "Song", "artist": "Someone", "album": "Record", "albumartist": "Various",
-        "genre": "Jazz", "year": "2004-05-01", "tracknumber": "3/12"}
+FULL = {
+    "title": "Song",
+    "artist": "Someone",
+    "album": "Record",
+    "albumartist": "Various",
+    "genre": "Jazz",
+    "year": "2004-05-01",
+    "tracknumber": "3/12",
+}
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +34,9 @@ def _short(tmp_path: Path, name: str, tags: dict | None = None) -> Path:
     return write_audio(tmp_path / name, synth("sine", seconds=1.0), tags=tags)
 
 
-@pytest.mark.parametrize("ext", [".flac", ".ogg", ".wav", pytest.param(".mp3", marks=needs_ffmpeg),
-                                 pytest.param(".m4a", marks=needs_ffmpeg)])
+@pytest.mark.parametrize(
+    "ext", [".flac", ".ogg", ".wav", pytest.param(".mp3", marks=needs_ffmpeg), pytest.param(".m4a", marks=needs_ffmpeg)]
+)
 def test_reads_standard_tags(tmp_path, ext):
     tags = read_tags(_short(tmp_path, f"t{ext}", FULL))
     assert set(tags) == KEYS
@@ -53,10 +61,16 @@ def test_untagged_file_falls_back_to_file_name(tmp_path):
     assert tags["duration"] == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize("year,track,want_year,want_track", [
-    ("2004", "03", 2004, 3), ("05/01/1999", "7 of 9", 1999, 7), ("c. 1968?", "A1", 1968, None),
-    ("unknown", "0", None, None), ("20040501", "12/", 2004, 12),
-])
+@pytest.mark.parametrize(
+    "year,track,want_year,want_track",
+    [
+        ("2004", "03", 2004, 3),
+        ("05/01/1999", "7 of 9", 1999, 7),
+        ("c. 1968?", "A1", 1968, None),
+        ("unknown", "0", None, None),
+        ("20040501", "12/", 2004, 12),
+    ],
+)
 def test_year_and_track_parsing(tmp_path, year, track, want_year, want_track):
     tags = read_tags(_short(tmp_path, "y.flac", {"date": year, "tracknumber": track}))
     assert (tags["year"], tags["tracknumber"]) == (want_year, want_track)
@@ -83,7 +97,9 @@ def test_midi_tags(tmp_path):
     assert read_tags(write_midi(tmp_path / "Nameless Tune.mid"))["title"] == "Nameless Tune"
 
 
-@pytest.mark.parametrize("name", ["Track 1", "track 12", "Untitled", "Sequence 1", "Tempo Track", "MIDI Track #3", "  "])
+@pytest.mark.parametrize(
+    "name", ["Track 1", "track 12", "Untitled", "Sequence 1", "Tempo Track", "MIDI Track #3", "  "]
+)
 def test_a_sequencers_default_track_name_is_not_a_title(tmp_path, name):
     assert read_tags(write_midi(tmp_path / "midnight_snow_run.mid", title=name))["title"] == "midnight_snow_run"
 

@@ -18,9 +18,22 @@ def test_logmel_matches_librosa(fe):
     y = _signal(fe.sr)
     ours = LogMel(fe)(torch.from_numpy(y)).numpy()
     ref = librosa.power_to_db(
-        librosa.feature.melspectrogram(y=y, sr=fe.sr, n_fft=fe.n_fft, hop_length=fe.hop_length, n_mels=fe.n_mels,
-                                       fmin=fe.fmin, fmax=fe.fmax, power=2.0, center=True, pad_mode="constant"),
-        ref=1.0, amin=fe.amin, top_db=None)
+        librosa.feature.melspectrogram(
+            y=y,
+            sr=fe.sr,
+            n_fft=fe.n_fft,
+            hop_length=fe.hop_length,
+            n_mels=fe.n_mels,
+            fmin=fe.fmin,
+            fmax=fe.fmax,
+            power=2.0,
+            center=True,
+            pad_mode="constant",
+        ),
+        ref=1.0,
+        amin=fe.amin,
+        top_db=None,
+    )
     assert ours.shape == ref.shape
     # float32 STFT vs librosa's: agree to a small fraction of a dB where there is energy
     assert np.abs(ours - ref).max() < 0.05

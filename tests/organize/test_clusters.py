@@ -94,8 +94,9 @@ def test_a_tag_few_members_share_does_not_name_the_cluster():
     meta = dict(lib.meta)
     # One artist on 3 tracks, the rest untagged, spread over folders: no name fits the cluster.
     for j, t in enumerate(fam0):
-        meta[t] = dataclasses.replace(meta[t], genre=None, album=None, artist="Few" if j < 3 else None,
-                                      path=f"/music/{t}/x.flac")
+        meta[t] = dataclasses.replace(
+            meta[t], genre=None, album=None, artist="Few" if j < 3 else None, path=f"/music/{t}/x.flac"
+        )
     assert len(fam0) >= 15 and name_clusters(lib.family, lib.ids, meta)[0] == "Cluster 0"
     # Untagged files that sit in one folder: the folder names the cluster.
     for t in fam0:

@@ -107,7 +107,9 @@ def test_duplicate_threshold_lies_between_copies_and_other_tracks(copies):
     copy_d = np.array([D[i, n + i] for i in range(c)])
     other = D[:n, :n][np.triu_indices(n, 1)]
     thr = duplicate_threshold(X)
-    print(f"copies {c}: threshold {thr:.4f}, copies up to {copy_d.max() if c else 0:.4f}, others from {other.min():.4f}")
+    print(
+        f"copies {c}: threshold {thr:.4f}, copies up to {copy_d.max() if c else 0:.4f}, others from {other.min():.4f}"
+    )
     assert (copy_d < thr).all()
     assert thr < other.min()
     # Every track having a copy must not shrink the threshold below the copies (the previous

@@ -15,7 +15,7 @@ collect_ignore_glob = ["test_*.py"] if sys.platform == "win32" else []
 
 # Files with these names are scanned into the small library; each must be found exactly.
 ODD_NAMES = (
-    "it's \"quoted\".wav",
+    'it\'s "quoted".wav',
     "x'); DROP TABLE tracks;--.wav",
     "100% _under_ [x] *?.wav",
     "new\nline 🎵.wav",

@@ -52,8 +52,9 @@ class Corpus:
     root: Path
     cases: list[Case] = field(default_factory=list)
 
-    def add(self, kind: str, path: Path, expect: str, hint: str = "", *, bad: bool = True,
-            needs_dac: bool = False) -> Path:
+    def add(
+        self, kind: str, path: Path, expect: str, hint: str = "", *, bad: bool = True, needs_dac: bool = False
+    ) -> Path:
         assert expect in EXPECTS, expect
         assert all(c.kind != kind for c in self.cases), f"duplicate kind {kind}"
         self.cases.append(Case(kind, Path(path), expect, hint, bad, needs_dac))
@@ -70,8 +71,16 @@ class Corpus:
 # ------------------------------------------------------------------------ byte builders
 
 
-def wav_bytes(payload: bytes, *, fmt_tag: int = 1, channels: int = 1, sr: int = 22050, bits: int = 16,
-              data_size: int | None = None, riff_size: int | None = None) -> bytes:
+def wav_bytes(
+    payload: bytes,
+    *,
+    fmt_tag: int = 1,
+    channels: int = 1,
+    sr: int = 22050,
+    bits: int = 16,
+    data_size: int | None = None,
+    riff_size: int | None = None,
+) -> bytes:
     """A RIFF/WAVE file with a hand-made header (sizes may lie)."""
     block = channels * bits // 8
     fmt = struct.pack("<HHIIHH", fmt_tag, channels, sr, (sr * block) & 0xFFFFFFFF, block, bits)
@@ -99,8 +108,9 @@ def mtrk(events: list[tuple[int, bytes]], *, end: bool = True, length: int | Non
     return b"MTrk" + struct.pack(">I", len(body) if length is None else length) + body
 
 
-def smf(tracks: list[bytes], *, fmt: int = 1, division: int = 480, ntracks: int | None = None,
-        header_len: int = 6) -> bytes:
+def smf(
+    tracks: list[bytes], *, fmt: int = 1, division: int = 480, ntracks: int | None = None, header_len: int = 6
+) -> bytes:
     hdr = struct.pack(">HHH", fmt, len(tracks) if ntracks is None else ntracks, division & 0xFFFF)
     hdr = (hdr + b"\x00" * header_len)[:header_len] if header_len != 6 else hdr
     return b"MThd" + struct.pack(">I", header_len) + hdr + b"".join(tracks)
@@ -123,7 +133,12 @@ def png_bytes() -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     ihdr = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00")) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00"))
+        + chunk(b"IEND", b"")
+    )
 
 
 def syncsafe(n: int) -> bytes:
@@ -151,7 +166,9 @@ def make_sources(folder: Path, seconds: float = 1.5) -> dict[str, Path]:
     for ext in (".mp3", ".flac", ".ogg", ".wav", ".m4a"):
         out[ext] = write_audio(folder / f"src{ext}", audio, tags=tags)
     # libsndfile writes Opus only at 8/12/16/24/48 kHz
-    out[".opus"] = write_audio(folder / "src.opus", synth("chord", seconds=seconds, sr=48000, variant=1), sr=48000, tags=tags)
+    out[".opus"] = write_audio(
+        folder / "src.opus", synth("chord", seconds=seconds, sr=48000, variant=1), sr=48000, tags=tags
+    )
     out[".mid"] = write_midi(folder / "src.mid", program=0, seconds=3.0, title="Source melody")
     return out
 
@@ -239,11 +256,21 @@ def _formats(c: Corpus, d: Path, raw: dict[str, bytes]) -> None:
     c.add("wav/bits-per-sample-3", _write(d / "bits3.wav", wav_bytes(tone, bits=3)), "either")
     nan = np.full(4000, np.nan, np.float32)
     nan[::2] = 0.1
-    c.add("wav/float-nan", _write(d / "nan.wav", wav_bytes(nan.astype("<f4").tobytes(), fmt_tag=3, bits=32)), "fail", "nan")
+    c.add(
+        "wav/float-nan",
+        _write(d / "nan.wav", wav_bytes(nan.astype("<f4").tobytes(), fmt_tag=3, bits=32)),
+        "fail",
+        "nan",
+    )
     inf = np.where(np.arange(4000) % 50 == 0, np.inf, 0.2).astype("<f4")
     c.add("wav/float-inf", _write(d / "inf.wav", wav_bytes(inf.tobytes(), fmt_tag=3, bits=32)), "fail", "infinite")
     huge = (synth("sine", seconds=1.0) * 3e38).astype("<f4")
-    c.add("wav/float-3e38", _write(d / "huge_float.wav", wav_bytes(huge.tobytes(), fmt_tag=3, bits=32)), "fail", "implausible")
+    c.add(
+        "wav/float-3e38",
+        _write(d / "huge_float.wav", wav_bytes(huge.tobytes(), fmt_tag=3, bits=32)),
+        "fail",
+        "implausible",
+    )
     c.add("aiff/truncated", _write(d / "trunc.aiff", _aiff_truncated()), "either")
 
 
@@ -282,7 +309,9 @@ def _tags(c: Corpus, d: Path, raw: dict[str, bytes], src: dict[str, Path]) -> No
 
     d.mkdir(parents=True, exist_ok=True)
     mp3 = raw[".mp3"]
-    audio = mp3[10 + int.from_bytes(mp3[6:10], "big") :] if mp3[:3] == b"ID3" else mp3  # (tag is small, no syncsafe>127)
+    audio = (
+        mp3[10 + int.from_bytes(mp3[6:10], "big") :] if mp3[:3] == b"ID3" else mp3
+    )  # (tag is small, no syncsafe>127)
     rng = np.random.default_rng(11)
 
     p = _write(d / "huge_picture.mp3", mp3)
@@ -296,27 +325,51 @@ def _tags(c: Corpus, d: Path, raw: dict[str, bytes], src: dict[str, Path]) -> No
     c.add("id3/5000-frames", _write(d / "many_frames.mp3", id3_tag(many) + audio), "ok")
 
     c.add("id3/size-beyond-eof", _write(d / "size_beyond_eof.mp3", id3_tag(b"", size=0x0FFFFFFF) + audio), "either")
-    garbage = b"".join(id3_frame(bytes(rng.integers(65, 91, 4, dtype=np.uint8)), rng.bytes(int(n))) for n in rng.integers(1, 400, 40))
+    garbage = b"".join(
+        id3_frame(bytes(rng.integers(65, 91, 4, dtype=np.uint8)), rng.bytes(int(n))) for n in rng.integers(1, 400, 40)
+    )
     c.add("id3/garbage-frames", _write(d / "garbage_frames.mp3", id3_tag(garbage) + audio), "either")
-    lying = id3_frame(b"TIT2", b"\x03short") [:4] + syncsafe(0x0FFFFFF) + b"\x00\x00\x03short"
+    lying = id3_frame(b"TIT2", b"\x03short")[:4] + syncsafe(0x0FFFFFF) + b"\x00\x00\x03short"
     c.add("id3/frame-size-lies", _write(d / "frame_size_lies.mp3", id3_tag(lying + bytes(64)) + audio), "either")
-    odd = (id3_frame(b"TIT2", b"\x01" + "\ufeffTitel \u00fc\u00df \U0001f3b5".encode("utf-16-le"))
-           + id3_frame(b"TPE1", b"\x00Caf\xe9 \xff\xfe")  # Latin-1 with odd bytes
-           + id3_frame(b"TALB", b"\x02" + "\u65e5\u672c\u8a9e".encode("utf-16-be"))
-           + id3_frame(b"TCON", b"\x03Rock \xc3\x28 invalid utf8 \xed\xa0\x80")
-           + id3_frame(b"TDRC", b"\x03\x00\x00\x00")
-           + id3_frame(b"TRCK", b"\x03-7/\xff")
-           + id3_frame(b"TPE2", b"\x07bad encoding byte")
-           + id3_frame(b"COMM", b"\x01eng" + b"\xff\xfe\x00"))
+    odd = (
+        id3_frame(b"TIT2", b"\x01" + "\ufeffTitel \u00fc\u00df \U0001f3b5".encode("utf-16-le"))
+        + id3_frame(b"TPE1", b"\x00Caf\xe9 \xff\xfe")  # Latin-1 with odd bytes
+        + id3_frame(b"TALB", b"\x02" + "\u65e5\u672c\u8a9e".encode("utf-16-be"))
+        + id3_frame(b"TCON", b"\x03Rock \xc3\x28 invalid utf8 \xed\xa0\x80")
+        + id3_frame(b"TDRC", b"\x03\x00\x00\x00")
+        + id3_frame(b"TRCK", b"\x03-7/\xff")
+        + id3_frame(b"TPE2", b"\x07bad encoding byte")
+        + id3_frame(b"COMM", b"\x01eng" + b"\xff\xfe\x00")
+    )
     c.add("id3/odd-encodings", _write(d / "odd_encodings.mp3", id3_tag(odd) + audio), "ok")
     v22 = b"ID3\x02\x00\x00" + syncsafe(20) + b"TT2" + (9).to_bytes(3, "big") + b"\x00Old tag\x00" + bytes(5)
     c.add("id3/v2.2", _write(d / "v22.mp3", v22 + audio), "ok")
-    c.add("id3/v2.9-unknown-version", _write(d / "v29.mp3", b"ID3\x09\x00\x00" + syncsafe(30) + rng.bytes(30) + audio), "either")
-    c.add("id3/unsync-and-bogus-ext-header", _write(d / "unsync_ext.mp3", id3_tag(struct.pack(">I", 0x7FFFFFFF) + bytes(40), flags=0xC0) + audio), "either")
+    c.add(
+        "id3/v2.9-unknown-version",
+        _write(d / "v29.mp3", b"ID3\x09\x00\x00" + syncsafe(30) + rng.bytes(30) + audio),
+        "either",
+    )
+    c.add(
+        "id3/unsync-and-bogus-ext-header",
+        _write(d / "unsync_ext.mp3", id3_tag(struct.pack(">I", 0x7FFFFFFF) + bytes(40), flags=0xC0) + audio),
+        "either",
+    )
     c.add("id3/v1-garbage", _write(d / "v1_garbage.mp3", audio + b"TAG" + rng.bytes(125)), "ok")
-    c.add("id3/tag-only-no-audio", _write(d / "tag_only.mp3", id3_tag(id3_frame(b"TIT2", b"\x03Nothing") + bytes(4000))), "fail")
-    c.add("id3/1MB-padding", _write(d / "padding.mp3", id3_tag(id3_frame(b"TIT2", b"\x03Padded") + bytes(2**20)) + audio), "ok")
-    c.add("ape/garbage-footer", _write(d / "ape.mp3", audio + b"APETAGEX" + struct.pack("<IIII", 2000, 0xFFFFFFFF, 99, 0) + bytes(8)), "either")
+    c.add(
+        "id3/tag-only-no-audio",
+        _write(d / "tag_only.mp3", id3_tag(id3_frame(b"TIT2", b"\x03Nothing") + bytes(4000))),
+        "fail",
+    )
+    c.add(
+        "id3/1MB-padding",
+        _write(d / "padding.mp3", id3_tag(id3_frame(b"TIT2", b"\x03Padded") + bytes(2**20)) + audio),
+        "ok",
+    )
+    c.add(
+        "ape/garbage-footer",
+        _write(d / "ape.mp3", audio + b"APETAGEX" + struct.pack("<IIII", 2000, 0xFFFFFFFF, 99, 0) + bytes(8)),
+        "either",
+    )
 
     p = _write(d / "huge_comment.flac", raw[".flac"])
     fl = FLAC(p)
@@ -412,42 +465,116 @@ def _layouts(c: Corpus, d: Path) -> None:
 def _midi(c: Corpus, d: Path, raw: dict[str, bytes]) -> None:
     prog = (0, b"\xc0\x00")
     c.add("midi/no-notes", _write(d / "no_notes.mid", smf([mtrk([(0, tempo(500000)), prog])])), "fail", "no notes")
-    c.add("midi/velocity-zero-only", _write(d / "vel0.mid", smf([mtrk([(0, b"\x90\x3c\x00"), (480, b"\x90\x3e\x00")])])), "fail", "no notes")
+    c.add(
+        "midi/velocity-zero-only",
+        _write(d / "vel0.mid", smf([mtrk([(0, b"\x90\x3c\x00"), (480, b"\x90\x3e\x00")])])),
+        "fail",
+        "no notes",
+    )
     c.add("midi/drums-only", write_midi(d / "drums.mid", drums=True, seconds=2.0), "ok")
     c.add("midi/tempo-1us", _write(d / "tempo_fast.mid", smf([mtrk([(0, tempo(1))] + melody(16))])), "either")
-    c.add("midi/tempo-16.7s", _write(d / "tempo_slow.mid", smf([mtrk([(0, tempo(0xFFFFFF))] + melody(4, step=120))])), "ok")
+    c.add(
+        "midi/tempo-16.7s",
+        _write(d / "tempo_slow.mid", smf([mtrk([(0, tempo(0xFFFFFF))] + melody(4, step=120))])),
+        "ok",
+    )
     c.add("midi/tempo-zero", _write(d / "tempo_zero.mid", smf([mtrk([(0, tempo(0))] + melody(8))])), "either")
     changes = [(1, tempo(1 + (i * 7919) % 0xFFFFFF)) for i in range(20000)]
     c.add("midi/20000-tempo-changes", _write(d / "tempo_storm.mid", smf([mtrk(changes + melody(8))])), "either")
     tracks = [mtrk([(0, tempo(500000))])]
     for i in range(3000):
         ch = i % 16
-        tracks.append(mtrk([(0, bytes([0xC0 | ch, i % 128])), (i % 97, bytes([0x90 | ch, 40 + i % 40, 80])),
-                            (240, bytes([0x80 | ch, 40 + i % 40, 0]))]))
+        tracks.append(
+            mtrk(
+                [
+                    (0, bytes([0xC0 | ch, i % 128])),
+                    (i % 97, bytes([0x90 | ch, 40 + i % 40, 80])),
+                    (240, bytes([0x80 | ch, 40 + i % 40, 0])),
+                ]
+            )
+        )
     c.add("midi/3000-tracks", _write(d / "many_tracks.mid", smf(tracks)), "ok")
     c.add("midi/65535-tracks-claimed", _write(d / "claims_tracks.mid", smf([mtrk(melody(8))], ntracks=65535)), "either")
-    c.add("midi/mtrk-length-beyond-eof", _write(d / "mtrk_len.mid", smf([mtrk(melody(8), length=0x7FFFFFFF)])), "either")
+    c.add(
+        "midi/mtrk-length-beyond-eof", _write(d / "mtrk_len.mid", smf([mtrk(melody(8), length=0x7FFFFFFF)])), "either"
+    )
     c.add("midi/header-length-0", _write(d / "hdr0.mid", smf([mtrk(melody(8))], header_len=0)), "either")
     c.add("midi/header-length-200", _write(d / "hdr200.mid", smf([mtrk(melody(8))], header_len=200)), "either")
     c.add("midi/division-zero", _write(d / "division0.mid", smf([mtrk(melody(8))], division=0)), "either")
     c.add("midi/smpte-division", _write(d / "smpte.mid", smf([mtrk(melody(8))], division=0xE728)), "either")
-    c.add("midi/format-2", _write(d / "format2.mid", smf([mtrk(melody(8)), mtrk(melody(8, pitch=48))], fmt=2)), "either")
+    c.add(
+        "midi/format-2", _write(d / "format2.mid", smf([mtrk(melody(8)), mtrk(melody(8, pitch=48))], fmt=2)), "either"
+    )
     c.add("midi/format-99", _write(d / "format99.mid", smf([mtrk(melody(8))], fmt=99)), "either")
-    c.add("midi/orphan-running-status", _write(d / "running.mid", smf([mtrk([(0, b"\x3c\x40")] + melody(4))])), "either")
+    c.add(
+        "midi/orphan-running-status", _write(d / "running.mid", smf([mtrk([(0, b"\x3c\x40")] + melody(4))])), "either"
+    )
     trunc = smf([mtrk(melody(8))])
     c.add("midi/truncated-mid-event", _write(d / "truncated.mid", trunc[: len(trunc) - 7]), "either")
-    c.add("midi/unterminated-sysex", _write(d / "sysex.mid", smf([mtrk([(0, b"\xf0" + vlq(100000) + b"\x7e\x7f")], end=False)])), "either")
-    c.add("midi/meta-length-huge", _write(d / "meta_huge.mid", smf([mtrk([(0, b"\xff\x03" + vlq(0x0FFFFFFF) + b"name")], end=False)])), "either")
-    c.add("midi/unknown-chunk", _write(d / "xchunk.mid", smf([b"XFIH" + struct.pack(">I", 50) + bytes(50), mtrk(melody(8))])), "either")
+    c.add(
+        "midi/unterminated-sysex",
+        _write(d / "sysex.mid", smf([mtrk([(0, b"\xf0" + vlq(100000) + b"\x7e\x7f")], end=False)])),
+        "either",
+    )
+    c.add(
+        "midi/meta-length-huge",
+        _write(d / "meta_huge.mid", smf([mtrk([(0, b"\xff\x03" + vlq(0x0FFFFFFF) + b"name")], end=False)])),
+        "either",
+    )
+    c.add(
+        "midi/unknown-chunk",
+        _write(d / "xchunk.mid", smf([b"XFIH" + struct.pack(">I", 50) + bytes(50), mtrk(melody(8))])),
+        "either",
+    )
     c.add("midi/junk-after-MThd", _write(d / "junk.mid", b"MThd" + np.random.default_rng(3).bytes(3000)), "either")
-    c.add("midi/note-never-released", _write(d / "stuck.mid", smf([mtrk([(0, b"\x90\x3c\x64"), (480, b"\x90\x40\x64")])])), "either")
-    c.add("midi/huge-delta", _write(d / "huge_delta.mid", smf([mtrk([(0, b"\x90\x3c\x64"), (0x0FFFFFFF, b"\x80\x3c\x00"),
-                                                                      (0, b"\x90\x3e\x64"), (480, b"\x80\x3e\x00")])])), "either")
-    c.add("midi/data-bytes-out-of-range", _write(d / "range.mid", smf([mtrk([(0, b"\x90\x3c\xff"), (480, b"\x80\xc8\x00")] + melody(4))])), "either")
+    c.add(
+        "midi/note-never-released",
+        _write(d / "stuck.mid", smf([mtrk([(0, b"\x90\x3c\x64"), (480, b"\x90\x40\x64")])])),
+        "either",
+    )
+    c.add(
+        "midi/huge-delta",
+        _write(
+            d / "huge_delta.mid",
+            smf(
+                [
+                    mtrk(
+                        [
+                            (0, b"\x90\x3c\x64"),
+                            (0x0FFFFFFF, b"\x80\x3c\x00"),
+                            (0, b"\x90\x3e\x64"),
+                            (480, b"\x80\x3e\x00"),
+                        ]
+                    )
+                ]
+            ),
+        ),
+        "either",
+    )
+    c.add(
+        "midi/data-bytes-out-of-range",
+        _write(d / "range.mid", smf([mtrk([(0, b"\x90\x3c\xff"), (480, b"\x80\xc8\x00")] + melody(4))])),
+        "either",
+    )
     odd_name = "Title\nwith newline\x00\x1b[31m and ESC \u00e9".encode("latin-1", "replace")
-    c.add("midi/track-name-control-chars", _write(d / "odd_title.mid", smf([mtrk([(0, b"\xff\x03" + vlq(len(odd_name)) + odd_name)] + melody(8))])), "ok")
-    c.add("midi/rmid-riff-wrapped", _write(d / "wrapped.mid", b"RIFF" + struct.pack("<I", len(raw[".mid"]) + 12) + b"RMIDdata"
-                                                   + struct.pack("<I", len(raw[".mid"])) + raw[".mid"]), "ok", bad=False)
+    c.add(
+        "midi/track-name-control-chars",
+        _write(d / "odd_title.mid", smf([mtrk([(0, b"\xff\x03" + vlq(len(odd_name)) + odd_name)] + melody(8))])),
+        "ok",
+    )
+    c.add(
+        "midi/rmid-riff-wrapped",
+        _write(
+            d / "wrapped.mid",
+            b"RIFF"
+            + struct.pack("<I", len(raw[".mid"]) + 12)
+            + b"RMIDdata"
+            + struct.pack("<I", len(raw[".mid"]))
+            + raw[".mid"],
+        ),
+        "ok",
+        bad=False,
+    )
     c.add("midi/kar", _write(d / "karaoke.kar", raw[".mid"]), "ok", bad=False)
 
 
@@ -459,7 +586,7 @@ _NAMES = {
     "names/newline": "new\nline.wav",
     "names/carriage-return": "carriage\rreturn.wav",
     "names/tab": "tab\there.wav",
-    "names/quotes": "it's \"quoted\".wav",
+    "names/quotes": 'it\'s "quoted".wav',
     "names/sql": "x'); DROP TABLE tracks;--.wav",
     "names/like-wildcards": "100% _under_ [x].wav",
     "names/leading-dash": "-i dash.m4a",
@@ -488,7 +615,9 @@ def _names(c: Corpus, d: Path, raw: dict[str, bytes]) -> None:
     long_name = stem + "x.wav"
     assert len(long_name.encode()) == 255
     c.add("names/255-bytes", _short_wav(d / long_name, 0.6), "ok")
-    c.add("names/bad-file-with-newline", _write(d / "broken\nsong.mp3", b"not audio at all, just text\n"), "fail", "text")
+    c.add(
+        "names/bad-file-with-newline", _write(d / "broken\nsong.mp3", b"not audio at all, just text\n"), "fail", "text"
+    )
     deep = d.joinpath(*[f"level{i:02d}" for i in range(40)])
     c.add("names/40-folders-deep", _short_wav(deep / "deep.wav", 0.6), "ok")
     try:  # a name that is not valid UTF-8 (possible on Linux file systems)

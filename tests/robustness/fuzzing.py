@@ -29,15 +29,16 @@ OPS = ("flip", "insert", "delete", "truncate", "dup", "int", "zero", "splice")
 INTERESTING = (0, 1, 0x7F, 0x80, 0xFF, 0x7FFF, 0x8000, 0xFFFF, 0x7F7F7F7F, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF)
 
 
-def mutate(data: bytes, ops: list[tuple[str, float, int, bytes]], splice_with: bytes = b"", *,
-           skew: bool = True) -> bytes:
+def mutate(
+    data: bytes, ops: list[tuple[str, float, int, bytes]], splice_with: bytes = b"", *, skew: bool = True
+) -> bytes:
     """Apply mutations to ``data``. Each op is (name, position 0..1, a number, some bytes).
 
     With ``skew`` positions favour the start, where headers and tags live.
     """
     b = bytearray(data)
     for name, frac, num, blob in ops:
-        pos = int((frac ** 2 if skew else frac) * len(b)) if b else 0
+        pos = int((frac**2 if skew else frac) * len(b)) if b else 0
         if name == "flip" and b:
             b[min(pos, len(b) - 1)] ^= (num % 255) + 1
         elif name == "insert":
@@ -86,8 +87,10 @@ def mutate_midi(data: bytes, ops: list[tuple[str, float, int, bytes]], splice_wi
 
 
 def random_ops(rng: random.Random, max_ops: int = 8) -> list[tuple[str, float, int, bytes]]:
-    return [(rng.choice(OPS), rng.random(), rng.randrange(1 << 16), rng.randbytes(rng.randrange(0, 48)))
-            for _ in range(rng.randint(1, max_ops))]
+    return [
+        (rng.choice(OPS), rng.random(), rng.randrange(1 << 16), rng.randbytes(rng.randrange(0, 48)))
+        for _ in range(rng.randint(1, max_ops))
+    ]
 
 
 # ------------------------------------------------------------------------------ seeds
@@ -121,11 +124,32 @@ def make_seeds(folder: Path) -> dict[str, Path]:
     fl.save()
     seeds["melody.mid"] = src[".mid"]
     seeds["drums.mid"] = write_midi(folder / "drums.mid", drums=True, seconds=2.0)
-    multi = smf([mtrk([(0, tempo(400000)), (0, b"\xff\x03\x05Title")]),
-                 mtrk([(0, b"\xc0\x18"), (0, b"\x90\x40\x50"), (240, b"\x80\x40\x00"), (0, b"\xe0\x00\x50"),
-                       (0, b"\xb0\x07\x64"), (0, b"\x90\x43\x50"), (240, b"\x80\x43\x00")]),
-                 mtrk([(0, tempo(600000)), (0, b"\xc9\x00"), (0, b"\x99\x24\x64"), (120, b"\x89\x24\x00"),
-                       (0, b"\xf0\x03\x7e\x7f\xf7"), (0, b"\xff\x58\x04\x04\x02\x18\x08")])])
+    multi = smf(
+        [
+            mtrk([(0, tempo(400000)), (0, b"\xff\x03\x05Title")]),
+            mtrk(
+                [
+                    (0, b"\xc0\x18"),
+                    (0, b"\x90\x40\x50"),
+                    (240, b"\x80\x40\x00"),
+                    (0, b"\xe0\x00\x50"),
+                    (0, b"\xb0\x07\x64"),
+                    (0, b"\x90\x43\x50"),
+                    (240, b"\x80\x43\x00"),
+                ]
+            ),
+            mtrk(
+                [
+                    (0, tempo(600000)),
+                    (0, b"\xc9\x00"),
+                    (0, b"\x99\x24\x64"),
+                    (120, b"\x89\x24\x00"),
+                    (0, b"\xf0\x03\x7e\x7f\xf7"),
+                    (0, b"\xff\x58\x04\x04\x02\x18\x08"),
+                ]
+            ),
+        ]
+    )
     seeds["multi.mid"] = folder / "multi.mid"
     seeds["multi.mid"].write_bytes(multi)
     return seeds
@@ -201,10 +225,32 @@ def run_target(check, path: Path) -> str:
 
 # ------------------------------------------------------------------------------ playlists
 
-_PIECES = ("/music/a.mp3", "rel/b.flac", "..\\..\\win\\c.mp3", "C:\\Music\\d.mp3", "file:///music/e%20f.mp3",
-           "file://localhost/x.mp3", "file://server/share/y.mp3", "file:///C:/Music/z.mp3", "file://[::1/q.mp3",
-           "file://[bad", "http://radio.example/stream", "#EXTINF:123,Artist - Title", "#EXTM3U", "   ",
-           "%ZZ%%", "file:%", "\ufeff", "\x00", "\u2028", "..", ".", "/", "~/m.mp3", "\\\\?\\C:\\x.mp3")
+_PIECES = (
+    "/music/a.mp3",
+    "rel/b.flac",
+    "..\\..\\win\\c.mp3",
+    "C:\\Music\\d.mp3",
+    "file:///music/e%20f.mp3",
+    "file://localhost/x.mp3",
+    "file://server/share/y.mp3",
+    "file:///C:/Music/z.mp3",
+    "file://[::1/q.mp3",
+    "file://[bad",
+    "http://radio.example/stream",
+    "#EXTINF:123,Artist - Title",
+    "#EXTM3U",
+    "   ",
+    "%ZZ%%",
+    "file:%",
+    "\ufeff",
+    "\x00",
+    "\u2028",
+    "..",
+    ".",
+    "/",
+    "~/m.mp3",
+    "\\\\?\\C:\\x.mp3",
+)
 
 
 def random_m3u(rng: random.Random) -> bytes:
@@ -214,8 +260,12 @@ def random_m3u(rng: random.Random) -> bytes:
         if r < 0.5:
             lines.append(rng.choice(_PIECES))
         elif r < 0.8:
-            lines.append("".join(chr(rng.choice((rng.randrange(32, 127), rng.randrange(0, 0x3000), rng.randrange(0, 32))))
-                                 for _ in range(rng.randint(0, 40))))
+            lines.append(
+                "".join(
+                    chr(rng.choice((rng.randrange(32, 127), rng.randrange(0, 0x3000), rng.randrange(0, 32))))
+                    for _ in range(rng.randint(0, 40))
+                )
+            )
         else:
             lines.append(rng.choice(_PIECES) + rng.choice(_PIECES))
     text = rng.choice(("\n", "\r\n", "\r")).join(lines)
@@ -232,9 +282,13 @@ def xspf_doc(locations: list[str], titles: list[str], *, dtd: bool = False, ns: 
     if dtd:
         head += '<!DOCTYPE playlist [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;">]>\n'
     xmlns = ' xmlns="http://xspf.org/ns/0/"' if ns else ""
-    tracks = "".join(f"<track><location>{escape(loc)}</location><title>{escape(t)}</title></track>"
-                     for loc, t in zip(locations, titles + [""] * len(locations)))
-    return (head + f'<playlist version="1"{xmlns}><trackList>{tracks}</trackList></playlist>').encode("utf-8", "surrogatepass")
+    tracks = "".join(
+        f"<track><location>{escape(loc)}</location><title>{escape(t)}</title></track>"
+        for loc, t in zip(locations, titles + [""] * len(locations))
+    )
+    return (head + f'<playlist version="1"{xmlns}><trackList>{tracks}</trackList></playlist>').encode(
+        "utf-8", "surrogatepass"
+    )
 
 
 def random_xspf(rng: random.Random) -> bytes:

@@ -90,7 +90,9 @@ def db_health(db: str | os.PathLike) -> dict:
             "dup_tracks": con.execute("SELECT count(*) - count(DISTINCT path) FROM tracks").fetchone()[0],
             "dup_failures": con.execute("SELECT count(*) - count(DISTINCT path) FROM failures").fetchone()[0],
             "embeddings": con.execute("SELECT count(*) FROM embeddings").fetchone()[0],
-            "orphans": con.execute("SELECT count(*) FROM embeddings WHERE track_id NOT IN (SELECT id FROM tracks)").fetchone()[0],
+            "orphans": con.execute(
+                "SELECT count(*) FROM embeddings WHERE track_id NOT IN (SELECT id FROM tracks)"
+            ).fetchone()[0],
             "fk": con.execute("PRAGMA foreign_key_check").fetchall(),
         }
     finally:
@@ -126,8 +128,10 @@ def saved_index_ids(db) -> set[int] | None:
 def live_track_ids(db) -> set[int]:
     con = _connect_ro(db)
     try:
-        rows = con.execute("SELECT t.id FROM tracks t JOIN embeddings e ON e.track_id = t.id "
-                           "JOIN models m ON m.id = e.model_id AND m.active WHERE t.status = 'ok'")
+        rows = con.execute(
+            "SELECT t.id FROM tracks t JOIN embeddings e ON e.track_id = t.id "
+            "JOIN models m ON m.id = e.model_id AND m.active WHERE t.status = 'ok'"
+        )
         return {r[0] for r in rows}
     finally:
         con.close()

@@ -74,7 +74,9 @@ def _one_line_error(run: CliOutcome) -> None:
 
 def _new_music(root, n: int = 6):
     for i in range(n):
-        write_audio(root / f"new{i:02d}.wav", synth(("sine", "noise", "chord", "clicks")[i % 4], seconds=1.0, variant=20 + i))
+        write_audio(
+            root / f"new{i:02d}.wav", synth(("sine", "noise", "chord", "clicks")[i % 4], seconds=1.0, variant=20 + i)
+        )
     return root
 
 
@@ -92,7 +94,9 @@ def tmpfs(tmp_path):
         pytest.skip("mounting a tmpfs needs root")
     mnt = tmp_path / "small"
     mnt.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=755", "tmpfs", str(mnt)], capture_output=True, text=True)
+    r = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m,mode=755", "tmpfs", str(mnt)], capture_output=True, text=True
+    )
     if r.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
 
@@ -167,13 +171,15 @@ def readonly_home(tmp_path, small_library, monkeypatch):
         return
     mnt = tmp_path / "home-ro"
     mnt.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m,mode=755", "tmpfs", str(mnt)], capture_output=True, text=True)
+    r = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=8m,mode=755", "tmpfs", str(mnt)], capture_output=True, text=True
+    )
     if r.returncode != 0:
         pytest.skip(f"as root chmod 555 does not protect a folder and tmpfs cannot be mounted: {r.stderr.strip()}")
     try:
         for p in db0.parent.iterdir():  # the library under its default name in MUSICSIM_HOME
             if p.name.startswith(db0.stem):
-                name = "library" + p.name[len(db0.stem):]
+                name = "library" + p.name[len(db0.stem) :]
                 (shutil.copytree if p.is_dir() else shutil.copy2)(p, mnt / name)
         subprocess.run(["mount", "-o", "remount,ro", str(mnt)], check=True, capture_output=True)
         yield mnt, music, "read-only tmpfs"
@@ -333,14 +339,24 @@ if __name__ == "__main__":
 def test_second_writer_is_told_library_is_busy(small_library, tmp_path, capsys):
     music, db = small_library
     new = _new_music(tmp_path / "new", 3)
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(db), str(new)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env=child_env(MUSICSIM_WORKERS="1"))
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(db), str(new)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=child_env(MUSICSIM_WORKERS="1"),
+    )
     try:
         ready, _, _ = select.select([holder.stdout], [], [], 180)
         assert ready and holder.stdout.readline().strip() == "scanning", holder.stderr.read()[-2000:]
-        second = subprocess.run(musicsim_cmd("--db", str(db), "scan", str(new)), capture_output=True, text=True,
-                                env=child_env(), timeout=120)
+        second = subprocess.run(
+            musicsim_cmd("--db", str(db), "scan", str(new)),
+            capture_output=True,
+            text=True,
+            env=child_env(),
+            timeout=120,
+        )
         assert second.returncode == 1, second.stderr
         errors = _error_lines(second.stderr)
         assert len(errors) == 1 and ("busy" in errors[0] or "another musicsim is writing" in errors[0]), errors

@@ -19,15 +19,33 @@ from tests.robustness import fuzzing
 from tests.robustness.helpers import time_limit
 
 LIMIT_S = 20.0
-FUZZ = settings(max_examples=100, deadline=None, derandomize=True, database=None, print_blob=True,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
-                                       HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=100,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large],
+)
 
-ops = st.lists(st.tuples(st.sampled_from(fuzzing.OPS), st.floats(0, 1, allow_nan=False), st.integers(0, 1 << 16),
-                         st.binary(max_size=48)), min_size=1, max_size=8)
+ops = st.lists(
+    st.tuples(
+        st.sampled_from(fuzzing.OPS), st.floats(0, 1, allow_nan=False), st.integers(0, 1 << 16), st.binary(max_size=48)
+    ),
+    min_size=1,
+    max_size=8,
+)
 # In-place changes keep event framing more often: values, not structure, get damaged.
-overwrites = st.lists(st.tuples(st.sampled_from(("flip", "int", "zero", "flip", "int")), st.floats(0, 1, allow_nan=False),
-                                st.integers(0, 1 << 16), st.just(b"")), min_size=1, max_size=3)
+overwrites = st.lists(
+    st.tuples(
+        st.sampled_from(("flip", "int", "zero", "flip", "int")),
+        st.floats(0, 1, allow_nan=False),
+        st.integers(0, 1 << 16),
+        st.just(b""),
+    ),
+    min_size=1,
+    max_size=3,
+)
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +75,7 @@ MIDI = ["melody.mid", "drums.mid", "multi.mid"]
 @given(seed=st.sampled_from(AUDIO), mutations=ops, other=st.sampled_from(AUDIO))
 def test_fuzz_read_tags(seeds, scratch, seed, mutations, other):
     data = fuzzing.mutate(seeds[seed], mutations, splice_with=seeds[other])
-    _fuzz(fuzzing.check_tags, scratch, "input" + seed[seed.index("."):], data)
+    _fuzz(fuzzing.check_tags, scratch, "input" + seed[seed.index(".") :], data)
 
 
 @FUZZ
@@ -85,8 +103,11 @@ def test_fuzz_read_m3u_text(scratch, text, ext):
 
 
 @FUZZ
-@given(rnd=st.randoms(use_true_random=False),
-       locations=st.lists(st.text(max_size=60), max_size=6), titles=st.lists(st.text(max_size=30), max_size=6))
+@given(
+    rnd=st.randoms(use_true_random=False),
+    locations=st.lists(st.text(max_size=60), max_size=6),
+    titles=st.lists(st.text(max_size=30), max_size=6),
+)
 def test_fuzz_read_xspf(scratch, rnd, locations, titles):
     _fuzz(fuzzing.check_xspf, scratch, "input.xspf", fuzzing.random_xspf(random.Random(rnd.random())))
     doc = fuzzing.xspf_doc(locations, titles)
@@ -111,5 +132,10 @@ def test_xspf_entity_expansion_and_deep_nesting_are_refused_fast(scratch):
     wrong_encoding = fuzzing.xspf_doc(["/a.mp3"], ["t"]).replace(b'encoding="UTF-8"', b'encoding="UTF-16"')
     with time_limit(LIMIT_S):
         for name, doc in (("bomb", bomb), ("bomb16", bomb16), ("odd", odd_encoding), ("wrong", wrong_encoding)):
-            assert fuzzing.run_target(fuzzing.check_xspf, fuzzing.write_input(scratch, f"{name}.xspf", doc)) == "refused"
-        assert fuzzing.run_target(fuzzing.check_xspf, fuzzing.write_input(scratch, "deep.xspf", deep)) in ("ok", "refused")
+            assert (
+                fuzzing.run_target(fuzzing.check_xspf, fuzzing.write_input(scratch, f"{name}.xspf", doc)) == "refused"
+            )
+        assert fuzzing.run_target(fuzzing.check_xspf, fuzzing.write_input(scratch, "deep.xspf", deep)) in (
+            "ok",
+            "refused",
+        )

@@ -56,9 +56,15 @@ def test_scan_of_hostile_corpus(hostile_corpus, tmp_path, capsys):
     before = snapshot(root)
     db = tmp_path / "lib.db"
     t0 = time.monotonic()
-    proc = subprocess.run(musicsim_cmd("--db", str(db), "--analysis-windows", "2", "--workers", "2", "scan", str(root)),
-                          capture_output=True, text=True, errors="replace", env=child_env(),
-                          preexec_fn=preexec, timeout=600)
+    proc = subprocess.run(
+        musicsim_cmd("--db", str(db), "--analysis-windows", "2", "--workers", "2", "scan", str(root)),
+        capture_output=True,
+        text=True,
+        errors="replace",
+        env=child_env(),
+        preexec_fn=preexec,
+        timeout=600,
+    )
     took = time.monotonic() - t0
     assert proc.returncode == 1, proc.stderr[-3000:]  # finished, and some files failed
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
@@ -147,9 +153,11 @@ def test_scan_of_hostile_corpus(hostile_corpus, tmp_path, capsys):
 
     n_ok = sum(1 for s in tracks.values() if s == "ok")
     note = "" if enforced else f"; unreadable-file checks relaxed: {why}"
-    print(f"\nhostile corpus: {corpus.bad_count} distinct bad inputs ({len(corpus.cases)} cases): "
-          f"{n_ok} analysed, {len(failures)} failed with one-line reasons, scan {took:.1f} s, "
-          f"rescan {took_again:.1f} s{note}")
+    print(
+        f"\nhostile corpus: {corpus.bad_count} distinct bad inputs ({len(corpus.cases)} cases): "
+        f"{n_ok} analysed, {len(failures)} failed with one-line reasons, scan {took:.1f} s, "
+        f"rescan {took_again:.1f} s{note}"
+    )
 
 
 def test_ten_hour_file_decodes_in_windows_with_bounded_memory(hostile_corpus):

@@ -57,19 +57,36 @@ def _big_library(db) -> None:
         X = rng.standard_normal((N_TRACKS, dim)).astype(np.float32)
         X /= np.linalg.norm(X, axis=1, keepdims=True)
         with lib.db.session() as s:
-            s.add_all(Track(path=f"/music/a{i:05d}.mp3", size=1000 + i, mtime=1.0, format="mp3", extra={}, status="ok")
-                      for i in range(N_TRACKS))
+            s.add_all(
+                Track(path=f"/music/a{i:05d}.mp3", size=1000 + i, mtime=1.0, format="mp3", extra={}, status="ok")
+                for i in range(N_TRACKS)
+            )
         with lib.db.session() as s:
             ids = list(s.scalars(sql_select(Track.id).order_by(Track.id)))
-            s.add_all(Embedding(track_id=tid, model_id=mid, dim=dim, vector=X[k].tobytes(), n_segments=1,
-                                segments=X[k].astype(np.float16).tobytes(), segment_starts=b"\0\0\0\0", seq=k + 1)
-                      for k, tid in enumerate(ids))
+            s.add_all(
+                Embedding(
+                    track_id=tid,
+                    model_id=mid,
+                    dim=dim,
+                    vector=X[k].tobytes(),
+                    n_segments=1,
+                    segments=X[k].astype(np.float16).tobytes(),
+                    segment_starts=b"\0\0\0\0",
+                    seq=k + 1,
+                )
+                for k, tid in enumerate(ids)
+            )
             s.merge(Meta(key="embedding_seq", value=str(N_TRACKS)))
 
 
 def _start_saver(db) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-c", SAVER, str(db)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=child_env(), text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SAVER, str(db)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=child_env(),
+        text=True,
+    )
     try:
         ready, _, _ = select.select([proc.stdout], [], [], 120)
         if not ready or proc.stdout.readline().strip() != "ready":

@@ -67,7 +67,19 @@ def test_no_cli_command_touches_the_music(small_library, tmp_path, capsys):
         ["export", "--out", str(out / "e.csv")],
         ["failures"],
         ["playlist", "--seed", "1", "-n", "6", "--out", str(out / "p.m3u8")],
-        ["playlist", "--seed", odd, "--seed", "3", "-n", "6", "--smooth", "--no-same-album", "--out", str(out / "p.xspf")],
+        [
+            "playlist",
+            "--seed",
+            odd,
+            "--seed",
+            "3",
+            "-n",
+            "6",
+            "--smooth",
+            "--no-same-album",
+            "--out",
+            str(out / "p.xspf"),
+        ],
         ["playlist", "--seed", "4", "-n", "20", "--relative", "--out", str(out / "rel.m3u8")],
         ["sort", str(out / "p.m3u8"), "--out", str(out / "sorted.m3u8")],
         ["sort", str(out / "p.xspf"), "--seed", "1", "--out", str(out / "sorted.xspf")],
@@ -115,7 +127,9 @@ def test_playlists_with_newlines_in_paths_round_trip(small_library, tmp_path, ca
     music, db = small_library
     newline = next(n for n in ODD_NAMES if "\n" in n)
     out = tmp_path / "nl.m3u8"
-    assert main(["--db", str(db), "playlist", "--seed", str(music / "odd" / newline), "-n", "12", "--out", str(out)]) == 0
+    assert (
+        main(["--db", str(db), "playlist", "--seed", str(music / "odd" / newline), "-n", "12", "--out", str(out)]) == 0
+    )
     assert main(["--db", str(db), "sort", str(out), "--seed", str(music / "odd" / newline), "--out", str(out)]) == 0
     entries = [str(p) for p in read_m3u(out)]
     assert str(music / "odd" / newline) in entries and set(entries) <= _library_paths(db)
@@ -125,8 +139,15 @@ def _special_files(tmp_path) -> list[str]:
     fifo = tmp_path / "pipe.mp3"
     os.mkfifo(fifo)
     (tmp_path / "folder.mp3").mkdir()
-    return [str(fifo), "/dev/zero", "/dev/urandom", "/dev/stdin", str(tmp_path / "folder.mp3"),
-            str(tmp_path / "missing.mp3"), "/proc/self/mem"]
+    return [
+        str(fifo),
+        "/dev/zero",
+        "/dev/urandom",
+        "/dev/stdin",
+        str(tmp_path / "folder.mp3"),
+        str(tmp_path / "missing.mp3"),
+        "/proc/self/mem",
+    ]
 
 
 def test_playlist_import_never_opens_listed_files(small_library, tmp_path, capsys):
@@ -136,9 +157,12 @@ def test_playlist_import_never_opens_listed_files(small_library, tmp_path, capsy
     m3u = tmp_path / "evil.m3u8"
     m3u.write_text("#EXTM3U\n" + "\n".join(listed + [track]) + "\n", encoding="utf-8")
     xspf = tmp_path / "evil.xspf"
-    xspf.write_text('<?xml version="1.0"?><playlist version="1" xmlns="http://xspf.org/ns/0/"><trackList>'
-                    + "".join(f"<track><location>{Path(p).as_uri()}</location></track>" for p in listed + [track])
-                    + "</trackList></playlist>", encoding="utf-8")
+    xspf.write_text(
+        '<?xml version="1.0"?><playlist version="1" xmlns="http://xspf.org/ns/0/"><trackList>'
+        + "".join(f"<track><location>{Path(p).as_uri()}</location></track>" for p in listed + [track])
+        + "</trackList></playlist>",
+        encoding="utf-8",
+    )
     with time_limit(20):  # opening the FIFO or reading /dev/zero would never return
         assert [str(p) for p in read_m3u(m3u)] == listed + [track]
         assert [str(p) for p in read_xspf(xspf)] == listed + [track]
@@ -165,9 +189,11 @@ def _calls(tree, names: set[str]):
 
 
 def _formatted(node) -> bool:
-    return (isinstance(node, ast.JoinedStr)
-            or (isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Mod, ast.Add)))
-            or (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "format"))
+    return (
+        isinstance(node, ast.JoinedStr)
+        or (isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Mod, ast.Add)))
+        or (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "format")
+    )
 
 
 def _allowed_pragma(node) -> bool:
@@ -175,9 +201,13 @@ def _allowed_pragma(node) -> bool:
     if not isinstance(node, ast.JoinedStr) or len(node.values) != 2:
         return False
     lit, val = node.values
-    return (isinstance(lit, ast.Constant) and lit.value == "PRAGMA user_version="
-            and isinstance(val, ast.FormattedValue) and isinstance(val.value, ast.Call)
-            and getattr(val.value.func, "id", None) == "int")
+    return (
+        isinstance(lit, ast.Constant)
+        and lit.value == "PRAGMA user_version="
+        and isinstance(val, ast.FormattedValue)
+        and isinstance(val.value, ast.Call)
+        and getattr(val.value.func, "id", None) == "int"
+    )
 
 
 def _sources():
@@ -240,11 +270,18 @@ def test_unsafe_or_mismatched_checkpoints_are_refused_through_cli(small_library,
     bad_fe = make_checkpoint(build_model(ModelConfig(), seed=1), FrontEnd(), name="other")
     bad_fe["frontend"]["n_bark"] = 24
     cases = [
-        ("carries code", lambda: torch.save({"format": "musicsim-checkpoint", "model": _Payload(marker)}, ckpt),
-         "not a safe musicsim checkpoint"),
-        ("other weights under the registered name",
-         lambda: save_checkpoint(make_checkpoint(build_model(ModelConfig(), seed=2), FrontEnd(), name="other"), ckpt),
-         "changed on disk"),
+        (
+            "carries code",
+            lambda: torch.save({"format": "musicsim-checkpoint", "model": _Payload(marker)}, ckpt),
+            "not a safe musicsim checkpoint",
+        ),
+        (
+            "other weights under the registered name",
+            lambda: save_checkpoint(
+                make_checkpoint(build_model(ModelConfig(), seed=2), FrontEnd(), name="other"), ckpt
+            ),
+            "changed on disk",
+        ),
         ("a front end this musicsim does not know", lambda: save_checkpoint(bad_fe, ckpt), "front-end"),
     ]
     for what, write, words in cases:

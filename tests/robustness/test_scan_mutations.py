@@ -19,7 +19,7 @@ from tests.robustness.helpers import assert_db_healthy, assert_index_matches, sn
 def _mp3_frames(path) -> bytes:
     data = path.read_bytes()
     if data[:3] == b"ID3":
-        data = data[10 + int.from_bytes(data[6:10], "big"):]
+        data = data[10 + int.from_bytes(data[6:10], "big") :]
     return data
 
 
@@ -27,9 +27,22 @@ def test_files_change_while_being_scanned(tmp_path):
     music = tmp_path / "music"
     for i in range(4):  # decoded first, left alone
         write_audio(music / f"a{i:02d}.wav", synth("sine", seconds=1.0, variant=i))
-    victims = {n: write_audio(music / n, synth("chord", seconds=1.0, variant=k))
-               for k, n in enumerate(("b_deleted.wav", "c_text.wav", "d_replaced.wav", "e_grown.wav", "f_emptied.wav",
-                                      "g_fifo.wav", "h_folder.wav", "i_swapped.mp3", "k_locked.wav"))}
+    victims = {
+        n: write_audio(music / n, synth("chord", seconds=1.0, variant=k))
+        for k, n in enumerate(
+            (
+                "b_deleted.wav",
+                "c_text.wav",
+                "d_replaced.wav",
+                "e_grown.wav",
+                "f_emptied.wav",
+                "g_fifo.wav",
+                "h_folder.wav",
+                "i_swapped.mp3",
+                "k_locked.wav",
+            )
+        )
+    }
     live = write_audio(music / "j_live.mp3", synth("clicks", seconds=1.0))
     frames = _mp3_frames(write_audio(tmp_path / "frames.mp3", synth("noise", seconds=2.0)))
     flac = write_audio(tmp_path / "other.flac", synth("noise", seconds=1.5))

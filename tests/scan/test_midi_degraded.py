@@ -11,8 +11,13 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _scan(root, db, env_extra=None):
     env = {**os.environ, **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "musicsim", "--db", str(db), "scan", str(root)], env=env,
-                          capture_output=True, text=True, timeout=240)
+    return subprocess.run(
+        [sys.executable, "-m", "musicsim", "--db", str(db), "scan", str(root)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
 
 
 def test_midi_rendered_with_fluidsynth_is_not_degraded(tmp_path):
@@ -37,6 +42,7 @@ def test_midi_without_fluidsynth_is_marked_degraded(tmp_path):
         (t,) = lib.tracks()
         assert t.degraded and "fluidsynth" not in t.renderer
         assert lib.status()["degraded"] == 1
-    status = subprocess.run([sys.executable, "-m", "musicsim", "--db", str(db), "status"], capture_output=True,
-                            text=True, timeout=120)
+    status = subprocess.run(
+        [sys.executable, "-m", "musicsim", "--db", str(db), "status"], capture_output=True, text=True, timeout=120
+    )
     assert "degraded: 1 MIDI" in status.stdout

@@ -50,8 +50,10 @@ def test_windowed_analysis_uses_fewer_segments(family_library, tmp_path):
 
 
 def test_core_imports_neither_qt_nor_torch():
-    code = ("import sys, musicsim, musicsim.config, musicsim.errors, musicsim.jobs, musicsim.paths; "
-            "bad = [m for m in ('torch', 'PySide6') if m in sys.modules]; assert not bad, bad")
+    code = (
+        "import sys, musicsim, musicsim.config, musicsim.errors, musicsim.jobs, musicsim.paths; "
+        "bad = [m for m in ('torch', 'PySide6') if m in sys.modules]; assert not bad, bad"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
     code = "import sys, musicsim.library; assert 'PySide6' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -71,7 +71,7 @@ def test_single_writer(tmp_path):
 
 
 def test_paths_with_quotes_are_stored_and_found_exactly(tmp_path):
-    odd = "/music/it's \"odd\" %_ [x]; DROP TABLE tracks;--.mp3"
+    odd = '/music/it\'s "odd" %_ [x]; DROP TABLE tracks;--.mp3'
     with Database(tmp_path / "q.db") as d:
         with d.session() as s:
             t = repo.upsert_track(s, path=odd, size=1, mtime=1.0, fmt="mp3", tags={"title": "Robert'); DROP"})
