@@ -1,8 +1,8 @@
 """The log-Mel cache: each track's log-Mel frames, decoded once, on disk.
 
 The scan fills it as a by-product (within ``Config.mel_cache_gb``), so training and
-re-embedding a scanned library never decode its audio again; the trainer fills what is
-missing (``trainer.data.MelCache``).
+re-embedding a scanned library never decode its audio again; training and re-embedding fill
+what is missing (:class:`musicsim.melcache.builder.MelCache`).
 
 Layout (``cache_dir()/mels`` unless told otherwise): per track ``<key>.npy`` (float16
 ``[n_mels, frames]``, all decoded chunks concatenated; memory-mappable) and ``<key>.json``
@@ -46,8 +46,12 @@ class DecodeSettings:
 
     @classmethod
     def from_config(cls, cfg) -> DecodeSettings:
-        return cls(windows=int(cfg.analysis_windows), window_seconds=float(cfg.window_seconds),
-                   max_seconds=float(cfg.max_seconds), soundfont=cfg.soundfont or None)
+        return cls(
+            windows=int(cfg.analysis_windows),
+            window_seconds=float(cfg.window_seconds),
+            max_seconds=float(cfg.max_seconds),
+            soundfont=cfg.soundfont or None,
+        )
 
 
 @dataclass
@@ -62,8 +66,12 @@ class CachedMel:
     @classmethod
     def of(cls, mels: list[np.ndarray], starts: list[float], duration: float) -> CachedMel:
         """A track's decoded chunks' frames, joined in memory as an entry holds them."""
-        return cls(np.ascontiguousarray(np.concatenate(mels, axis=1).astype(np.float16)),
-                   [int(m.shape[1]) for m in mels], [float(s) for s in starts], float(duration))
+        return cls(
+            np.ascontiguousarray(np.concatenate(mels, axis=1).astype(np.float16)),
+            [int(m.shape[1]) for m in mels],
+            [float(s) for s in starts],
+            float(duration),
+        )
 
     def chunks(self) -> Iterable[np.ndarray]:
         pos = 0
@@ -83,8 +91,14 @@ def cache_key(path: str, size: int, mtime_ns: int, fe: FrontEnd, ds: DecodeSetti
     # with other segments shares the entries; the key holds the default length, as every
     # entry written before this did.
     frontend = dict(fe.to_dict(), segment_frames=_DEFAULT_SEGMENT_FRAMES)
-    ident = {"v": CACHE_VERSION, "path": os.path.abspath(path), "size": int(size), "mtime_ns": int(mtime_ns),
-             "frontend": frontend, "decode": asdict(ds)}
+    ident = {
+        "v": CACHE_VERSION,
+        "path": os.path.abspath(path),
+        "size": int(size),
+        "mtime_ns": int(mtime_ns),
+        "frontend": frontend,
+        "decode": asdict(ds),
+    }
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:32]
 
 
@@ -122,8 +136,14 @@ class MelStore:
             return None
         return CachedMel(mel, list(meta["chunk_frames"]), list(meta["starts"]), float(meta["duration"]))
 
-    def put(self, path: str, mels: list[np.ndarray], starts: list[float], duration: float,
-            stat: os.stat_result | None = None) -> CachedMel | None:
+    def put(
+        self,
+        path: str,
+        mels: list[np.ndarray],
+        starts: list[float],
+        duration: float,
+        stat: os.stat_result | None = None,
+    ) -> CachedMel | None:
         """Store a track's mels (``stat``: the file as it was when decoded; default: now)."""
         try:
             st = stat or os.stat(path)
@@ -133,8 +153,14 @@ class MelStore:
         p[0].parent.mkdir(parents=True, exist_ok=True)
         c = CachedMel.of(mels, starts, duration)
         atomic_write(p[0], lambda f: np.save(f, c.mel), sync=False)
-        meta = {"path": os.path.abspath(path), "size": int(st.st_size), "mtime_ns": int(st.st_mtime_ns),
-                "chunk_frames": c.chunk_frames, "starts": c.starts, "duration": c.duration}
+        meta = {
+            "path": os.path.abspath(path),
+            "size": int(st.st_size),
+            "mtime_ns": int(st.st_mtime_ns),
+            "chunk_frames": c.chunk_frames,
+            "starts": c.starts,
+            "duration": c.duration,
+        }
         atomic_write(p[1], lambda f: f.write(json.dumps(meta).encode()), sync=False)
         return c
 
@@ -179,8 +205,7 @@ class MelStore:
             # share that is not mounted now (the scan leaves such tracks alone as well): its
             # frames stay until they are UNAVAILABLE_KEEP_DAYS old, since decoding them again
             # costs as long as the first analysis.
-            return (os.path.isdir(os.path.dirname(meta["path"]))
-                    or _older_than(entry, UNAVAILABLE_KEEP_DAYS * 86400))
+            return os.path.isdir(os.path.dirname(meta["path"])) or _older_than(entry, UNAVAILABLE_KEEP_DAYS * 86400)
         except (OSError, ValueError, KeyError, TypeError):
             return False  # unreadable now: leave it to a later prune
         if "mtime_ns" in meta:
@@ -241,8 +266,9 @@ class ScanCacheWriter:
         """Whether the scan should keep mels for :meth:`put` at all."""
         return self.store is not None and not self.stopped
 
-    def put(self, path: str, size: int, mtime: float, mels: list[np.ndarray], starts: list[float],
-            duration: float) -> bool:
+    def put(
+        self, path: str, size: int, mtime: float, mels: list[np.ndarray], starts: list[float], duration: float
+    ) -> bool:
         if not self.active:
             return False
         if self.used is None:
