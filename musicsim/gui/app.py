@@ -33,7 +33,7 @@ def _install_excepthook(window_ref: list):
         win = window_ref[0] if window_ref else None
         if win is not None:
             try:
-                win.notify(f"Internal error: {value}", error=True)
+                win.jobs.notify(f"Internal error: {value}", error=True)
             except Exception:  # noqa: BLE001
                 pass
 
@@ -75,10 +75,10 @@ def run(argv: list[str] | None = None, *, db_path=None) -> int:
         win.show()
         if args.paths:
             paths = [os.path.abspath(p) for p in args.paths]
-            win.library_opened.connect(lambda: QTimer.singleShot(0, lambda: win.add_paths(paths)))
+            win.events.library_opened.connect(lambda: QTimer.singleShot(0, lambda: win.scanning.add_paths(paths)))
         quit_ms = os.environ.get("MUSICSIM_GUI_QUIT_AFTER_MS")  # for smoke tests and automation
         if quit_ms:
-            win.library_opened.connect(lambda: QTimer.singleShot(int(quit_ms), win.close))
+            win.events.library_opened.connect(lambda: QTimer.singleShot(int(quit_ms), win.close))
         return int(app.exec())
     finally:
         sys.excepthook = previous_hook

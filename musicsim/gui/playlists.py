@@ -30,6 +30,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from musicsim.gui.jobs import Jobs
+from musicsim.gui.session import LibrarySession
 from musicsim.gui.tablemodel import format_duration
 
 PLAYLIST_FILTERS = "M3U8 playlist (*.m3u8);;XSPF playlist (*.xspf)"
@@ -102,11 +104,21 @@ class PlaylistTracks(QListWidget):
 
 
 class PlaylistPanel(QWidget):
-    """The sidebar. ``ctl`` is the main window (jobs, backend, selection)."""
+    """The sidebar: its jobs run on ``jobs`` against ``session``'s library.
 
-    def __init__(self, ctl, parent=None) -> None:
+    It asks the window for what is not its own through signals: ``make_requested`` (the
+    "Make playlist" dialog), ``show_track(id)`` (select it in the table) and
+    ``list_changed(pid or None)`` (reload the list, selecting that playlist).
+    """
+
+    make_requested = Signal()
+    show_track = Signal(int)
+    list_changed = Signal(object)
+
+    def __init__(self, *, jobs: Jobs, session: LibrarySession, parent=None) -> None:
         super().__init__(parent)
-        self.ctl = ctl
+        self.jobs = jobs
+        self.session = session
         self.current_pid: int | None = None
         self._names: dict[int, str] = {}
         layout = QVBoxLayout(self)
@@ -121,7 +133,7 @@ class PlaylistPanel(QWidget):
         row = QHBoxLayout()
         self.new_button = QPushButton("New…")
         self.new_button.setToolTip("Make a playlist of tracks that sound like the selected ones (Ctrl+Shift+P)")
-        self.new_button.clicked.connect(lambda: self.ctl.make_playlist_dialog())
+        self.new_button.clicked.connect(lambda: self.make_requested.emit())
         more = QToolButton()
         more.setText("More")
         more.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
@@ -142,7 +154,7 @@ class PlaylistPanel(QWidget):
         self.tracks = PlaylistTracks()
         self.tracks.reordered.connect(self._save_order)
         self.tracks.itemDoubleClicked.connect(
-            lambda item: self.ctl.select_tracks([int(item.data(Qt.ItemDataRole.UserRole))], show=True))
+            lambda item: self.show_track.emit(int(item.data(Qt.ItemDataRole.UserRole))))
         layout.addWidget(self.tracks, 1)
         row2 = QHBoxLayout()
         self.smooth_button = QPushButton("Smooth order")
@@ -222,7 +234,7 @@ class PlaylistPanel(QWidget):
         self._update_buttons()
 
     def _load(self, pid: int) -> None:
-        self.ctl.run_job(lambda: self.ctl.backend.playlist_tracks(pid), name="Loading playlist",
+        self.jobs.run_job(lambda: self.session.backend.playlist_tracks(pid), name="Loading playlist",
                          on_result=lambda rows: self.set_tracks(pid, rows))
 
     def _update_buttons(self) -> None:
@@ -238,8 +250,8 @@ class PlaylistPanel(QWidget):
         pid = self.current_pid
         if pid is None:
             return
-        self.ctl.run_job(lambda: self.ctl.backend.set_playlist_tracks(pid, ids), name="Saving playlist order",
-                         lane="write", on_result=lambda _r: self.ctl.notify("Playlist order saved"))
+        self.jobs.run_job(lambda: self.session.backend.set_playlist_tracks(pid, ids), name="Saving playlist order",
+                         lane="write", on_result=lambda _r: self.jobs.notify("Playlist order saved"))
 
     def smooth(self) -> None:
         pid = self.current_pid
@@ -250,12 +262,12 @@ class PlaylistPanel(QWidget):
             ordered, stats = result
             self._load(pid)
             if stats.get("length") is not None and stats.get("random_length"):
-                self.ctl.notify(f"Smooth order: total step {stats['length']:.2f} "
+                self.jobs.notify(f"Smooth order: total step {stats['length']:.2f} "
                                 f"(a random order: {stats['random_length']:.2f})")
             else:
-                self.ctl.notify("Playlist ordered for smooth transitions")
+                self.jobs.notify("Playlist ordered for smooth transitions")
 
-        self.ctl.run_job(lambda: self.ctl.backend.smooth_playlist(pid), name="Ordering playlist", lane="write",
+        self.jobs.run_job(lambda: self.session.backend.smooth_playlist(pid), name="Ordering playlist", lane="write",
                          on_result=done)
 
     def export_dialog(self, fmt: str = "m3u8") -> None:
@@ -276,11 +288,11 @@ class PlaylistPanel(QWidget):
         relative = self.relative.isChecked() and not path.lower().endswith(".xspf")
 
         def done(p):
-            self.ctl.notify(f"Exported playlist to {p}")
+            self.jobs.notify(f"Exported playlist to {p}")
             if on_done:
                 on_done(p)
 
-        return self.ctl.run_job(lambda: self.ctl.backend.export_playlist(pid, path, relative=relative),
+        return self.jobs.run_job(lambda: self.session.backend.export_playlist(pid, path, relative=relative),
                                 name="Exporting playlist", on_result=done, user_action=True)
 
     def import_dialog(self) -> None:
@@ -292,13 +304,13 @@ class PlaylistPanel(QWidget):
     def import_from(self, path: str):
         def done(result):
             pid, unknown = result
-            self.ctl.refresh_playlists(select=pid)
+            self.list_changed.emit(pid)
             msg = f"Imported {os.path.basename(path)}"
             if unknown:
                 msg += f"; {len(unknown)} entries are not in the library"
-            self.ctl.notify(msg)
+            self.jobs.notify(msg)
 
-        return self.ctl.run_job(lambda: self.ctl.backend.import_playlist(path), name="Importing playlist",
+        return self.jobs.run_job(lambda: self.session.backend.import_playlist(path), name="Importing playlist",
                                 lane="write", on_result=done, user_action=True)
 
     def rename(self) -> None:
@@ -307,8 +319,8 @@ class PlaylistPanel(QWidget):
             return
         name, ok = QInputDialog.getText(self, "Rename playlist", "Name", text=self._names.get(pid, ""))
         if ok and name.strip():
-            self.ctl.run_job(lambda: self.ctl.backend.rename_playlist(pid, name.strip()), name="Renaming playlist",
-                             lane="write", on_result=lambda _r: self.ctl.refresh_playlists())
+            self.jobs.run_job(lambda: self.session.backend.rename_playlist(pid, name.strip()), name="Renaming playlist",
+                             lane="write", on_result=lambda _r: self.list_changed.emit(None))
 
     def delete(self) -> None:
         pid = self.current_pid
@@ -318,5 +330,5 @@ class PlaylistPanel(QWidget):
                                       "The music files are not touched.")
         if answer == QMessageBox.StandardButton.Yes:
             self.current_pid = None
-            self.ctl.run_job(lambda: self.ctl.backend.delete_playlist(pid), name="Deleting playlist", lane="write",
-                             on_result=lambda _r: self.ctl.refresh_playlists())
+            self.jobs.run_job(lambda: self.session.backend.delete_playlist(pid), name="Deleting playlist", lane="write",
+                             on_result=lambda _r: self.list_changed.emit(None))

@@ -12,6 +12,8 @@ import tempfile
 from PySide6.QtCore import QObject, QUrl, Signal
 
 from musicsim.audio.sniff import MIDI_EXTENSIONS
+from musicsim.gui.jobs import Jobs
+from musicsim.gui.session import LibrarySession
 
 PREVIEW_SECONDS = 300.0  # MIDI preview renders at most this much
 
@@ -39,13 +41,14 @@ def render_midi_to_wav(path: str, out_dir: str, soundfont: str | None) -> str:
 
 
 class Preview(QObject):
-    """One player for the whole window. ``ctl`` runs jobs and shows messages."""
+    """One player for the whole window: MIDI renders on ``jobs``, with ``session``'s sound font."""
 
     playing_changed = Signal(bool)  # True from play() (a MIDI file renders first) until stopped or ended
 
-    def __init__(self, ctl, parent=None) -> None:
+    def __init__(self, *, jobs: Jobs, session: LibrarySession, parent=None) -> None:
         super().__init__(parent)
-        self.ctl = ctl
+        self.jobs = jobs
+        self.session = session
         self.player = None
         self.output = None
         self.current: str | None = None
@@ -62,17 +65,17 @@ class Preview(QObject):
             self.output.setVolume(0.8)
             self.player.playbackStateChanged.connect(
                 lambda s: self.playing_changed.emit(s == mm.QMediaPlayer.PlaybackState.PlayingState))
-            self.player.errorOccurred.connect(lambda _e, msg: self.ctl.notify(f"Preview: {msg}", error=True))
+            self.player.errorOccurred.connect(lambda _e, msg: self.jobs.notify(f"Preview: {msg}", error=True))
         except Exception as e:  # noqa: BLE001 - no audio backend on this machine
             self.available, self.reason = False, f"Preview is unavailable: {e}"
             self.player = None
 
     def play(self, path: str) -> None:
         if not self.available:
-            self.ctl.notify(self.reason, error=True)
+            self.jobs.notify(self.reason, error=True)
             return
         if not os.path.exists(path):
-            self.ctl.notify(f"Cannot play {path}: the file is gone", error=True)
+            self.jobs.notify(f"Cannot play {path}: the file is gone", error=True)
             return
         self.stop()
         self.current = path
@@ -83,23 +86,23 @@ class Preview(QObject):
                 return
             if self._tmp is None:
                 self._tmp = tempfile.TemporaryDirectory(prefix="musicsim-preview-")
-            out_dir, soundfont = self._tmp.name, self.ctl.config.soundfont
+            out_dir, soundfont = self._tmp.name, self.session.config.soundfont
 
             def rendered(wav: str) -> None:
                 self._rendered[path] = wav
                 if self.current == path:
                     self._start(wav)
 
-            self.ctl.run_job(lambda: render_midi_to_wav(path, out_dir, soundfont), name="Rendering MIDI",
+            self.jobs.run_job(lambda: render_midi_to_wav(path, out_dir, soundfont), name="Rendering MIDI",
                              on_result=rendered)
-            self.ctl.notify(f"Rendering {os.path.basename(path)} for preview…")
+            self.jobs.notify(f"Rendering {os.path.basename(path)} for preview…")
         else:
             self._start(path)
 
     def _start(self, path: str) -> None:
         self.player.setSource(QUrl.fromLocalFile(path))
         self.player.play()
-        self.ctl.notify(f"Playing {os.path.basename(self.current or path)}")
+        self.jobs.notify(f"Playing {os.path.basename(self.current or path)}")
 
     def stop(self) -> None:
         if self.player is not None:

@@ -13,11 +13,6 @@ pytest.importorskip("pytestqt")
 import musicsim.gui  # noqa: E402,F401 - installs the PySide6 6.12.0 refcount guard before Qt is used
 
 
-def pytest_configure(config) -> None:
-    # --strict-markers: the wall-clock tests here must collect even where pyproject does not list "perf" yet
-    config.addinivalue_line("markers", "perf: wall-clock limits; the default run skips them (-m 'not perf')")
-
-
 @pytest.fixture(scope="session")
 def scanned_master(family_library_master, tmp_path_factory):
     """The family library scanned once through the services facade: (folder with library.db, music root, families)."""
@@ -62,7 +57,7 @@ def make_window(qtbot, tmp_path):
         qtbot.addWidget(win)
         win.resize(1200, 800)
         win.show()
-        with qtbot.waitSignal(win.library_opened, timeout=60_000):
+        with qtbot.waitSignal(win.events.library_opened, timeout=60_000):
             pass
         wait_idle(qtbot, win)
         return win

@@ -36,9 +36,9 @@ def test_duplicates_tab_finds_the_copy_and_shows_either_side(qtbot, make_window,
     db, root, src, copy = library_with_a_copy
     before = _snapshot(root)
     win = make_window(db)
-    panel = win.dup_panel
+    panel = win.ui.dup_panel
     assert panel.stale and panel.table.rowCount() == 0 and "Find duplicates" in panel.empty.text()
-    win.tabs.setCurrentWidget(panel)  # showing the tab searches once
+    win.ui.tabs.setCurrentWidget(panel)  # showing the tab searches once
     qtbot.waitUntil(lambda: panel.table.rowCount() > 0, timeout=30_000)
     wait_idle(qtbot, win)
     assert not panel.stale and panel.find.isEnabled()
@@ -55,18 +55,18 @@ def test_duplicates_tab_finds_the_copy_and_shows_either_side(qtbot, make_window,
     ids = {p: int(i) for i, p in zip(win.model.cols.ids, win.model.cols.path, strict=True)}
     for col, side in ((1, 0), (3, 1), (4, 1)):
         panel.table.cellDoubleClicked.emit(row, col)
-        assert win.selected_ids() == [panel.track_id(row, side)]
+        assert win.selection.selected_ids() == [panel.track_id(row, side)]
         assert panel.track_id(row, side) == ids[panel.table.item(row, 1 if side == 0 else 3).toolTip()]
 
     # a change to the library marks the rows out of date; the button searches again
-    win.tracks_loaded.emit()
+    win.events.tracks_loaded.emit()
     assert panel.stale and "changed" in panel.info.text()
     panel.find.click()
     wait_idle(qtbot, win)
     assert not panel.stale and "changed" not in panel.info.text() and panel.table.rowCount() == len(pairs)
     # a change while it searches: the rows it finds are shown as out of date
-    win.find_duplicates()
-    win.tracks_loaded.emit()  # before the search's result is delivered to the window
+    win.organizing.find_duplicates()
+    win.events.tracks_loaded.emit()  # before the search's result is delivered to the window
     wait_idle(qtbot, win)
     assert panel.stale and "changed" in panel.info.text() and panel.table.rowCount() == len(pairs)
     assert _snapshot(root) == before  # nothing in the music folder was changed
@@ -74,9 +74,9 @@ def test_duplicates_tab_finds_the_copy_and_shows_either_side(qtbot, make_window,
 
 def test_duplicates_tab_says_so_when_there_are_none(qtbot, window_on_scanned):
     win, _root, _families = window_on_scanned
-    panel = win.dup_panel
+    panel = win.ui.dup_panel
     # a threshold no pair can be under: the library has no duplicates then
-    win.backend.lib.organizer.dup_threshold = lambda: 0.0
+    win.session.backend.lib.organizer.dup_threshold = lambda: 0.0
     panel.find.click()
     wait_idle(qtbot, win)
     assert panel.table.rowCount() == 0 and panel.table.isHidden() and not panel.empty.isHidden()
