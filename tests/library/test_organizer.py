@@ -1,6 +1,5 @@
 """Organising by sound through the Library facade and the CLI, on a scanned generated library."""
 
-import json
 import shutil
 from pathlib import Path
 
@@ -135,27 +134,6 @@ def test_path_and_sort(scanned):
         ordered, stats = lib.organizer.smooth(subset)
         assert sorted(ordered) == sorted(subset) and ordered[0] == subset[0]
         assert stats["length"] <= stats["greedy_length"] + 1e-9
-
-
-def test_cli_organise_commands(scanned, tmp_path, capsys):
-    db, families, _, _ = scanned
-    d = ["--db", str(db)]
-    out = tmp_path / "p.m3u8"
-    assert main(d + ["playlist", "--seed", "sine 0", "-n", "3", "--smooth", "--json", "--out", str(out)]) == 0
-    got = json.loads(capsys.readouterr().out)
-    assert len(got["tracks"]) == 3 and out.read_text(encoding="utf-8").startswith("#EXTM3U")
-    assert main(d + ["sort", str(out), "--out", str(tmp_path / "s.xspf"), "--json"]) == 0
-    assert len(json.loads(capsys.readouterr().out)["tracks"]) == 3
-    assert main(d + ["clusters", "-k", "4", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["k"] == 4
-    assert main(d + ["outliers", "-n", "3", "--json"]) == 0
-    assert len(json.loads(capsys.readouterr().out)) == 3
-    assert main(d + ["duplicates", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)
-    assert main(d + ["path", "sine 0", "clicks 0", "-n", "4", "--json"]) == 0
-    assert len(json.loads(capsys.readouterr().out)["tracks"]) == 4
-    assert main(d + ["clusters"]) == 0
-    assert "clusters" in capsys.readouterr().out
 
 
 def test_model_list_and_use(family_library, tmp_path, capsys):
