@@ -27,8 +27,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--library", help="scan this folder instead of a generated one")
     ap.add_argument("--size", default="1400x900")
     ap.add_argument("--train-minutes", type=float, default=0.5)
-    ap.add_argument("--seed", default="chord", help="seed track of the similarity view: the first whose genre, title "
-                    "or path contains this text (default: a chord track of the generated library)")
+    ap.add_argument(
+        "--seed",
+        default="chord",
+        help="seed track of the similarity view: the first whose genre, title "
+        "or path contains this text (default: a chord track of the generated library)",
+    )
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -73,43 +77,58 @@ def main(argv: list[str] | None = None) -> int:
         path = out / name
         img.save(str(path), "PNG")
         if path.stat().st_size > MAX_BYTES:  # fall back to a 256-colour palette
-            img.convertToFormat(QImage.Format.Format_Indexed8, Qt.ImageConversionFlag.ThresholdDither).save(str(path), "PNG")
+            img.convertToFormat(QImage.Format.Format_Indexed8, Qt.ImageConversionFlag.ThresholdDither).save(
+                str(path), "PNG"
+            )
         print(f"{path}  {path.stat().st_size // 1024} KB")
         return path
 
     events: dict[str, object] = {}
     win = MainWindow(db_path=tmp / "home" / "library.db", settings=SettingsStore(tmp / "settings.ini"))
-    for sig in ("library_opened", "scan_finished", "clusters_loaded", "similarity_done", "playlist_made",
-                "training_done", "tracks_loaded", "status_loaded"):
-        getattr(win, sig).connect(lambda *a, s=sig: events.__setitem__(s, a[0] if a else True))
+    for sig in (
+        "library_opened",
+        "scan_finished",
+        "clusters_loaded",
+        "similarity_done",
+        "playlist_made",
+        "training_done",
+        "tracks_loaded",
+        "status_loaded",
+    ):
+        getattr(win.events, sig).connect(lambda *a, s=sig: events.__setitem__(s, a[0] if a else True))
     win.setGeometry(0, 0, width, height)
     win.show()
     wait(lambda: "library_opened" in events and "status_loaded" in events, "the library to open")
     shot("first-run.png")
 
     events.pop("clusters_loaded", None)
-    win.add_paths([str(library)])
+    win.scanning.add_paths([str(library)])
     wait(lambda: "scan_finished" in events, "the scan", 1800)
     wait(lambda: "clusters_loaded" in events and win.runner.idle(), "the clusters")
 
     # Library sorted by similarity to a chord track, and a playlist made from it
     model = win.model
-    seed = next((int(t) for t in model.cols.ids
-                 if any(args.seed.lower() in str(model.track(int(t))[k] or "").lower()
-                        for k in ("genre", "title", "path"))), int(model.cols.ids[0]))
-    win.sort_by_similarity([seed])
+    seed = next(
+        (
+            int(t)
+            for t in model.cols.ids
+            if any(args.seed.lower() in str(model.track(int(t))[k] or "").lower() for k in ("genre", "title", "path"))
+        ),
+        int(model.cols.ids[0]),
+    )
+    win.organizing.sort_by_similarity([seed])
     wait(lambda: "similarity_done" in events, "the similarity sort")
-    win.make_playlist([seed], n=12, no_same_artist=0, smooth=True, name=f"Like {model.track(seed)['title']}")
+    win.organizing.make_playlist([seed], n=12, no_same_artist=0, smooth=True, name=f"Like {model.track(seed)['title']}")
     wait(lambda: "playlist_made" in events and win.runner.idle(), "the playlist")
     pump(0.5)
-    win.select_tracks([seed])
-    win.tabs.setCurrentWidget(win.library_page)
+    win.selection.select_tracks([seed])
+    win.ui.tabs.setCurrentWidget(win.ui.library_page)
     shot("library-similarity.png")
 
     # Cluster map with one cluster selected by a lasso around its points
-    win.tabs.setCurrentWidget(win.cluster_page)
+    win.ui.tabs.setCurrentWidget(win.ui.cluster_page)
     pump(0.3)
-    cmap = win.cluster_map
+    cmap = win.ui.cluster_page.map
     cmap.fit()
     if len(cmap.data):
         sx, sy = cmap.to_screen()
@@ -122,18 +141,18 @@ def main(argv: list[str] | None = None) -> int:
         cmap.update()
     shot("cluster-map.png")
 
-    win.tabs.setCurrentWidget(win.outlier_panel)
+    win.ui.tabs.setCurrentWidget(win.ui.outlier_panel)
     shot("outliers.png")
 
-    win.tabs.setCurrentWidget(win.dup_panel)  # showing the tab searches
-    wait(lambda: win.dup_panel.table.rowCount() > 0 and win.runner.idle(), "the duplicates")
+    win.ui.tabs.setCurrentWidget(win.ui.dup_panel)  # showing the tab searches
+    wait(lambda: win.ui.dup_panel.table.rowCount() > 0 and win.runner.idle(), "the duplicates")
     shot("duplicates.png")
 
-    win.tabs.setCurrentWidget(win.training)
-    if win.backend is not None and win.backend.writable:
-        win.training.minutes.setValue(args.train_minutes)
-        win.start_training(args.train_minutes, "auto")
-        wait(lambda: win.training.curve.point_count() >= 3 or "training_done" in events, "training progress", 900)
+    win.ui.tabs.setCurrentWidget(win.ui.training)
+    if win.session.backend is not None and win.session.backend.writable:
+        win.ui.training.minutes.setValue(args.train_minutes)
+        win.training_jobs.start_training(args.train_minutes, "auto")
+        wait(lambda: win.ui.training.curve.point_count() >= 3 or "training_done" in events, "training progress", 900)
         wait(lambda: "training_done" in events, "the end of training", 1800)
     shot("training.png")
 
@@ -149,8 +168,13 @@ def generate(root: Path) -> None:
 
     make_library(root, per_family=6, seconds=8.0)
     for program, name in ((0, "piano"), (24, "guitar"), (40, "violin")):
-        write_midi(root / "midi" / f"{name}.mid", program=program, variant=program % 5, seconds=8.0,
-                   title=f"{name.title()} melody")
+        write_midi(
+            root / "midi" / f"{name}.mid",
+            program=program,
+            variant=program % 5,
+            seconds=8.0,
+            title=f"{name.title()} melody",
+        )
     chord = sorted((root / "chord").iterdir())[0]  # the same recording kept twice, for the Duplicates tab
     (root / "copies").mkdir(parents=True, exist_ok=True)
     shutil.copy(chord, root / "copies" / chord.name)

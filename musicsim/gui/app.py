@@ -44,13 +44,19 @@ def _install_excepthook(window_ref: list):
 def run(argv: list[str] | None = None, *, db_path=None) -> int:
     """Run the app until its window closes; return the exit code."""
     args, qt_args = build_parser().parse_known_args(sys.argv[1:] if argv is None else argv)
-    if sys.platform.startswith("linux") and not any(os.environ.get(v) for v in
-                                                    ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")):
-        print("musicsim: no display to open the app on (DISPLAY is not set); the command line works without "
-              "one: musicsim --help", file=sys.stderr)
+    if sys.platform.startswith("linux") and not any(
+        os.environ.get(v) for v in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")
+    ):
+        print(
+            "musicsim: no display to open the app on (DISPLAY is not set); the command line works without "
+            "one: musicsim --help",
+            file=sys.stderr,
+        )
         return 2
-    logging.basicConfig(level=os.environ.get("MUSICSIM_LOG", "WARNING").upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("MUSICSIM_LOG", "WARNING").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     from PySide6.QtCore import Qt, QTimer
     from PySide6.QtGui import QGuiApplication
     from PySide6.QtWidgets import QApplication

@@ -25,8 +25,10 @@ if TYPE_CHECKING:
     from musicsim.config import Config
     from musicsim.library import Library
 
-READ_ONLY_TRAINING = ("Training is off: another musicsim is writing to this library, so it is open read-only "
-                      "and a new model could not be saved. Close the other one and open the library again.")
+READ_ONLY_TRAINING = (
+    "Training is off: another musicsim is writing to this library, so it is open read-only "
+    "and a new model could not be saved. Close the other one and open the library again."
+)
 READ_ONLY_MODELS = "Another musicsim is writing to this library (open read-only): switching models is off"
 
 # Columns of the library table, in the order the track loader returns them.
@@ -75,11 +77,16 @@ class TrackColumns:
         cols = list(zip(*rows))
         paths = list(cols[7])
         titles = [t or os.path.splitext(os.path.basename(p))[0] for t, p in zip(cols[1], paths)]
-        return cls(ids=np.fromiter(cols[0], dtype=np.int64, count=len(rows)), title=titles,
-                   artist=[a or "" for a in cols[2]], album=[a or "" for a in cols[3]],
-                   genre=[g or "" for g in cols[4]],
-                   duration=np.array([np.nan if d is None else d for d in cols[5]], dtype=np.float64),
-                   format=[f or "" for f in cols[6]], path=paths)
+        return cls(
+            ids=np.fromiter(cols[0], dtype=np.int64, count=len(rows)),
+            title=titles,
+            artist=[a or "" for a in cols[2]],
+            album=[a or "" for a in cols[3]],
+            genre=[g or "" for g in cols[4]],
+            duration=np.array([np.nan if d is None else d for d in cols[5]], dtype=np.float64),
+            format=[f or "" for f in cols[6]],
+            path=paths,
+        )
 
     def prepare(self) -> TrackColumns:
         for name in TEXT_FIELDS:
@@ -87,17 +94,25 @@ class TrackColumns:
             order = sorted_positions(keys)
             self.sorted_pos[name] = np.asarray(order, dtype=np.int64)
             self.sorted_keys[name] = [keys[i] for i in order]
-        self.hay = ["\t".join(v).casefold()
-                    for v in zip(self.title, self.artist, self.album, self.genre, self.format, self.path)]
+        self.hay = [
+            "\t".join(v).casefold()
+            for v in zip(self.title, self.artist, self.album, self.genre, self.format, self.path)
+        ]
         return self
 
     def extended(self, new: TrackColumns) -> TrackColumns:
         """These rows followed by ``new`` (whose ids are all larger), caches merged."""
         n = len(self)
-        out = TrackColumns(ids=np.concatenate([self.ids, new.ids]), title=self.title + new.title,
-                           artist=self.artist + new.artist, album=self.album + new.album,
-                           genre=self.genre + new.genre, duration=np.concatenate([self.duration, new.duration]),
-                           format=self.format + new.format, path=self.path + new.path)
+        out = TrackColumns(
+            ids=np.concatenate([self.ids, new.ids]),
+            title=self.title + new.title,
+            artist=self.artist + new.artist,
+            album=self.album + new.album,
+            genre=self.genre + new.genre,
+            duration=np.concatenate([self.duration, new.duration]),
+            format=self.format + new.format,
+            path=self.path + new.path,
+        )
         if not self.prepared:
             return out
         if not new.prepared:
@@ -181,10 +196,19 @@ class Backend:
     def set_config(self, config: Config) -> None:
         self.lib.set_config(config)
 
-    WARM_MODULES = ("musicsim.library.scan", "musicsim.scan.pipeline", "musicsim.audio.decode", "musicsim.audio.tags",
-                    "musicsim.audio.midi", "musicsim.model.embed", "musicsim.organize.similar",
-                    "musicsim.organize.playlists", "musicsim.organize.order", "musicsim.organize.clusters",
-                    "musicsim.organize.outliers")
+    WARM_MODULES = (
+        "musicsim.library.scan",
+        "musicsim.scan.pipeline",
+        "musicsim.audio.decode",
+        "musicsim.audio.tags",
+        "musicsim.audio.midi",
+        "musicsim.model.embed",
+        "musicsim.organize.similar",
+        "musicsim.organize.playlists",
+        "musicsim.organize.order",
+        "musicsim.organize.clusters",
+        "musicsim.organize.outliers",
+    )
 
     def warm_up(self) -> None:
         """Load the model and import what scans and clustering use, in the opening job.
@@ -302,7 +326,8 @@ class Backend:
             x=np.array([r["x"] for r in table], dtype=np.float64),
             y=np.array([r["y"] for r in table], dtype=np.float64),
             outlier=np.array([np.nan if r.get("outlier") is None else r["outlier"] for r in table], dtype=np.float64),
-            names=names)
+            names=names,
+        )
 
     def outliers(self, n: int = 50) -> list[tuple]:
         """(track id, title, artist, path, score, reason dict), most unusual first.
@@ -333,5 +358,6 @@ class Backend:
     def train(self, minutes: float, device: str = "auto", *, progress=None, cancel=None) -> dict:
         # one core stays with the event loop: torch on every core stalls the window for 100s of ms
         threads = max(1, (os.cpu_count() or 1) - 1)
-        return dict(self.lib.train(minutes=minutes, device=device, progress=progress, cancel=cancel,
-                                   threads=threads) or {})
+        return dict(
+            self.lib.train(minutes=minutes, device=device, progress=progress, cancel=cancel, threads=threads) or {}
+        )

@@ -17,9 +17,26 @@ from PySide6.QtWidgets import QToolTip, QWidget
 from musicsim.gui.backend import ClusterData
 
 PALETTE = (
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-    "#17becf", "#393b79", "#ad494a", "#637939", "#e7ba52", "#7b4173", "#3182bd", "#31a354", "#756bb1",
-    "#fd8d3c", "#636363",
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+    "#393b79",
+    "#ad494a",
+    "#637939",
+    "#e7ba52",
+    "#7b4173",
+    "#3182bd",
+    "#31a354",
+    "#756bb1",
+    "#fd8d3c",
+    "#636363",
 )
 PAINTER_LIMIT = 5000  # above this many visible points, splat with numpy
 HOVER_PX = 8.0
@@ -191,8 +208,11 @@ class ClusterMap(QWidget):
             font = p.font()
             font.setPointSizeF(font.pointSizeF() * 1.2)
             p.setFont(font)
-            p.drawText(self.rect().adjusted(20, 20, -20, -20), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
-                       self.placeholder)
+            p.drawText(
+                self.rect().adjusted(20, 20, -20, -20),
+                Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
+                self.placeholder,
+            )
             return
         sx, sy = self.to_screen()
         w, h = self.width(), self.height()
@@ -243,7 +263,9 @@ class ClusterMap(QWidget):
         yi = np.round(sy[visible]).astype(np.int64)
         colors = self._colors[visible]
         rad = max(1, int(round(r)))
-        offsets = [(dx, dy) for dy in range(-rad, rad + 1) for dx in range(-rad, rad + 1) if dx * dx + dy * dy <= r * r + 0.5]
+        offsets = [
+            (dx, dy) for dy in range(-rad, rad + 1) for dx in range(-rad, rad + 1) if dx * dx + dy * dy <= r * r + 0.5
+        ]
         for dx, dy in offsets:
             xx, yy = xi + dx, yi + dy
             ok = (xx >= 0) & (xx < w) & (yy >= 0) & (yy < h)
@@ -273,14 +295,15 @@ class ClusterMap(QWidget):
     def wheelEvent(self, event) -> None:  # noqa: N802
         steps = event.angleDelta().y() / 120.0
         if steps:
-            self.zoom(1.25 ** steps, event.position())
+            self.zoom(1.25**steps, event.position())
         event.accept()
 
     def mousePressEvent(self, event) -> None:  # noqa: N802
         pos = event.position()
         self._drag_start = pos
         pan = event.button() in (Qt.MouseButton.RightButton, Qt.MouseButton.MiddleButton) or (
-            event.button() == Qt.MouseButton.LeftButton and event.modifiers() & Qt.KeyboardModifier.ControlModifier)
+            event.button() == Qt.MouseButton.LeftButton and event.modifiers() & Qt.KeyboardModifier.ControlModifier
+        )
         if pan:
             self._drag_mode = "pan"
             self._pan_origin = (pos, self.center.copy())

@@ -33,8 +33,10 @@ class DuplicatePanel(QWidget):
         layout = QVBoxLayout(self)
         top = QHBoxLayout()
         self.find = QPushButton("Find duplicates")
-        self.find.setToolTip("Look for tracks that are the same recording twice: near-identical sound and the "
-                             "same duration (another format, another rip). Nothing is deleted.")
+        self.find.setToolTip(
+            "Look for tracks that are the same recording twice: near-identical sound and the "
+            "same duration (another format, another rip). Nothing is deleted."
+        )
         self.find.clicked.connect(self.refresh_requested.emit)
         top.addWidget(self.find)
         top.addStretch(1)

@@ -24,8 +24,12 @@ class FailuresDialog(QDialog):
         self.setWindowTitle("Failures")
         self.resize(900, 420)
         layout = QVBoxLayout(self)
-        text = (f"{len(rows)} files could not be analysed. They are skipped by later scans until they change "
-                "(or you retry them)." if rows else "Every file was analysed: no failures.")
+        text = (
+            f"{len(rows)} files could not be analysed. They are skipped by later scans until they change "
+            "(or you retry them)."
+            if rows
+            else "Every file was analysed: no failures."
+        )
         layout.addWidget(QLabel(text))
         self.table = QTableWidget(len(rows), 3)
         self.table.setHorizontalHeaderLabels(("File", "Stage", "Reason"))

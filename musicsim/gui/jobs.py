@@ -56,8 +56,19 @@ class Jobs(QObject):
 
     # --- running ----------------------------------------------------------------------------
 
-    def run_job(self, fn, *, name: str, lane: str = "read", long: bool = False, on_result=None, on_error=None,
-                on_progress=None, on_cancelled=None, user_action: bool = False) -> Job:
+    def run_job(
+        self,
+        fn,
+        *,
+        name: str,
+        lane: str = "read",
+        long: bool = False,
+        on_result=None,
+        on_error=None,
+        on_progress=None,
+        on_cancelled=None,
+        user_action: bool = False,
+    ) -> Job:
         """Run ``fn`` in the background (see workers.py); errors go to the status bar."""
 
         def failed(err: JobError) -> None:
@@ -66,8 +77,16 @@ class Jobs(QObject):
             else:
                 self.job_error(name, err, user_action=user_action)
 
-        return self.runner.submit(fn, name=name, lane=lane, long=long, on_result=on_result, on_error=failed,
-                                  on_progress=on_progress, on_cancelled=on_cancelled)
+        return self.runner.submit(
+            fn,
+            name=name,
+            lane=lane,
+            long=long,
+            on_result=on_result,
+            on_error=failed,
+            on_progress=on_progress,
+            on_cancelled=on_cancelled,
+        )
 
     def job_error(self, name: str, err: Exception, *, user_action: bool = False) -> None:
         tb = getattr(err, "traceback", "")

@@ -37,11 +37,21 @@ ACTIONS = (
     ("act_purge", "&Forget missing tracks", None, None, "Remove tracks whose files are gone"),
     ("act_clusters", "Compute &clusters", None, "clusters", "Group the library into clusters and score outliers"),
     ("act_cancel", "&Cancel current job", None, None, "Stop the scan or training that is running"),
-    ("act_similar", "Sort by &similarity", "Ctrl+Shift+S", "similar",
-     "Order the library by how close each track sounds to the selection"),
+    (
+        "act_similar",
+        "Sort by &similarity",
+        "Ctrl+Shift+S",
+        "similar",
+        "Order the library by how close each track sounds to the selection",
+    ),
     ("act_clear_similar", "&Clear similarity sort", None, None, "Back to the normal order"),
-    ("act_playlist", "Make &playlist…", "Ctrl+Shift+P", "playlist",
-     "A playlist of the tracks that sound most like the selection"),
+    (
+        "act_playlist",
+        "Make &playlist…",
+        "Ctrl+Shift+P",
+        "playlist",
+        "A playlist of the tracks that sound most like the selection",
+    ),
     ("act_play", "&Play preview", "Ctrl+P", "play", "Play the selected track"),
     ("act_stop", "S&top", "Ctrl+.", "stop", "Stop the preview"),
     ("act_show_map", "Show on cluster &map", "Ctrl+M", None, "Highlight the selected tracks on the cluster map"),
@@ -65,8 +75,9 @@ def add_actions(target, actions) -> None:
 class WindowLayout:
     """Builds and holds the window's actions (``act_*``), menus, toolbar, pages and tabs."""
 
-    def __init__(self, window: QMainWindow, *, model: TrackTableModel, jobs: Jobs, session: LibrarySession,
-                 preview: Preview) -> None:
+    def __init__(
+        self, window: QMainWindow, *, model: TrackTableModel, jobs: Jobs, session: LibrarySession, preview: Preview
+    ) -> None:
         self.window = window
         self.preview = preview
         self._build_actions()
@@ -102,21 +113,38 @@ class WindowLayout:
 
     def _build_menus(self) -> None:
         mb = self.window.menuBar()
-        add_actions(mb.addMenu("&File"), (self.act_add_folder, self.act_add_files, self.act_import, None,
-                                          self.act_settings, None, self.act_quit))
-        add_actions(mb.addMenu("&Library"), (self.act_rescan, self.act_failures, self.act_purge, None,
-                                             self.act_clusters, None, self.act_cancel))
-        add_actions(mb.addMenu("&Track"), (self.act_similar, self.act_clear_similar, self.act_playlist, None,
-                                           self.act_play, self.act_stop, None,
-                                           self.act_show_map, self.act_open_folder, self.act_copy_path))
+        add_actions(
+            mb.addMenu("&File"),
+            (self.act_add_folder, self.act_add_files, self.act_import, None, self.act_settings, None, self.act_quit),
+        )
+        add_actions(
+            mb.addMenu("&Library"),
+            (self.act_rescan, self.act_failures, self.act_purge, None, self.act_clusters, None, self.act_cancel),
+        )
+        add_actions(
+            mb.addMenu("&Track"),
+            (
+                self.act_similar,
+                self.act_clear_similar,
+                self.act_playlist,
+                None,
+                self.act_play,
+                self.act_stop,
+                None,
+                self.act_show_map,
+                self.act_open_folder,
+                self.act_copy_path,
+            ),
+        )
         self.model_menu = mb.addMenu("&Model")
         self.model_group = QActionGroup(self.window)
         self.model_group.setExclusive(True)
         self.rebuild_model_menu([], can_switch=False, on_pick=lambda _name: None)
         mb.addMenu("&Help").addAction(self.act_about)
 
-    def rebuild_model_menu(self, models: list[tuple[str, bool, bool]], *, can_switch: bool,
-                           on_pick: Callable[[str], None]) -> None:
+    def rebuild_model_menu(
+        self, models: list[tuple[str, bool, bool]], *, can_switch: bool, on_pick: Callable[[str], None]
+    ) -> None:
         """One checkable entry per (name, trained, active) model; ``on_pick(name)`` switches to it."""
         self.model_menu.clear()
         for a in self.model_group.actions():
@@ -143,8 +171,22 @@ class WindowLayout:
         tb.setObjectName("main-toolbar")
         tb.setIconSize(QSize(22, 22))
         tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        add_actions(tb, (self.act_add_folder, self.act_rescan, None, self.act_similar, self.act_playlist, None,
-                         self.act_play, self.act_stop, None, self.act_clusters, self.act_train))
+        add_actions(
+            tb,
+            (
+                self.act_add_folder,
+                self.act_rescan,
+                None,
+                self.act_similar,
+                self.act_playlist,
+                None,
+                self.act_play,
+                self.act_stop,
+                None,
+                self.act_clusters,
+                self.act_train,
+            ),
+        )
 
     def _build_central(self, model: TrackTableModel, jobs: Jobs, session: LibrarySession) -> None:
         self.stack = QStackedWidget()

@@ -19,14 +19,11 @@ goes through the Backend on a worker thread and comes back as plain data.
 from __future__ import annotations
 
 import logging
-import platform
-import sys
-from importlib import metadata
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QMainWindow, QMessageBox
 
-from musicsim import __version__
+from musicsim.gui.about import about_text
 from musicsim.gui.backend import READ_ONLY_TRAINING
 from musicsim.gui.events import WindowEvents
 from musicsim.gui.icons import icon
@@ -48,8 +45,15 @@ AUTO_CLUSTER_LIMIT = 20_000  # after a scan, clusters are recomputed automatical
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, *, db_path=None, settings: SettingsStore | None = None, runner: JobRunner | None = None,
-                 open_library: bool = True, auto_cluster_limit: int = AUTO_CLUSTER_LIMIT) -> None:
+    def __init__(
+        self,
+        *,
+        db_path=None,
+        settings: SettingsStore | None = None,
+        runner: JobRunner | None = None,
+        open_library: bool = True,
+        auto_cluster_limit: int = AUTO_CLUSTER_LIMIT,
+    ) -> None:
         super().__init__()
         self.setWindowTitle("musicsim")
         self.setWindowIcon(icon("musicsim"))
@@ -59,19 +63,7 @@ class MainWindow(QMainWindow):
         self.events = WindowEvents(self)
         self.model = TrackTableModel(self)
         self.jobs = Jobs(self.runner, self)
-        self.session = LibrarySession(db_path=db_path, settings=self.settings, jobs=self.jobs, events=self.events,
-                                      model=self.model, parent=self)
-        self.preview = Preview(jobs=self.jobs, session=self.session, parent=self)
-        self.ui = WindowLayout(self, model=self.model, jobs=self.jobs, session=self.session, preview=self.preview)
-        self.selection = Selection(ui=self.ui, model=self.model, jobs=self.jobs, preview=self.preview)
-        self.organizing = Organizing(ui=self.ui, model=self.model, jobs=self.jobs, session=self.session,
-                                     selection=self.selection, events=self.events, actions_changed=self.update_actions)
-        self.scanning = Scanning(parent=self, jobs=self.jobs, session=self.session, model=self.model,
-                                 events=self.events, on_started=self._on_scan_started,
-                                 compute_clusters=self.organizing.compute_clusters,
-                                 auto_cluster_limit=auto_cluster_limit)
-        self.training_jobs = TrainingJobs(jobs=self.jobs, session=self.session, panel=self.ui.training,
-                                          events=self.events, rescan=self.scanning.start_scan, parent=self)
+        self._build_controllers(db_path, auto_cluster_limit)
         self._wire_actions()
         self._wire_events()
         self.ui.restore_state(self.settings)
@@ -79,17 +71,65 @@ class MainWindow(QMainWindow):
         if open_library:
             self.open_library()
 
+    def _build_controllers(self, db_path, auto_cluster_limit: int) -> None:
+        """Each controller gets what it uses, in the order they depend on each other."""
+        self.session = LibrarySession(
+            db_path=db_path, settings=self.settings, jobs=self.jobs, events=self.events, model=self.model, parent=self
+        )
+        self.preview = Preview(jobs=self.jobs, session=self.session, parent=self)
+        self.ui = WindowLayout(self, model=self.model, jobs=self.jobs, session=self.session, preview=self.preview)
+        self.selection = Selection(ui=self.ui, model=self.model, jobs=self.jobs, preview=self.preview)
+        self.organizing = Organizing(
+            ui=self.ui,
+            model=self.model,
+            jobs=self.jobs,
+            session=self.session,
+            selection=self.selection,
+            events=self.events,
+            actions_changed=self.update_actions,
+        )
+        self.scanning = Scanning(
+            parent=self,
+            jobs=self.jobs,
+            session=self.session,
+            model=self.model,
+            events=self.events,
+            on_started=self._on_scan_started,
+            compute_clusters=self.organizing.compute_clusters,
+            auto_cluster_limit=auto_cluster_limit,
+        )
+        self.training_jobs = TrainingJobs(
+            jobs=self.jobs,
+            session=self.session,
+            panel=self.ui.training,
+            events=self.events,
+            rescan=self.scanning.start_scan,
+            parent=self,
+        )
+
     def _wire_actions(self) -> None:
         ui, sel, org, scan = self.ui, self.selection, self.organizing, self.scanning
         slots = {
-            ui.act_add_folder: scan.add_folder_dialog, ui.act_add_files: scan.add_files_dialog,
-            ui.act_import: ui.playlist_panel.import_dialog, ui.act_settings: self.settings_dialog,
-            ui.act_quit: self.close, ui.act_rescan: scan.rescan, ui.act_failures: scan.show_failures,
-            ui.act_purge: scan.purge, ui.act_clusters: org.compute_clusters, ui.act_cancel: self.jobs.cancel_long_job,
-            ui.act_similar: org.sort_by_similarity, ui.act_clear_similar: org.clear_similarity,
-            ui.act_playlist: org.make_playlist_dialog, ui.act_play: sel.play_selected, ui.act_stop: self.preview.stop,
-            ui.act_show_map: sel.show_selection_on_map, ui.act_open_folder: sel.open_containing_folder,
-            ui.act_copy_path: sel.copy_paths, ui.act_train: self.show_training, ui.act_about: self.about,
+            ui.act_add_folder: scan.add_folder_dialog,
+            ui.act_add_files: scan.add_files_dialog,
+            ui.act_import: ui.playlist_panel.import_dialog,
+            ui.act_settings: self.settings_dialog,
+            ui.act_quit: self.close,
+            ui.act_rescan: scan.rescan,
+            ui.act_failures: scan.show_failures,
+            ui.act_purge: scan.purge,
+            ui.act_clusters: org.compute_clusters,
+            ui.act_cancel: self.jobs.cancel_long_job,
+            ui.act_similar: org.sort_by_similarity,
+            ui.act_clear_similar: org.clear_similarity,
+            ui.act_playlist: org.make_playlist_dialog,
+            ui.act_play: sel.play_selected,
+            ui.act_stop: self.preview.stop,
+            ui.act_show_map: sel.show_selection_on_map,
+            ui.act_open_folder: sel.open_containing_folder,
+            ui.act_copy_path: sel.copy_paths,
+            ui.act_train: self.show_training,
+            ui.act_about: self.about,
         }
         for action, slot in slots.items():
             action.triggered.connect(lambda _checked=False, s=slot: s())  # slots take no "checked" argument
@@ -130,8 +170,10 @@ class MainWindow(QMainWindow):
             return
         replaced = getattr(session.lib, "replaced_default", None)
         if replaced:
-            why = (f"This version of musicsim comes with a new built-in model ({replaced[1]}): "
-                   "analysing the library again with it")
+            why = (
+                f"This version of musicsim comes with a new built-in model ({replaced[1]}): "
+                "analysing the library again with it"
+            )
         elif session.config.rescan_on_start:
             why = "Re-scanning the library folders (Settings › Re-scan at start)"
         else:
@@ -141,8 +183,9 @@ class MainWindow(QMainWindow):
 
     def _show_status(self, st: dict) -> None:
         ui = self.ui
-        ui.rebuild_model_menu(st.get("models", []), can_switch=self.session.writable,
-                              on_pick=self.training_jobs.use_model)
+        ui.rebuild_model_menu(
+            st.get("models", []), can_switch=self.session.writable, on_pick=self.training_jobs.use_model
+        )
         trained = st.get("trained")
         ui.model_label.setText(f"Model: {st.get('model')}{'' if trained else ' (untrained)'}")
         ui.model_label.setToolTip(st.get("warning") or "")
@@ -165,13 +208,7 @@ class MainWindow(QMainWindow):
         session = self.session
         self.ui.show_tracks_page(len(self.model) > 0 or self.scanning.scan_job is not None)
         if not self.ui.tracks_page_shown() and not session.open_error:
-            if session.backend is None:
-                self.ui.welcome.status.setText("Opening the library…")
-            else:
-                nfail = int(session.status.get("failures") or 0)
-                extra = f" {nfail} files could not be analysed (Library › Failures)." if nfail else ""
-                where = session.status.get("database", session.db_path or "")
-                self.ui.welcome.status.setText(f"Library: {where}.{extra}")
+            self.ui.welcome.show_library(None if session.backend is None else session.status, session.db_path)
         self.ui.library_page.update_counts()
         self.update_actions()
 
@@ -186,8 +223,7 @@ class MainWindow(QMainWindow):
             a.setEnabled(writable)
         ui.act_purge.setEnabled(writable and not busy)
         ui.act_cancel.setEnabled(self.jobs.long_job is not None)
-        for a in (ui.act_similar, ui.act_playlist, ui.act_show_map, ui.act_open_folder, ui.act_copy_path,
-                  ui.act_train):
+        for a in (ui.act_similar, ui.act_playlist, ui.act_show_map, ui.act_open_folder, ui.act_copy_path, ui.act_train):
             a.setEnabled(has_tracks)
         ui.act_clusters.setEnabled(can_cluster)
         ui.cluster_page.compute_button.setEnabled(can_cluster)
@@ -210,8 +246,13 @@ class MainWindow(QMainWindow):
 
     def settings_dialog(self) -> None:
         session = self.session
-        dlg = SettingsDialog(self.settings, roots=session.roots, models=session.status.get("models", []),
-                             can_switch_model=session.writable, parent=self)
+        dlg = SettingsDialog(
+            self.settings,
+            roots=session.roots,
+            models=session.status.get("models", []),
+            can_switch_model=session.writable,
+            parent=self,
+        )
         dlg.add_folder_requested.connect(lambda: QTimer.singleShot(0, self.scanning.add_folder_dialog))
         dlg.rescan_requested.connect(self.scanning.rescan)
         if not dlg.exec():
@@ -220,8 +261,12 @@ class MainWindow(QMainWindow):
         self.apply_settings()
         if dlg.removed_roots and session.need_library():
             backend, gone = session.backend, list(dlg.removed_roots)
-            self.jobs.run_job(lambda: [backend.remove_root(p) for p in gone], name="Removing folders",
-                              lane="exclusive", on_result=lambda _: session.refresh_status())
+            self.jobs.run_job(
+                lambda: [backend.remove_root(p) for p in gone],
+                name="Removing folders",
+                lane="exclusive",
+                on_result=lambda _: session.refresh_status(),
+            )
         model = dlg.selected_model()
         if model:
             self.training_jobs.use_model(model)
@@ -271,27 +316,6 @@ class MainWindow(QMainWindow):
             log.warning("background jobs did not stop within a minute; closing anyway")
         self.session.close()
         super().closeEvent(event)
-
-
-def about_text(status: dict) -> str:
-    def version(dist: str) -> str:
-        try:
-            return metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            return "not installed"
-
-    from PySide6 import __version__ as pyside_version
-    from PySide6.QtCore import qVersion
-
-    model = status.get("model", "–")
-    trained = "trained" if status.get("trained") else "untrained: similarity is only a rough timbre match"
-    return (f"<h3>musicsim {__version__}</h3>"
-            "<p>Organise a music library by how it sounds.</p>"
-            f"<p><b>Active model:</b> {model} ({trained})<br>"
-            f"<b>Library:</b> {status.get('database', '–')}<br>"
-            f"<b>Tracks:</b> {status.get('tracks', 0):,}</p>"
-            f"<p>torch {version('torch')} · Qt {qVersion()} · PySide6 {pyside_version} · "
-            f"Python {platform.python_version()} · {sys.platform}</p>")
 
 
 __all__ = ["MainWindow", "about_text"]

@@ -31,8 +31,17 @@ MAX_PLAYLIST_SEEDS = 100
 class Organizing(QObject):
     """Owns the cluster data the table, map and outliers show; ``actions_changed`` re-checks the actions."""
 
-    def __init__(self, *, ui: WindowLayout, model: TrackTableModel, jobs: Jobs, session: LibrarySession,
-                 selection: Selection, events: WindowEvents, actions_changed: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        *,
+        ui: WindowLayout,
+        model: TrackTableModel,
+        jobs: Jobs,
+        session: LibrarySession,
+        selection: Selection,
+        events: WindowEvents,
+        actions_changed: Callable[[], None],
+    ) -> None:
         super().__init__(ui.window)
         self.ui = ui
         self.model = model
@@ -116,8 +125,13 @@ class Organizing(QObject):
             self.refresh_playlists(select=pid)
             self.events.playlist_made.emit(pid)
 
-        return self.jobs.run_job(lambda: backend.make_playlist(seeds, **options), name="Making playlist",
-                                 lane="write", on_result=done, user_action=True)
+        return self.jobs.run_job(
+            lambda: backend.make_playlist(seeds, **options),
+            name="Making playlist",
+            lane="write",
+            on_result=done,
+            user_action=True,
+        )
 
     def refresh_playlists(self, select: int | None = None) -> None:
         if self.session.backend is None:
@@ -146,8 +160,15 @@ class Organizing(QObject):
             else:
                 self.jobs.job_error("Computing clusters", err, user_action=True)
 
-        job = self.jobs.run_job(work, name="Computing clusters", lane="exclusive", long=True,
-                                on_result=self._set_clusters, on_progress=self.jobs.on_progress, on_error=failed)
+        job = self.jobs.run_job(
+            work,
+            name="Computing clusters",
+            lane="exclusive",
+            long=True,
+            on_result=self._set_clusters,
+            on_progress=self.jobs.on_progress,
+            on_error=failed,
+        )
         self.jobs.show_long(job, "Computing clusters…")
         self.clusters.info.setText("Computing clusters…")
         return job
@@ -171,8 +192,9 @@ class Organizing(QObject):
             cmap.placeholder = ""
         else:
             self.clusters.info.setText("")
-            cmap.placeholder = ("No map yet. Press Compute to group the library into clusters "
-                                "(this also scores outliers).")
+            cmap.placeholder = (
+                "No map yet. Press Compute to group the library into clusters (this also scores outliers)."
+            )
         cmap.set_highlight(self.selection.selected_ids())
         self.refresh_outliers()
         self.events.clusters_loaded.emit()
@@ -196,8 +218,9 @@ class Organizing(QObject):
         if not len(self.cluster_data):
             panel.set_rows([], names)
             return
-        self.jobs.run_job(lambda: backend.outliers(n), name="Ranking outliers",
-                          on_result=lambda rows: panel.set_rows(rows, names))
+        self.jobs.run_job(
+            lambda: backend.outliers(n), name="Ranking outliers", on_result=lambda rows: panel.set_rows(rows, names)
+        )
 
     def find_duplicates(self) -> Job | None:
         """Fill the Duplicates tab (in a worker; the library is only read)."""
@@ -216,8 +239,9 @@ class Organizing(QObject):
             panel.stale = True
             self.jobs.job_error("Finding duplicates", err, user_action=True)
 
-        return self.jobs.run_job(self.session.backend.duplicates, name="Finding duplicates", on_result=done,
-                                 on_error=failed)
+        return self.jobs.run_job(
+            self.session.backend.duplicates, name="Finding duplicates", on_result=done, on_error=failed
+        )
 
     def _on_tab_changed(self, _index: int) -> None:
         current = self.ui.tabs.currentWidget()

@@ -25,12 +25,23 @@ from musicsim.gui.clustermap import ClusterMap
 from musicsim.gui.icons import icon
 from musicsim.gui.tablemodel import COL, TrackTableModel
 
-WELCOME = ("Drag one or more folders (or files) from your file manager onto this window, or choose "
-           "<b>File › Add folder</b>. musicsim listens to every MP3, FLAC, OGG, WAV and MIDI file, then finds "
-           "tracks that sound alike, makes playlists, maps your library into clusters and points out the tracks "
-           "that fit nowhere. Your music files are never changed.")
-COLUMN_WIDTHS = (("title", 260), ("artist", 170), ("album", 170), ("genre", 100), ("duration", 70), ("format", 60),
-                 ("cluster", 120), ("outlier", 70), ("distance", 80))
+WELCOME = (
+    "Drag one or more folders (or files) from your file manager onto this window, or choose "
+    "<b>File › Add folder</b>. musicsim listens to every MP3, FLAC, OGG, WAV and MIDI file, then finds "
+    "tracks that sound alike, makes playlists, maps your library into clusters and points out the tracks "
+    "that fit nowhere. Your music files are never changed."
+)
+COLUMN_WIDTHS = (
+    ("title", 260),
+    ("artist", 170),
+    ("album", 170),
+    ("genre", 100),
+    ("duration", 70),
+    ("format", 60),
+    ("cluster", 120),
+    ("outlier", 70),
+    ("distance", 80),
+)
 
 
 def centred(widget: QWidget) -> QHBoxLayout:
@@ -71,6 +82,15 @@ class WelcomePage(QWidget):
         self.status.setStyleSheet("color: palette(mid);")
         outer.addWidget(self.status)
         outer.addStretch(3)
+
+    def show_library(self, status: dict | None, db_path) -> None:
+        """Which library is open (``status`` None: still opening) and how many files failed."""
+        if status is None:
+            self.status.setText("Opening the library…")
+            return
+        nfail = int(status.get("failures") or 0)
+        extra = f" {nfail} files could not be analysed (Library › Failures)." if nfail else ""
+        self.status.setText(f"Library: {status.get('database', db_path or '')}.{extra}")
 
 
 class LibraryPage(QWidget):
@@ -159,8 +179,10 @@ class LibraryPage(QWidget):
             seeds = self.model.seed_ids
             names = ", ".join(f"<b>{escape(self.model.label(s))}</b>" for s in seeds[:3])
             more = f" and {len(seeds) - 3} more" if len(seeds) > 3 else ""
-            self.similar_label.setText(f"Sorted by similarity to {names}{more} — nearest first; "
-                                       "the Distance column shows how far each track sounds.")
+            self.similar_label.setText(
+                f"Sorted by similarity to {names}{more} — nearest first; "
+                "the Distance column shows how far each track sounds."
+            )
             self.similar_bar.show()
         else:
             self.similar_bar.hide()
@@ -194,8 +216,7 @@ class ClusterPage(QWidget):
         split.addWidget(self.map)
         self.legend = QListWidget()
         self.legend.setToolTip("Click a cluster to select its tracks")
-        self.legend.itemClicked.connect(
-            lambda item: self.map.select_cluster(int(item.data(Qt.ItemDataRole.UserRole))))
+        self.legend.itemClicked.connect(lambda item: self.map.select_cluster(int(item.data(Qt.ItemDataRole.UserRole))))
         self.legend.setMinimumWidth(170)
         self.legend.setMaximumWidth(300)
         split.addWidget(self.legend)

@@ -75,9 +75,14 @@ class MakePlaylistDialog(QDialog):
         form.addRow(buttons)
 
     def options(self) -> dict:
-        return {"n": self.n.value(), "mode": self.mode.currentData(), "no_same_artist": self.artist.value(),
-                "no_same_album": self.album.isChecked(), "smooth": self.smooth.isChecked(),
-                "name": self.name.text().strip() or None}
+        return {
+            "n": self.n.value(),
+            "mode": self.mode.currentData(),
+            "no_same_artist": self.artist.value(),
+            "no_same_album": self.album.isChecked(),
+            "smooth": self.smooth.isChecked(),
+            "name": self.name.text().strip() or None,
+        }
 
 
 class PlaylistTracks(QListWidget):
@@ -154,7 +159,8 @@ class PlaylistPanel(QWidget):
         self.tracks = PlaylistTracks()
         self.tracks.reordered.connect(self._save_order)
         self.tracks.itemDoubleClicked.connect(
-            lambda item: self.show_track.emit(int(item.data(Qt.ItemDataRole.UserRole))))
+            lambda item: self.show_track.emit(int(item.data(Qt.ItemDataRole.UserRole)))
+        )
         layout.addWidget(self.tracks, 1)
         row2 = QHBoxLayout()
         self.smooth_button = QPushButton("Smooth order")
@@ -234,8 +240,11 @@ class PlaylistPanel(QWidget):
         self._update_buttons()
 
     def _load(self, pid: int) -> None:
-        self.jobs.run_job(lambda: self.session.backend.playlist_tracks(pid), name="Loading playlist",
-                         on_result=lambda rows: self.set_tracks(pid, rows))
+        self.jobs.run_job(
+            lambda: self.session.backend.playlist_tracks(pid),
+            name="Loading playlist",
+            on_result=lambda rows: self.set_tracks(pid, rows),
+        )
 
     def _update_buttons(self) -> None:
         has = self.current_pid is not None
@@ -250,8 +259,12 @@ class PlaylistPanel(QWidget):
         pid = self.current_pid
         if pid is None:
             return
-        self.jobs.run_job(lambda: self.session.backend.set_playlist_tracks(pid, ids), name="Saving playlist order",
-                         lane="write", on_result=lambda _r: self.jobs.notify("Playlist order saved"))
+        self.jobs.run_job(
+            lambda: self.session.backend.set_playlist_tracks(pid, ids),
+            name="Saving playlist order",
+            lane="write",
+            on_result=lambda _r: self.jobs.notify("Playlist order saved"),
+        )
 
     def smooth(self) -> None:
         pid = self.current_pid
@@ -262,13 +275,15 @@ class PlaylistPanel(QWidget):
             ordered, stats = result
             self._load(pid)
             if stats.get("length") is not None and stats.get("random_length"):
-                self.jobs.notify(f"Smooth order: total step {stats['length']:.2f} "
-                                f"(a random order: {stats['random_length']:.2f})")
+                self.jobs.notify(
+                    f"Smooth order: total step {stats['length']:.2f} (a random order: {stats['random_length']:.2f})"
+                )
             else:
                 self.jobs.notify("Playlist ordered for smooth transitions")
 
-        self.jobs.run_job(lambda: self.session.backend.smooth_playlist(pid), name="Ordering playlist", lane="write",
-                         on_result=done)
+        self.jobs.run_job(
+            lambda: self.session.backend.smooth_playlist(pid), name="Ordering playlist", lane="write", on_result=done
+        )
 
     def export_dialog(self, fmt: str = "m3u8") -> None:
         if self.current_pid is None:
@@ -276,8 +291,9 @@ class PlaylistPanel(QWidget):
         name = self._names.get(self.current_pid, "playlist")
         safe = "".join(c if c.isalnum() or c in " -_" else "_" for c in name).strip() or "playlist"
         start = os.path.join(os.path.expanduser("~"), f"{safe}.{fmt}")
-        path, _ = QFileDialog.getSaveFileName(self, "Export playlist", start,
-                                              PLAYLIST_FILTERS if fmt == "m3u8" else "XSPF playlist (*.xspf)")
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export playlist", start, PLAYLIST_FILTERS if fmt == "m3u8" else "XSPF playlist (*.xspf)"
+        )
         if path:
             if not path.lower().endswith((".m3u8", ".m3u", ".xspf")):
                 path += f".{fmt}"
@@ -292,12 +308,17 @@ class PlaylistPanel(QWidget):
             if on_done:
                 on_done(p)
 
-        return self.jobs.run_job(lambda: self.session.backend.export_playlist(pid, path, relative=relative),
-                                name="Exporting playlist", on_result=done, user_action=True)
+        return self.jobs.run_job(
+            lambda: self.session.backend.export_playlist(pid, path, relative=relative),
+            name="Exporting playlist",
+            on_result=done,
+            user_action=True,
+        )
 
     def import_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Import playlist", os.path.expanduser("~"),
-                                              "Playlists (*.m3u8 *.m3u *.xspf)")
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Import playlist", os.path.expanduser("~"), "Playlists (*.m3u8 *.m3u *.xspf)"
+        )
         if path:
             self.import_from(path)
 
@@ -310,8 +331,13 @@ class PlaylistPanel(QWidget):
                 msg += f"; {len(unknown)} entries are not in the library"
             self.jobs.notify(msg)
 
-        return self.jobs.run_job(lambda: self.session.backend.import_playlist(path), name="Importing playlist",
-                                lane="write", on_result=done, user_action=True)
+        return self.jobs.run_job(
+            lambda: self.session.backend.import_playlist(path),
+            name="Importing playlist",
+            lane="write",
+            on_result=done,
+            user_action=True,
+        )
 
     def rename(self) -> None:
         pid = self.current_pid
@@ -319,16 +345,27 @@ class PlaylistPanel(QWidget):
             return
         name, ok = QInputDialog.getText(self, "Rename playlist", "Name", text=self._names.get(pid, ""))
         if ok and name.strip():
-            self.jobs.run_job(lambda: self.session.backend.rename_playlist(pid, name.strip()), name="Renaming playlist",
-                             lane="write", on_result=lambda _r: self.list_changed.emit(None))
+            self.jobs.run_job(
+                lambda: self.session.backend.rename_playlist(pid, name.strip()),
+                name="Renaming playlist",
+                lane="write",
+                on_result=lambda _r: self.list_changed.emit(None),
+            )
 
     def delete(self) -> None:
         pid = self.current_pid
         if pid is None:
             return
-        answer = QMessageBox.question(self, "Delete playlist", f"Delete the playlist “{self._names.get(pid, '')}”? "
-                                      "The music files are not touched.")
+        answer = QMessageBox.question(
+            self,
+            "Delete playlist",
+            f"Delete the playlist “{self._names.get(pid, '')}”? The music files are not touched.",
+        )
         if answer == QMessageBox.StandardButton.Yes:
             self.current_pid = None
-            self.jobs.run_job(lambda: self.session.backend.delete_playlist(pid), name="Deleting playlist", lane="write",
-                             on_result=lambda _r: self.list_changed.emit(None))
+            self.jobs.run_job(
+                lambda: self.session.backend.delete_playlist(pid),
+                name="Deleting playlist",
+                lane="write",
+                on_result=lambda _r: self.list_changed.emit(None),
+            )

@@ -22,8 +22,10 @@ def _multimedia():
     try:
         from PySide6 import QtMultimedia
     except ImportError as e:
-        return None, ("Preview needs QtMultimedia, which this Qt installation lacks "
-                      f"(install PySide6-Addons: pip install PySide6-Addons) [{e}]")
+        return None, (
+            "Preview needs QtMultimedia, which this Qt installation lacks "
+            f"(install PySide6-Addons: pip install PySide6-Addons) [{e}]"
+        )
     return QtMultimedia, ""
 
 
@@ -64,7 +66,8 @@ class Preview(QObject):
             self.player.setAudioOutput(self.output)
             self.output.setVolume(0.8)
             self.player.playbackStateChanged.connect(
-                lambda s: self.playing_changed.emit(s == mm.QMediaPlayer.PlaybackState.PlayingState))
+                lambda s: self.playing_changed.emit(s == mm.QMediaPlayer.PlaybackState.PlayingState)
+            )
             self.player.errorOccurred.connect(lambda _e, msg: self.jobs.notify(f"Preview: {msg}", error=True))
         except Exception as e:  # noqa: BLE001 - no audio backend on this machine
             self.available, self.reason = False, f"Preview is unavailable: {e}"
@@ -93,8 +96,9 @@ class Preview(QObject):
                 if self.current == path:
                     self._start(wav)
 
-            self.jobs.run_job(lambda: render_midi_to_wav(path, out_dir, soundfont), name="Rendering MIDI",
-                             on_result=rendered)
+            self.jobs.run_job(
+                lambda: render_midi_to_wav(path, out_dir, soundfont), name="Rendering MIDI", on_result=rendered
+            )
             self.jobs.notify(f"Rendering {os.path.basename(path)} for preview…")
         else:
             self._start(path)

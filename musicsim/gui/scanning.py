@@ -32,9 +32,18 @@ class Scanning(QObject):
     ``compute_clusters(auto=True)`` is called after a scan that changed the library.
     """
 
-    def __init__(self, *, parent: QWidget, jobs: Jobs, session: LibrarySession, model: TrackTableModel,
-                 events: WindowEvents, on_started: Callable[[], None], compute_clusters: Callable[..., object],
-                 auto_cluster_limit: int) -> None:
+    def __init__(
+        self,
+        *,
+        parent: QWidget,
+        jobs: Jobs,
+        session: LibrarySession,
+        model: TrackTableModel,
+        events: WindowEvents,
+        on_started: Callable[[], None],
+        compute_clusters: Callable[..., object],
+        auto_cluster_limit: int,
+    ) -> None:
         super().__init__(parent)
         self.parent_widget = parent
         self.jobs = jobs
@@ -62,8 +71,9 @@ class Scanning(QObject):
             self.add_paths([path])
 
     def add_files_dialog(self) -> None:
-        paths, _ = QFileDialog.getOpenFileNames(self.parent_widget, "Add music files", os.path.expanduser("~"),
-                                                MUSIC_FILTER)
+        paths, _ = QFileDialog.getOpenFileNames(
+            self.parent_widget, "Add music files", os.path.expanduser("~"), MUSIC_FILTER
+        )
         if paths:
             self.add_paths(paths)
 
@@ -91,7 +101,11 @@ class Scanning(QObject):
         if not backend.writable:
             self.jobs.notify("The library is open read-only (another musicsim is writing to it)", error=True)
             return None
-        if self.scan_job is not None and not self.scan_job.is_done and self.jobs.runner.exclusive_job() is self.scan_job:
+        if (
+            self.scan_job is not None
+            and not self.scan_job.is_done
+            and self.jobs.runner.exclusive_job() is self.scan_job
+        ):
             self.jobs.notify("A scan is running: the new folders are scanned after it")
         paths = list(paths)
         label = os.path.basename(paths[0].rstrip(os.sep)) + (f" and {len(paths) - 1} more" if len(paths) > 1 else "")
@@ -99,8 +113,14 @@ class Scanning(QObject):
         def work(progress, cancel):
             return backend.scan(paths, progress=progress, cancel=cancel, retry_failed=retry_failed)
 
-        job = self.jobs.run_job(work, name=f"Scanning {label}", lane="exclusive", long=True,
-                                on_result=self._on_scan_done, on_progress=self.jobs.on_progress)
+        job = self.jobs.run_job(
+            work,
+            name=f"Scanning {label}",
+            lane="exclusive",
+            long=True,
+            on_result=self._on_scan_done,
+            on_progress=self.jobs.on_progress,
+        )
         job.done.connect(lambda j=job: self._on_job_done(j))
         self.scan_job = job
         self.jobs.show_long(job, f"Scanning {label}…")
@@ -118,8 +138,11 @@ class Scanning(QObject):
         if rep.missing:
             parts.append(f"missing {rep.missing}")
         head = "Scan cancelled" if rep.cancelled else "Scan finished"
-        self.jobs.notify(f"{head}: {', '.join(parts)}" + (" — see Library › Failures" if rep.failures else ""),
-                         error=bool(rep.failures), timeout_ms=15000)
+        self.jobs.notify(
+            f"{head}: {', '.join(parts)}" + (" — see Library › Failures" if rep.failures else ""),
+            error=bool(rep.failures),
+            timeout_ms=15000,
+        )
         total = int(self.session.status.get("tracks") or 0) + rep.analysed  # the status from before the scan
         self.session.reload_tracks()
         self.session.refresh_status()
@@ -150,14 +173,16 @@ class Scanning(QObject):
 
         def done(result: tuple[int, int, int]) -> None:
             n, removed, freed = result
-            self.jobs.notify(f"Forgot {n} tracks whose files are gone"
-                             + (f"; freed {freed / 2**20:.0f} MB of cached sound of changed or missing files"
-                                if removed else ""))
+            self.jobs.notify(
+                f"Forgot {n} tracks whose files are gone"
+                + (f"; freed {freed / 2**20:.0f} MB of cached sound of changed or missing files" if removed else "")
+            )
             self.session.reload_tracks()
             self.session.refresh_status()
 
-        self.jobs.run_job(self.session.backend.purge, name="Forgetting missing tracks", lane="exclusive",
-                          on_result=done)
+        self.jobs.run_job(
+            self.session.backend.purge, name="Forgetting missing tracks", lane="exclusive", on_result=done
+        )
 
     # --- the table during a scan ----------------------------------------------------------------
 

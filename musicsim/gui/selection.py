@@ -98,14 +98,28 @@ class Selection(QObject):
 
     def _on_map_selection(self, ids) -> None:
         n = self.select_tracks(ids.tolist())
-        self.ui.cluster_page.info.setText(f"{n:,} tracks selected on the map — they are selected in the "
-                                          "Library table too")
+        self.ui.cluster_page.info.setText(
+            f"{n:,} tracks selected on the map — they are selected in the Library table too"
+        )
 
     def _table_menu(self, pos) -> None:
         ui = self.ui
         menu = QMenu(self.table)
-        add_actions(menu, (ui.act_similar, ui.act_playlist, ui.act_clear_similar, None, ui.act_play, ui.act_stop,
-                           None, ui.act_show_map, ui.act_open_folder, ui.act_copy_path))
+        add_actions(
+            menu,
+            (
+                ui.act_similar,
+                ui.act_playlist,
+                ui.act_clear_similar,
+                None,
+                ui.act_play,
+                ui.act_stop,
+                None,
+                ui.act_show_map,
+                ui.act_open_folder,
+                ui.act_copy_path,
+            ),
+        )
         menu.popup(self.table.viewport().mapToGlobal(pos))
 
     def describe_track(self, track_id: int) -> str:

@@ -29,8 +29,16 @@ log = logging.getLogger("musicsim.gui")
 class LibrarySession(QObject):
     """Owns the Library, its Backend, its last status and the settings it was opened with."""
 
-    def __init__(self, *, db_path, settings: SettingsStore, jobs: Jobs, events: WindowEvents,
-                 model: TrackTableModel, parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        db_path,
+        settings: SettingsStore,
+        jobs: Jobs,
+        events: WindowEvents,
+        model: TrackTableModel,
+        parent: QObject | None = None,
+    ) -> None:
         super().__init__(parent)
         self.db_path = db_path
         self.settings = settings
@@ -81,8 +89,13 @@ class LibrarySession(QObject):
             log.error("opening the library failed: %s", getattr(err, "traceback", err))
             on_failed(self.open_error)
 
-        self.jobs.run_job(open_lib, name="Opening library", lane="exclusive",
-                          on_result=lambda lib: self._opened(lib, on_opened), on_error=failed)
+        self.jobs.run_job(
+            open_lib,
+            name="Opening library",
+            lane="exclusive",
+            on_result=lambda lib: self._opened(lib, on_opened),
+            on_error=failed,
+        )
 
     def _opened(self, lib: Library, on_opened: Callable[[], None]) -> None:
         if self.jobs.closing:
@@ -92,8 +105,7 @@ class LibrarySession(QObject):
         self.backend = Backend(lib)
         self.ready = True
         if not self.backend.writable:
-            self.jobs.notify("Another musicsim is writing to this library: opened read-only", error=True,
-                             timeout_ms=0)
+            self.jobs.notify("Another musicsim is writing to this library: opened read-only", error=True, timeout_ms=0)
         on_opened()
 
     def close(self) -> None:

@@ -42,10 +42,17 @@ _GROUPED = (
     ("Start-up", ("rescan_on_start",)),
 )
 LABELS = {
-    "soundfont": "SoundFont", "device": "Device", "workers": "Decoding workers",
-    "analysis_windows": "Analysis windows", "window_seconds": "Window length", "max_seconds": "Window long tracks after",
-    "batch_size": "Batch size", "ef_search": "Search breadth (ef)", "rescan_on_start": "Re-scan library folders at start",
-    "decode_timeout": "Give up decoding after", "mel_cache_gb": "Mel cache for training (GB)",
+    "soundfont": "SoundFont",
+    "device": "Device",
+    "workers": "Decoding workers",
+    "analysis_windows": "Analysis windows",
+    "window_seconds": "Window length",
+    "max_seconds": "Window long tracks after",
+    "batch_size": "Batch size",
+    "ef_search": "Search breadth (ef)",
+    "rescan_on_start": "Re-scan library folders at start",
+    "decode_timeout": "Give up decoding after",
+    "mel_cache_gb": "Mel cache for training (GB)",
 }
 
 
@@ -126,8 +133,15 @@ class SettingsDialog(QDialog):
     add_folder_requested = Signal()
     rescan_requested = Signal()
 
-    def __init__(self, store: SettingsStore, *, roots: list[str] = (), models: list[tuple[str, bool, bool]] = (),
-                 can_switch_model: bool = False, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        store: SettingsStore,
+        *,
+        roots: list[str] = (),
+        models: list[tuple[str, bool, bool]] = (),
+        can_switch_model: bool = False,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self.store = store
@@ -194,8 +208,11 @@ class SettingsDialog(QDialog):
                 form.addRow(label, editor)
             layout.addWidget(box)
 
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
-                                   | QDialogButtonBox.StandardButton.RestoreDefaults)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok
+            | QDialogButtonBox.StandardButton.Cancel
+            | QDialogButtonBox.StandardButton.RestoreDefaults
+        )
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults).clicked.connect(self.restore_defaults)

@@ -85,9 +85,11 @@ class TrackTableModel(QAbstractTableModel):
                 return COLUMNS[section][1]
             if role == Qt.ItemDataRole.ToolTipRole:
                 key = COLUMNS[section][0]
-                return {"cluster": "Cluster of similar-sounding tracks (Library > Compute clusters)",
-                        "outlier": "How unusual the track is within the library (higher: fits nowhere)",
-                        "distance": "Distance to the seed track(s) of the similarity sort (0: identical)"}.get(key)
+                return {
+                    "cluster": "Cluster of similar-sounding tracks (Library > Compute clusters)",
+                    "outlier": "How unusual the track is within the library (higher: fits nowhere)",
+                    "distance": "Distance to the seed track(s) of the similarity sort (0: identical)",
+                }.get(key)
         elif role == Qt.ItemDataRole.DisplayRole:
             return str(section + 1)
         return None
@@ -169,11 +171,20 @@ class TrackTableModel(QAbstractTableModel):
         if pos < 0:
             return None
         c = self.cols
-        return {"id": int(c.ids[pos]), "title": c.title[pos], "artist": c.artist[pos], "album": c.album[pos],
-                "genre": c.genre[pos], "duration": float(c.duration[pos]), "format": c.format[pos],
-                "path": c.path[pos], "cluster": int(self.cluster[pos]),
-                "cluster_name": self.cluster_names.get(int(self.cluster[pos]), ""),
-                "outlier": float(self.outlier[pos]), "distance": float(self.distance[pos])}
+        return {
+            "id": int(c.ids[pos]),
+            "title": c.title[pos],
+            "artist": c.artist[pos],
+            "album": c.album[pos],
+            "genre": c.genre[pos],
+            "duration": float(c.duration[pos]),
+            "format": c.format[pos],
+            "path": c.path[pos],
+            "cluster": int(self.cluster[pos]),
+            "cluster_name": self.cluster_names.get(int(self.cluster[pos]), ""),
+            "outlier": float(self.outlier[pos]),
+            "distance": float(self.distance[pos]),
+        }
 
     def label(self, track_id: int) -> str:
         t = self.track(track_id)
@@ -214,15 +225,27 @@ class TrackTableModel(QAbstractTableModel):
         """
         if not len(new):
             return 0
-        if merged is not None and len(merged) == len(self.cols) + len(new) and merged.ids[:len(self.cols)].tobytes() \
-                == self.cols.ids.tobytes():
+        if (
+            merged is not None
+            and len(merged) == len(self.cols) + len(new)
+            and merged.ids[: len(self.cols)].tobytes() == self.cols.ids.tobytes()
+        ):
             return self._append(merged, len(new))
         fresh = new.ids > (self.cols.ids[-1] if len(self.cols) else -1)
         if not fresh.all():
             new = TrackColumns.from_rows(
-                (int(new.ids[j]), new.title[j], new.artist[j], new.album[j], new.genre[j],
-                 None if np.isnan(new.duration[j]) else float(new.duration[j]), new.format[j], new.path[j])
-                for j in np.flatnonzero(fresh))
+                (
+                    int(new.ids[j]),
+                    new.title[j],
+                    new.artist[j],
+                    new.album[j],
+                    new.genre[j],
+                    None if np.isnan(new.duration[j]) else float(new.duration[j]),
+                    new.format[j],
+                    new.path[j],
+                )
+                for j in np.flatnonzero(fresh)
+            )
             if not len(new):
                 return 0
         return self._append(self.cols.extended(new), len(new))
@@ -364,8 +387,9 @@ class TrackTableModel(QAbstractTableModel):
             self.cols.prepare()
         hay = self.cols.hay
         last = self._last_mask
-        rows = np.flatnonzero(last[2]) if last is not None and last[1] is self.cols and text.startswith(last[0]) \
-            else None
+        rows = (
+            np.flatnonzero(last[2]) if last is not None and last[1] is self.cols and text.startswith(last[0]) else None
+        )
         if rows is not None and rows.size < len(hay) // 2:
             keep = np.fromiter((all(t in hay[i] for t in tokens) for i in rows.tolist()), dtype=bool, count=rows.size)
             mask = np.zeros(len(hay), dtype=bool)

@@ -50,10 +50,10 @@ def format_eta(seconds: float | None) -> str:
 
 LABEL_TIPS = {
     "loss": "Training loss: the mean over the triplets of each batch that still break the margin (batch-all "
-            "mining), so it stays well above the validation loss even while the model improves",
+    "mining), so it stays well above the validation loss even while the model improves",
     "val_loss": "Triplet loss over every triplet of tracks held out from training",
     "val_acc": "Share of held-out triplets whose neighbour (same track, close in time) is nearer than their "
-               "distant segment (another track)",
+    "distant segment (another track)",
 }
 
 
@@ -101,7 +101,12 @@ class LossCurve(QWidget):
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         p.fillRect(self.rect(), self.palette().base())
         fm = p.fontMetrics()
-        left, right, top, bottom = 8 + fm.horizontalAdvance("0.000"), 10 + fm.horizontalAdvance("100%"), 26, 10 + fm.height() + 4
+        left, right, top, bottom = (
+            8 + fm.horizontalAdvance("0.000"),
+            10 + fm.horizontalAdvance("100%"),
+            26,
+            10 + fm.height() + 4,
+        )
         plot = QRectF(left, top, max(10, self.width() - left - right), max(10, self.height() - top - bottom))
         p.setPen(QPen(self.palette().mid().color(), 1))
         p.drawRect(plot)
@@ -137,14 +142,23 @@ class LossCurve(QWidget):
             p.setPen(grid)
             p.drawLine(QPointF(plot.left(), y), QPointF(plot.right(), y))
             p.setPen(text)
-            p.drawText(QRectF(0, y - fm.height() / 2, left - 4, fm.height()),
-                       Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, f"{v:.3f}")
+            p.drawText(
+                QRectF(0, y - fm.height() / 2, left - 4, fm.height()),
+                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                f"{v:.3f}",
+            )
             p.setPen(ACC_COLOR.darker(130))
-            p.drawText(QRectF(plot.right() + 4, plot.bottom() - plot.height() * k / 4 - fm.height() / 2, right, fm.height()),
-                       Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, f"{25 * k}%")
+            p.drawText(
+                QRectF(plot.right() + 4, plot.bottom() - plot.height() * k / 4 - fm.height() / 2, right, fm.height()),
+                Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                f"{25 * k}%",
+            )
         p.setPen(text)
-        p.drawText(QRectF(plot.left(), plot.bottom() + 2, plot.width(), fm.height() + 2), Qt.AlignmentFlag.AlignCenter,
-                   f"step {int(x0)} – {int(x1)}")
+        p.drawText(
+            QRectF(plot.left(), plot.bottom() + 2, plot.width(), fm.height() + 2),
+            Qt.AlignmentFlag.AlignCenter,
+            f"step {int(x0)} – {int(x1)}",
+        )
 
         def line(points, color, *, acc=False, width=1.8):
             if not points:
@@ -173,8 +187,11 @@ class LossCurve(QWidget):
     def _legend(self, p: QPainter) -> None:
         x = 10
         fm = p.fontMetrics()
-        for label, color in (("training loss", LOSS_COLOR), ("validation loss", VAL_COLOR),
-                             ("validation triplet accuracy (right axis)", ACC_COLOR)):
+        for label, color in (
+            ("training loss", LOSS_COLOR),
+            ("validation loss", VAL_COLOR),
+            ("validation triplet accuracy (right axis)", ACC_COLOR),
+        ):
             p.setPen(QPen(color, 3))
             p.drawLine(QPointF(x, 13), QPointF(x + 18, 13))
             p.setPen(self.palette().text().color())
@@ -195,7 +212,8 @@ class TrainingPanel(QWidget):
             "<b>Train on my library</b> fine-tunes the sound model on your own music, without labels: "
             "segments close in time within a track are taught to be neighbours, segments of other tracks to be "
             "far apart. When it ends the library is re-embedded and the new model becomes active; the previous "
-            "model stays selectable in the Model menu.")
+            "model stays selectable in the Model menu."
+        )
         intro.setWordWrap(True)
         layout.addWidget(intro)
 
@@ -228,9 +246,17 @@ class TrainingPanel(QWidget):
         live = QGroupBox("Progress")
         grid = QGridLayout(live)
         self.labels: dict[str, QLabel] = {}
-        for row, (key, title) in enumerate((("device", "Running on"), ("stage", "Stage"), ("epoch", "Epoch"),
-                                            ("loss", "Loss"), ("val_loss", "Validation loss"),
-                                            ("val_acc", "Validation triplet accuracy"), ("eta", "Time left"))):
+        for row, (key, title) in enumerate(
+            (
+                ("device", "Running on"),
+                ("stage", "Stage"),
+                ("epoch", "Epoch"),
+                ("loss", "Loss"),
+                ("val_loss", "Validation loss"),
+                ("val_acc", "Validation triplet accuracy"),
+                ("eta", "Time left"),
+            )
+        ):
             name = QLabel(title + ":")
             name.setToolTip(LABEL_TIPS.get(key, ""))
             grid.addWidget(name, row, 0)

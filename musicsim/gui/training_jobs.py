@@ -27,8 +27,16 @@ class TrainingJobs(QObject):
     new model has not analysed yet.
     """
 
-    def __init__(self, *, jobs: Jobs, session: LibrarySession, panel: TrainingPanel, events: WindowEvents,
-                 rescan: Callable[[list[str]], object], parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        jobs: Jobs,
+        session: LibrarySession,
+        panel: TrainingPanel,
+        events: WindowEvents,
+        rescan: Callable[[list[str]], object],
+        parent: QObject | None = None,
+    ) -> None:
         super().__init__(parent)
         self.jobs = jobs
         self.session = session
@@ -54,8 +62,16 @@ class TrainingJobs(QObject):
             self.jobs.on_progress(p)
 
         self.panel.started(device)
-        job = self.jobs.run_job(work, name="Training", lane="exclusive", long=True, on_result=self._on_trained,
-                                on_progress=progress, on_cancelled=self._on_cancelled, on_error=self._on_failed)
+        job = self.jobs.run_job(
+            work,
+            name="Training",
+            lane="exclusive",
+            long=True,
+            on_result=self._on_trained,
+            on_progress=progress,
+            on_cancelled=self._on_cancelled,
+            on_error=self._on_failed,
+        )
         job.done.connect(lambda j=job: self._on_job_done(j))
         self.train_job = job
         self.jobs.show_long(job, "Training…")
@@ -68,11 +84,14 @@ class TrainingJobs(QObject):
         else:
             name = result.get("name") or result.get("model") or "the new model"
             if result.get("activated", True):
-                self.panel.finished(f"Training finished: {name} is now active (the previous model stays "
-                                    "selectable in the Model menu).")
+                self.panel.finished(
+                    f"Training finished: {name} is now active (the previous model stays selectable in the Model menu)."
+                )
             else:  # the album/folder check kept the previous model (trainer.guard)
-                self.panel.finished(f"Training finished, but {result.get('guard') or 'the check failed'}. "
-                                    f"{name} is selectable in the Model menu.")
+                self.panel.finished(
+                    f"Training finished, but {result.get('guard') or 'the check failed'}. "
+                    f"{name} is selectable in the Model menu."
+                )
             self.events.training_done.emit("finished")
         self.events.model_changed.emit()
 
@@ -102,8 +121,13 @@ class TrainingJobs(QObject):
                 self.jobs.notify(f"Model {name} is now active; analysing {remaining} tracks it has not seen")
                 self.rescan(self.session.roots)
 
-        job = self.jobs.run_job(lambda: backend.use_model(name), name=f"Switching to {name}", lane="exclusive",
-                                on_result=done, user_action=True)
+        job = self.jobs.run_job(
+            lambda: backend.use_model(name),
+            name=f"Switching to {name}",
+            lane="exclusive",
+            on_result=done,
+            user_action=True,
+        )
         self.jobs.show_long(job, f"Switching to model {name}…")
 
 

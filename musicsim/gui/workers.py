@@ -60,8 +60,15 @@ class Job(QObject):
     # worker thread -> main thread (queued: this object lives on the main thread)
     _deliver = Signal(str, object)
 
-    def __init__(self, fn: Callable[..., Any], *, name: str, lane: str = "read", long: bool = False,
-                 parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        *,
+        name: str,
+        lane: str = "read",
+        long: bool = False,
+        parent: QObject | None = None,
+    ) -> None:
         super().__init__(parent)
         if lane not in LANES:
             raise ValueError(f"unknown lane {lane!r}")
@@ -187,10 +194,18 @@ class JobRunner(QObject):
 
     # --- submitting ---------------------------------------------------------------------------
 
-    def submit(self, fn: Callable[..., Any], *, name: str, lane: str = "read", long: bool = False,
-               on_result: Callable[[Any], None] | None = None, on_error: Callable[[JobError], None] | None = None,
-               on_progress: Callable[[Progress], None] | None = None,
-               on_cancelled: Callable[[], None] | None = None) -> Job:
+    def submit(
+        self,
+        fn: Callable[..., Any],
+        *,
+        name: str,
+        lane: str = "read",
+        long: bool = False,
+        on_result: Callable[[Any], None] | None = None,
+        on_error: Callable[[JobError], None] | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+        on_cancelled: Callable[[], None] | None = None,
+    ) -> Job:
         # Jobs are owned by Python (no Qt parent) and freed by _reap on the main thread; deleteLater
         # on a child of a runner that is itself being destroyed crashes PySide 6.12.
         job = Job(fn, name=name, lane=lane, long=long)

@@ -65,11 +65,20 @@ class Probe:
     def stop(self, phase: str) -> dict:
         self.timer.stop()
         g = np.asarray(self.gaps or [0.0]) * 1000
-        row = {"phase": phase, "seconds": time.perf_counter() - self.t0, "ticks": len(self.gaps),
-               "max_ms": float(g.max()), "p95_ms": float(np.percentile(g, 95)), "p99_ms": float(np.percentile(g, 99)),
-               "over_100ms": int((g > 100).sum())}
-        print(f"{phase:<34} {row['seconds']:7.1f} s  ticks {row['ticks']:6d}  max {row['max_ms']:7.1f} ms  "
-              f"p95 {row['p95_ms']:6.1f} ms  p99 {row['p99_ms']:6.1f} ms  >100 ms: {row['over_100ms']}", flush=True)
+        row = {
+            "phase": phase,
+            "seconds": time.perf_counter() - self.t0,
+            "ticks": len(self.gaps),
+            "max_ms": float(g.max()),
+            "p95_ms": float(np.percentile(g, 95)),
+            "p99_ms": float(np.percentile(g, 99)),
+            "over_100ms": int((g > 100).sum()),
+        }
+        print(
+            f"{phase:<34} {row['seconds']:7.1f} s  ticks {row['ticks']:6d}  max {row['max_ms']:7.1f} ms  "
+            f"p95 {row['p95_ms']:6.1f} ms  p99 {row['p99_ms']:6.1f} ms  >100 ms: {row['over_100ms']}",
+            flush=True,
+        )
         for at, gap, stage in self.stalls:
             print(f"    stall {gap * 1000:6.1f} ms at {at:6.2f} s, after progress: {stage or '-'}", flush=True)
         return row
@@ -155,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication  # noqa: TID251
 
     import musicsim.gui  # noqa: F401 - PySide6 6.12.0 refcount guard
+
     if args.switch_interval:
         sys.setswitchinterval(args.switch_interval)
     from musicsim.gui.mainwindow import MainWindow
@@ -178,15 +188,24 @@ def main(argv: list[str] | None = None) -> int:
     def open_window(db: Path) -> tuple[MainWindow, dict]:
         events: dict = {}
         win = MainWindow(db_path=db, settings=SettingsStore(tmp / f"{db.stem}.ini"))
-        for sig in ("library_opened", "scan_finished", "clusters_loaded", "similarity_done", "training_done",
-                    "tracks_loaded"):
-            getattr(win, sig).connect(lambda *a, s=sig: events.__setitem__(s, a[0] if a else True))
+        for sig in (
+            "library_opened",
+            "scan_finished",
+            "clusters_loaded",
+            "similarity_done",
+            "training_done",
+            "tracks_loaded",
+        ):
+            getattr(win.events, sig).connect(lambda *a, s=sig: events.__setitem__(s, a[0] if a else True))
         win.resize(1280, 800)
         win.show()
         return win, events
 
-    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
-          f"platform {os.environ.get('QT_QPA_PLATFORM')}", flush=True)
+    print(
+        f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
+        f"platform {os.environ.get('QT_QPA_PLATFORM')}",
+        flush=True,
+    )
 
     # --- scan -------------------------------------------------------------------------------
     if args.library:
@@ -202,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     wait(lambda: "library_opened" in ev and win.runner.idle(), "the library to open")
     results.append(probe.stop("open empty library"))
     probe.start()
-    win.add_paths([str(library)])
+    win.scanning.add_paths([str(library)])
     wait(lambda: "scan_finished" in ev, "the scan")
     rep = ev["scan_finished"]
     results.append(probe.stop(f"scan {n_files} files ({rep.analysed} analysed)"))
@@ -215,13 +234,13 @@ def main(argv: list[str] | None = None) -> int:
 
     # --- train ------------------------------------------------------------------------------
     if callable(getattr(Library, "train", None)):
-        on_progress = win.training.on_progress
+        on_progress = win.ui.training.on_progress
 
         def note(p) -> None:
             probe.stage = f"{p.stage} {p.done}/{p.total}"
             on_progress(p)
 
-        win.training.on_progress = note
+        win.ui.training.on_progress = note
         # as a person does it: open the Training tab (its first showing is timed on its own), then start
         probe.start()
         win.show_training()
@@ -229,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         wait(lambda: time.monotonic() > settle, "the Training tab")
         results.append(probe.stop("open the Training tab"))
         probe.start()
-        win.start_training(args.train_minutes, "auto")
+        win.training_jobs.start_training(args.train_minutes, "auto")
         wait(lambda: "training_done" in ev, "training")
         wait(lambda: win.runner.idle(), "re-embedding after training")
         results.append(probe.stop(f"train {args.train_minutes} min ({ev['training_done']})"))
@@ -258,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         # direct main-thread costs of table operations (each blocks the loop for its duration)
         for key in ("title", "artist", "duration", "genre"):
             t = time.perf_counter()
-            win.table.sortByColumn(COL[key], Qt.SortOrder.AscendingOrder)
+            win.ui.library_page.table.sortByColumn(COL[key], Qt.SortOrder.AscendingOrder)
             app.processEvents()
             timings[f"sort by {key}"] = time.perf_counter() - t
         for text in ("a", "ar", "art", "artist 12", "artist 123", "artist 123 rock", ""):  # typing, then clearing
@@ -267,13 +286,13 @@ def main(argv: list[str] | None = None) -> int:
             app.processEvents()
             timings[f"filter {text!r}"] = time.perf_counter() - t
         t = time.perf_counter()
-        win.table.selectAll()
+        win.ui.library_page.table.selectAll()
         app.processEvents()
         timings["select all + repaint"] = time.perf_counter() - t
-        win.select_tracks([int(win.model.cols.ids[7])])
+        win.selection.select_tracks([int(win.model.cols.ids[7])])
         probe.start()
         t = time.perf_counter()
-        win.sort_by_similarity()
+        win.organizing.sort_by_similarity()
         wait(lambda: "similarity_done" in ev, "the similarity sort")
         timings["sort by similarity (worker + apply)"] = time.perf_counter() - t
         results.append(probe.stop(f"{args.big} tracks: similarity sort"))
@@ -282,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.big_clusters:
             ev.pop("clusters_loaded", None)
             probe.start()
-            win.compute_clusters()
+            win.organizing.compute_clusters()
             wait(lambda: "clusters_loaded" in ev and win.runner.idle(), "clusters of the big library")
             results.append(probe.stop(f"{args.big} tracks: clusters + outliers"))
         win.close()
@@ -290,8 +309,10 @@ def main(argv: list[str] | None = None) -> int:
     worst = max(r["max_ms"] for r in results)
     busy = [r["max_ms"] for r in results if r["phase"].startswith(("scan", "train"))]
     if busy:  # the target: never more than 100 ms while a scan or a training runs
-        print(f"worst stall during scans and training: {max(busy):.1f} ms "
-              f"({'OK' if max(busy) <= 100 else 'over the 100 ms budget'})")
+        print(
+            f"worst stall during scans and training: {max(busy):.1f} ms "
+            f"({'OK' if max(busy) <= 100 else 'over the 100 ms budget'})"
+        )
     print(f"worst stall in any phase: {worst:.1f} ms")
     return 0
 
@@ -316,16 +337,37 @@ def synthesise(db: Path, n: int, *, seed: int = 0) -> None:
                 tracks, embs = [], []
                 for i in range(start, stop):
                     a = int(rng.integers(0, max(1, n // 12)))
-                    tracks.append({"id": i + 1, "path": f"/synthetic/artist {a}/album {i // 11}/track {i}.mp3",
-                                   "size": 4_000_000, "mtime": now, "format": "mp3",
-                                   "duration": float(rng.uniform(90, 420)), "title": f"Track {i} {rng.integers(1e6)}",
-                                   "artist": f"Artist {a}", "album": f"Album {i // 11}", "genre": genres[i % len(genres)],
-                                   "status": "ok", "extra": {}, "degraded": False})
+                    tracks.append(
+                        {
+                            "id": i + 1,
+                            "path": f"/synthetic/artist {a}/album {i // 11}/track {i}.mp3",
+                            "size": 4_000_000,
+                            "mtime": now,
+                            "format": "mp3",
+                            "duration": float(rng.uniform(90, 420)),
+                            "title": f"Track {i} {rng.integers(1e6)}",
+                            "artist": f"Artist {a}",
+                            "album": f"Album {i // 11}",
+                            "genre": genres[i % len(genres)],
+                            "status": "ok",
+                            "extra": {},
+                            "degraded": False,
+                        }
+                    )
                     v = centres[i % 24] + 0.6 * rng.normal(size=dim)
                     v = (v / np.linalg.norm(v)).astype(np.float32)
-                    embs.append({"track_id": i + 1, "model_id": mid, "dim": dim, "vector": v.tobytes(),
-                                 "n_segments": 1, "segments": v.astype(np.float16).tobytes(),
-                                 "segment_starts": np.zeros(1, np.float32).tobytes(), "seq": i + 1})
+                    embs.append(
+                        {
+                            "track_id": i + 1,
+                            "model_id": mid,
+                            "dim": dim,
+                            "vector": v.tobytes(),
+                            "n_segments": 1,
+                            "segments": v.astype(np.float16).tobytes(),
+                            "segment_starts": np.zeros(1, np.float32).tobytes(),
+                            "seq": i + 1,
+                        }
+                    )
                 s.execute(insert(Track), tracks)
                 s.execute(insert(Embedding), embs)
             s.merge(Meta(key="embedding_seq", value=str(n)))

@@ -52,8 +52,11 @@ def make_window(qtbot, tmp_path):
     from musicsim.gui.settings import SettingsStore
 
     def make(db_path: Path | None = None, *, settings: Path | None = None, **kw) -> MainWindow:
-        win = MainWindow(db_path=db_path or tmp_path / "empty" / "library.db",
-                         settings=SettingsStore(settings or tmp_path / "settings.ini"), **kw)
+        win = MainWindow(
+            db_path=db_path or tmp_path / "empty" / "library.db",
+            settings=SettingsStore(settings or tmp_path / "settings.ini"),
+            **kw,
+        )
         qtbot.addWidget(win)
         win.resize(1200, 800)
         win.show()

@@ -42,13 +42,18 @@ def test_duplicates_tab_finds_the_copy_and_shows_either_side(qtbot, make_window,
     qtbot.waitUntil(lambda: panel.table.rowCount() > 0, timeout=30_000)
     wait_idle(qtbot, win)
     assert not panel.stale and panel.find.isEnabled()
-    pairs = {frozenset((panel.table.item(r, 1).toolTip(), panel.table.item(r, 3).toolTip()))
-             for r in range(panel.table.rowCount())}
+    pairs = {
+        frozenset((panel.table.item(r, 1).toolTip(), panel.table.item(r, 3).toolTip()))
+        for r in range(panel.table.rowCount())
+    }
     assert frozenset((src, copy)) in pairs
     dists = [float(panel.table.item(r, 0).text()) for r in range(panel.table.rowCount())]
     assert dists == sorted(dists) and f"{len(pairs)} pairs" in panel.info.text()
-    row = next(r for r in range(panel.table.rowCount())
-               if {panel.table.item(r, 1).toolTip(), panel.table.item(r, 3).toolTip()} == {src, copy})
+    row = next(
+        r
+        for r in range(panel.table.rowCount())
+        if {panel.table.item(r, 1).toolTip(), panel.table.item(r, 3).toolTip()} == {src, copy}
+    )
     assert panel.table.item(row, 2).text() in (os.path.basename(os.path.dirname(src)), "copies")
 
     # double-clicking a side selects that track in the library table

@@ -22,9 +22,20 @@ pytestmark = pytest.mark.gui
 
 def synthetic(n: int, start: int = 1) -> TrackColumns:
     rng = np.random.default_rng(0)
-    rows = [(i, f"Title {rng.integers(1e6)}", f"Artist {i % 997}", f"Album {i % 5003}", ("rock", "jazz", "")[i % 3],
-             float(rng.uniform(60, 400)), "mp3", f"/music/a{i % 997}/t{i}.mp3", None)
-            for i in range(start, start + n)]
+    rows = [
+        (
+            i,
+            f"Title {rng.integers(1e6)}",
+            f"Artist {i % 997}",
+            f"Album {i % 5003}",
+            ("rock", "jazz", "")[i % 3],
+            float(rng.uniform(60, 400)),
+            "mp3",
+            f"/music/a{i % 997}/t{i}.mp3",
+            None,
+        )
+        for i in range(start, start + n)
+    ]
     return TrackColumns.from_rows(rows)
 
 
@@ -82,8 +93,13 @@ def test_synchronous_mode_and_exclusive_lane_busy_flag(qtbot):
     busy = []
     runner.busy_changed.connect(busy.append)
     out = []
-    runner.submit(lambda progress, cancel: progress(Progress("x", 1, 1)) or "done", name="sync", lane="exclusive",
-                  long=True, on_result=out.append)
+    runner.submit(
+        lambda progress, cancel: progress(Progress("x", 1, 1)) or "done",
+        name="sync",
+        lane="exclusive",
+        long=True,
+        on_result=out.append,
+    )
     assert out == ["done"] and busy == [True, False]
 
     def cancelled(progress, cancel):
@@ -168,8 +184,6 @@ def test_table_model_at_100k_rows_is_fast_enough_to_feel_instant(qtbot):
     assert t["load"] < 0.3 and t["sort"] < 0.3 and t["filter"] < 0.5 and t["add"] < 0.3 and t["paint"] < 0.5
 
 
-
-
 def test_similarity_sort_puts_seeds_first_then_ascending_distance(qtbot):
     model = TrackTableModel()
     model.set_tracks(synthetic(50))
@@ -200,8 +214,14 @@ def exercise_cluster_map_at_100k_points(qtbot) -> float:
     """Draw, zoom and lasso 100,000 points, checking each result; return the seconds the first paint took."""
     n = 100_000
     rng = np.random.default_rng(1)
-    data = ClusterData(ids=np.arange(1, n + 1), cluster=rng.integers(0, 8, n), x=rng.normal(size=n),
-                       y=rng.normal(size=n), outlier=rng.normal(size=n), names={i: f"c{i}" for i in range(8)})
+    data = ClusterData(
+        ids=np.arange(1, n + 1),
+        cluster=rng.integers(0, 8, n),
+        x=rng.normal(size=n),
+        y=rng.normal(size=n),
+        outlier=rng.normal(size=n),
+        names={i: f"c{i}" for i in range(8)},
+    )
     m = ClusterMap()
     qtbot.addWidget(m)
     m.resize(800, 600)

@@ -10,7 +10,8 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QTimer, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import QApplication
 
-from musicsim.gui.mainwindow import MainWindow, about_text
+from musicsim.gui.about import about_text
+from musicsim.gui.mainwindow import MainWindow
 from musicsim.gui.settings import SettingsDialog, SettingsStore
 from musicsim.gui.tablemodel import COL
 from musicsim.library import Library
@@ -23,12 +24,14 @@ def drop(win: MainWindow, *paths) -> None:
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
     centre = QPoint(win.width() // 2, win.height() // 2)
-    enter = QDragEnterEvent(centre, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                            Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(
+        centre, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    )
     QApplication.sendEvent(win, enter)
     assert enter.isAccepted()
-    event = QDropEvent(QPointF(centre), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                       Qt.KeyboardModifier.NoModifier)
+    event = QDropEvent(
+        QPointF(centre), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    )
     QApplication.sendEvent(win, event)
 
 
@@ -36,7 +39,9 @@ def test_empty_library_shows_the_first_run_screen(make_window):
     win = make_window()
     assert win.ui.stack.currentWidget() is win.ui.welcome
     assert win.model.total == 0
-    assert any("Drop music folders" in w.text() for w in win.ui.welcome.findChildren(type(win.ui.library_page.count_label)))
+    assert any(
+        "Drop music folders" in w.text() for w in win.ui.welcome.findChildren(type(win.ui.library_page.count_label))
+    )
     assert win.ui.welcome.button.isEnabled()
     # actions that need tracks fail politely, no dialog
     assert win.organizing.sort_by_similarity() is None
@@ -44,8 +49,7 @@ def test_empty_library_shows_the_first_run_screen(make_window):
     assert "musicsim" in about_text(win.session.status) and "Qt" in about_text(win.session.status)
 
 
-def test_dropping_folders_scans_them_fills_the_table_and_lists_failures(qtbot, make_window, family_library,
-                                                                         tmp_path):
+def test_dropping_folders_scans_them_fills_the_table_and_lists_failures(qtbot, make_window, family_library, tmp_path):
     from tests.fixtures.generate import make_bad_files
 
     root, families = family_library
@@ -67,8 +71,9 @@ def test_dropping_folders_scans_them_fills_the_table_and_lists_failures(qtbot, m
     # failures: a status-bar button and a dialog with one line per file and its reason
     assert win.ui.failures_button.isVisible() and "failed" in win.ui.failures_button.text()
     win.ui.failures_button.click()
-    qtbot.waitUntil(lambda: win.scanning.failures_dialog is not None
-                    and win.scanning.failures_dialog.isVisible(), timeout=10_000)
+    qtbot.waitUntil(
+        lambda: win.scanning.failures_dialog is not None and win.scanning.failures_dialog.isVisible(), timeout=10_000
+    )
     table = win.scanning.failures_dialog.table
     listed = {table.item(r, 0).text(): table.item(r, 2).text() for r in range(table.rowCount())}
     for path, kind in bad.items():
@@ -107,10 +112,12 @@ def test_cancel_stops_a_scan_and_rows_appear_while_it_runs(qtbot, make_window, t
 
     def slow_scan(paths, *, progress=None, cancel=None, **kw):
         """The real scan, held back a little per track so that the cancel lands mid-scan on any machine."""
+
         def slow(p):
             progress(p)
             if p.stage == "scan" and p.done:
                 _time.sleep(0.4)
+
         return real_scan(paths, progress=slow, cancel=cancel, **kw)
 
     win.session.backend.scan = slow_scan
@@ -302,8 +309,13 @@ def test_preview_is_disabled_with_a_reason_without_qtmultimedia(make_window):
 def test_settings_and_window_state_persist_across_restarts(qtbot, make_window, tmp_path):
     ini = tmp_path / "persist.ini"
     win = make_window(settings=ini)
-    dlg = SettingsDialog(win.settings, roots=[], models=win.session.status.get("models", []),
-                         can_switch_model=win.session.backend.writable, parent=win)
+    dlg = SettingsDialog(
+        win.settings,
+        roots=[],
+        models=win.session.status.get("models", []),
+        can_switch_model=win.session.backend.writable,
+        parent=win,
+    )
     assert set(dlg.editors) >= {"soundfont", "device", "analysis_windows", "rescan_on_start"}
     assert not dlg.editors["workers"].isEnabled()  # MUSICSIM_WORKERS is set by the test environment
     dlg.set_values({"analysis_windows": 4, "window_seconds": 5.0, "device": "cpu", "soundfont": "/x/y.sf2"})
@@ -407,14 +419,16 @@ def test_preview_plays_the_selected_track(qtbot, window_on_scanned):
 def test_removing_a_library_folder_in_settings(qtbot, window_on_scanned, monkeypatch):
     win, root, families = window_on_scanned
     assert str(root) in win.session.roots
-    monkeypatch.setattr(SettingsDialog, "exec", lambda self: (self.roots.setCurrentRow(0),
-                                                               self._remove_selected_root(), 1)[-1])
+    monkeypatch.setattr(
+        SettingsDialog, "exec", lambda self: (self.roots.setCurrentRow(0), self._remove_selected_root(), 1)[-1]
+    )
     win.settings_dialog()
     qtbot.waitUntil(lambda: str(root) not in win.session.backend.status()["roots"], timeout=30_000)
 
 
-def test_a_new_built_in_model_is_switched_to_and_the_library_analysed_again(make_window, scanned_db, tmp_path,
-                                                                            monkeypatch, qtbot):
+def test_a_new_built_in_model_is_switched_to_and_the_library_analysed_again(
+    make_window, scanned_db, tmp_path, monkeypatch, qtbot
+):
     """musicsim upgraded with another built-in model: the window opens the library on it and
     re-scans the library's folders so that every track has a vector from it."""
     import musicsim.model.checkpoint as checkpoint
@@ -450,8 +464,13 @@ def test_loss_curve_keeps_every_validation_even_with_equal_scores(qtbot):
     qtbot.addWidget(curve)
     merged: dict = {}
     # As the GUI delivers them: info merged over the job, so the last validation rides along.
-    for step, extra in ((10, {}), (20, {"val_loss": 0.01, "val_acc": 1.0, "val_step": 20}), (30, {}),
-                        (40, {"val_loss": 0.01, "val_acc": 1.0, "val_step": 40}), (50, {})):
+    for step, extra in (
+        (10, {}),
+        (20, {"val_loss": 0.01, "val_acc": 1.0, "val_step": 20}),
+        (30, {}),
+        (40, {"val_loss": 0.01, "val_acc": 1.0, "val_step": 40}),
+        (50, {}),
+    ):
         merged.update(extra, loss=1.0 / step)
         curve.add(float(step), dict(merged))
     assert curve.point_count() == 5
