@@ -1,4 +1,4 @@
-"""The GUI's adapter over the services facade (Qt-free, called from worker threads).
+"""The GUI's adapter over the library facade (Qt-free, called from worker threads).
 
 Every method returns plain Python data (tuples, dicts, numpy arrays), never ORM objects,
 so nothing the main thread holds is tied to a database session or a thread.
@@ -271,6 +271,8 @@ class Backend:
     # --- organisation -----------------------------------------------------------------------
 
     def rank(self, seed_ids: list[int], mode: str = "mean") -> tuple[np.ndarray, np.ndarray]:
+        """Every other track, nearest to the seeds first: the ranking ``Library.similar`` (and so
+        ``musicsim similar``) takes its first n from, never a second one of the GUI's own."""
         pairs = self.org.rank([int(i) for i in seed_ids], mode=mode)
         if not pairs:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
