@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import Any
 
 from musicsim import __version__
 from musicsim.cli import handoffs, library, models, organizing, search
@@ -47,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
         if s.type is bool:
             p.add_argument(s.flag, dest=s.name, action=argparse.BooleanOptionalAction, default=None, help=s.help)
         else:
-            kw = {"choices": s.choices} if s.choices else {}
+            kw: dict[str, Any] = {"choices": s.choices} if s.choices else {}
             p.add_argument(
                 s.flag, dest=s.name, type=s.type, default=None, help=f"{s.help} (default: {s.default!r})", **kw
             )

@@ -101,21 +101,23 @@ def sort(lib: Library, args: argparse.Namespace) -> int:
 
     entries = read_xspf(args.playlist) if args.playlist.lower().endswith(".xspf") else read_m3u(args.playlist)
     by_path = {t.path: t.id for t in lib.tracks()}
-    ids, unknown = [], []
-    for p in entries:
-        tid = by_path.get(os.path.abspath(str(p)))
+    ids: list[int] = []
+    unknown: list[str] = []
+    for entry in entries:
+        tid = by_path.get(os.path.abspath(str(entry)))
         if tid is None:
-            unknown.append(str(p))
+            unknown.append(str(entry))
         else:
             ids.append(tid)
-    for p in unknown:
-        eprint(f"not in the library, left out: {p}")
+    for missing in unknown:
+        eprint(f"not in the library, left out: {missing}")
     if not ids:
         raise NotFound(f"no track of {args.playlist} is in the library")
-    dists: dict | None = None
+    dists: dict[int, float] | None = None
+    stats: dict[str, float] = {}
     if args.seed:
         ranked = lib.organizer.sort(ids, _one(lib, args.seed))
-        ids, dists, stats = [i for i, _ in ranked], dict(ranked), {}
+        ids, dists = [i for i, _ in ranked], dict(ranked)
     else:
         ids, stats = lib.organizer.smooth(ids)
     _print_list(lib, ids, args, {k: round(v, 4) for k, v in stats.items()}, dists)
