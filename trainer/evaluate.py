@@ -41,15 +41,20 @@ import torch
 
 from musicsim.index.norm import normalise_library
 from musicsim.jobs import CancelToken, ProgressFn, report
+from musicsim.melcache import CachedMel, DecodeSettings, MelCache
 from musicsim.model.checkpoint import LoadedModel, default_model, load_model
 from musicsim.model.embed import STD_WEIGHT, track_vector
 from musicsim.model.resnet import POOLINGS, ModelConfig
 from trainer.baselines import mfcc_stats, standardise, untrained_like
-from trainer.data import CachedMel, DecodeSettings, MelCache
 
 METRICS = ("p@5", "1nn", "probe", "nmi", "auroc")
-METRIC_NAMES = {"p@5": "precision@5", "1nn": "1-NN (LOO)", "probe": "linear probe", "nmi": "k-means NMI",
-                "auroc": "outlier AUROC"}
+METRIC_NAMES = {
+    "p@5": "precision@5",
+    "1nn": "1-NN (LOO)",
+    "probe": "linear probe",
+    "nmi": "k-means NMI",
+    "auroc": "outlier AUROC",
+}
 
 
 def labelled_files(folder: str | os.PathLike) -> list[tuple[str, str]]:
@@ -70,12 +75,18 @@ def _unit(X: np.ndarray) -> np.ndarray:
     return X / np.where(n > 0, n, 1.0)
 
 
-POOLING_NAMES = {"mean": "mean", "meanstd": "mean+std", "multilevel": "multi-level", "multilevel3": "3-level",
-                 "multiband": "multi-band"}
+POOLING_NAMES = {
+    "mean": "mean",
+    "meanstd": "mean+std",
+    "multilevel": "multi-level",
+    "multilevel3": "3-level",
+    "multiband": "multi-band",
+}
 
 
-def pool_segments(vecs: np.ndarray, mode: str = "mean", std_weight: float = STD_WEIGHT,
-                  parts: tuple[int, ...] | None = None) -> np.ndarray:
+def pool_segments(
+    vecs: np.ndarray, mode: str = "mean", std_weight: float = STD_WEIGHT, parts: tuple[int, ...] | None = None
+) -> np.ndarray:
     """A track vector from its segment vectors ``[n, D]`` (or descriptors of these ``parts``:
     the embedding, then texture statistics), exactly as the library stores one for a model
     with that pooling (:func:`musicsim.model.embed.track_vector`)."""
@@ -91,9 +102,15 @@ def pooled_config(loaded: LoadedModel, pooling: str | None = None) -> ModelConfi
 
 
 @torch.inference_mode()
-def segment_vectors(loaded: LoadedModel, cached: list[CachedMel], *, device: str | torch.device = "auto",
-                    batch_size: int = 256, cancel: CancelToken | None = None,
-                    pooling: str | None = None) -> list[np.ndarray]:
+def segment_vectors(
+    loaded: LoadedModel,
+    cached: list[CachedMel],
+    *,
+    device: str | torch.device = "auto",
+    batch_size: int = 256,
+    cancel: CancelToken | None = None,
+    pooling: str | None = None,
+) -> list[np.ndarray]:
     """Segment descriptors ``[n_i, D]`` of every cached track (segments cut as the scanner cuts
     them): the embedding, then texture statistics (:meth:`ResNetEmbedding.descriptor`, as
     ``pooling`` takes them; default: the model's own pooling), so that every pooling that
@@ -111,8 +128,14 @@ def segment_vectors(loaded: LoadedModel, cached: list[CachedMel], *, device: str
         if not pending:
             return
         x = torch.cat(pending)
-        vecs = torch.cat([model.descriptor(x[i : i + batch_size].to(dev), levels, bands)
-                          for i in range(0, len(x), batch_size)]).float().cpu().numpy()
+        vecs = (
+            torch.cat(
+                [model.descriptor(x[i : i + batch_size].to(dev), levels, bands) for i in range(0, len(x), batch_size)]
+            )
+            .float()
+            .cpu()
+            .numpy()
+        )
         pos = 0
         for n in owners:
             out.append(vecs[pos : pos + n])
@@ -135,8 +158,15 @@ def segment_vectors(loaded: LoadedModel, cached: list[CachedMel], *, device: str
     return out
 
 
-def track_vectors(loaded: LoadedModel, cached: list[CachedMel], *, device: str | torch.device = "auto",
-                  batch_size: int = 256, cancel: CancelToken | None = None, pooling: str | None = None) -> np.ndarray:
+def track_vectors(
+    loaded: LoadedModel,
+    cached: list[CachedMel],
+    *,
+    device: str | torch.device = "auto",
+    batch_size: int = 256,
+    cancel: CancelToken | None = None,
+    pooling: str | None = None,
+) -> np.ndarray:
     """Track vectors of cached tracks (``pooling``: see :func:`pool_segments`; default: the model's)."""
     cfg = pooled_config(loaded, pooling)
     segs = segment_vectors(loaded, cached, device=device, batch_size=batch_size, cancel=cancel, pooling=cfg.pooling)
@@ -216,21 +246,34 @@ def _auroc(X: np.ndarray, labels: np.ndarray, holdout: str | None) -> float | No
     return float(np.mean(scores))
 
 
-def embedding_metrics(X: np.ndarray, labels, *, seed: int = 0, holdout: str | None = None,
-                      query_labels: list[str] | None = None) -> dict:
+def embedding_metrics(
+    X: np.ndarray, labels, *, seed: int = 0, holdout: str | None = None, query_labels: list[str] | None = None
+) -> dict:
     """All five metrics for vectors ``X`` (rows: tracks) and their labels."""
     labels = np.asarray(labels)
     q = np.isin(labels, query_labels) if query_labels else np.ones(len(labels), bool)
     p5, nn1 = _knn(X, labels, min(5, len(X) - 1), q)
-    return {"p@5": p5, "1nn": nn1, "probe": _probe(X, labels, seed), "nmi": _nmi(X, labels, seed),
-            "auroc": _auroc(X, labels, holdout)}
+    return {
+        "p@5": p5,
+        "1nn": nn1,
+        "probe": _probe(X, labels, seed),
+        "nmi": _nmi(X, labels, seed),
+        "auroc": _auroc(X, labels, holdout),
+    }
 
 
 SEEDED = {"probe": _probe, "nmi": _nmi}  # the metrics that depend on the evaluation seed (folds, k-means starts)
 
 
-def metrics_over_seeds(X: np.ndarray, labels, *, seed: int = 0, seeds: int = 1, holdout: str | None = None,
-                       query_labels: list[str] | None = None) -> dict:
+def metrics_over_seeds(
+    X: np.ndarray,
+    labels,
+    *,
+    seed: int = 0,
+    seeds: int = 1,
+    holdout: str | None = None,
+    query_labels: list[str] | None = None,
+) -> dict:
     """:func:`embedding_metrics` averaged over evaluation seeds ``seed .. seed + seeds - 1``.
 
     On a library of a hundred tracks one seed moves the probe by up to ±1.5 points and NMI by
@@ -248,12 +291,25 @@ def metrics_over_seeds(X: np.ndarray, labels, *, seed: int = 0, seeds: int = 1, 
     return out
 
 
-def evaluate_folder(folder: str | os.PathLike, *, model_path: str | None = None, cache: str | None = None,
-                    device: str = "auto", workers: int = 0, baselines: bool = True, holdout: str | None = None,
-                    query_labels: list[str] | None = None, compare: list[str] | None = None, combined: bool = False,
-                    pooling: str | tuple[str, ...] | None = None, seed: int = 0, seeds: int = 1,
-                    library_norm: bool = True, progress: ProgressFn | None = None,
-                    cancel: CancelToken | None = None) -> dict:
+def evaluate_folder(
+    folder: str | os.PathLike,
+    *,
+    model_path: str | None = None,
+    cache: str | None = None,
+    device: str = "auto",
+    workers: int = 0,
+    baselines: bool = True,
+    holdout: str | None = None,
+    query_labels: list[str] | None = None,
+    compare: list[str] | None = None,
+    combined: bool = False,
+    pooling: str | tuple[str, ...] | None = None,
+    seed: int = 0,
+    seeds: int = 1,
+    library_norm: bool = True,
+    progress: ProgressFn | None = None,
+    cancel: CancelToken | None = None,
+) -> dict:
     """Evaluate a model (default: the shipped one) on ``folder``; sub-folders are labels.
 
     Returns ``{"folder", "tracks", "labels": {label: n}, "failed": [...], "methods": {name: {metric: value,
@@ -286,8 +342,11 @@ def evaluate_folder(folder: str | os.PathLike, *, model_path: str | None = None,
         if name in methods:  # a row is never overwritten: each keeps its own figures
             name = next(f"{name} #{i}" for i in range(2, len(order) + 3) if f"{name} #{i}" not in methods)
         report(progress, "evaluate", len(order), 0, name)
-        methods[name] = {"kind": kind, **info, **metrics_over_seeds(X, labels, seed=seed, seeds=seeds,
-                                                                    holdout=holdout, query_labels=query_labels)}
+        methods[name] = {
+            "kind": kind,
+            **info,
+            **metrics_over_seeds(X, labels, seed=seed, seeds=seeds, holdout=holdout, query_labels=query_labels),
+        }
         order.append(name)
 
     if pooling is None:
@@ -326,10 +385,20 @@ def evaluate_folder(folder: str | os.PathLike, *, model_path: str | None = None,
     if combined:
         add("model + MFCC", np.concatenate([Xm[poolings[0]], _unit(Xf) * 0.7], axis=1), "combined")
     uniq, counts = np.unique(labels, return_counts=True)
-    return {"folder": str(folder), "tracks": len(files), "labels": dict(zip(uniq.tolist(), counts.tolist())),
-            "failed": failed, "methods": methods, "order": order, "holdout": holdout, "query_labels": query_labels,
-            "model": {"name": loaded.name, "checksum": loaded.checksum, "path": loaded.path}, "library_norm": library_norm,
-            "seeds": list(range(seed, seed + max(1, seeds))), "seconds": time.perf_counter() - t0}
+    return {
+        "folder": str(folder),
+        "tracks": len(files),
+        "labels": dict(zip(uniq.tolist(), counts.tolist())),
+        "failed": failed,
+        "methods": methods,
+        "order": order,
+        "holdout": holdout,
+        "query_labels": query_labels,
+        "model": {"name": loaded.name, "checksum": loaded.checksum, "path": loaded.path},
+        "library_norm": library_norm,
+        "seeds": list(range(seed, seed + max(1, seeds))),
+        "seconds": time.perf_counter() - t0,
+    }
 
 
 def format_report(result: dict) -> str:
@@ -342,8 +411,10 @@ def format_report(result: dict) -> str:
         lines.append(f"precision@5 / 1-NN over queries from: {', '.join(result['query_labels'])}")
     seeds = result.get("seeds") or []
     if len(seeds) > 1:
-        lines.append(f"linear probe and k-means NMI: mean over evaluation seeds {seeds[0]}-{seeds[-1]} "
-                     "(probe folds and k-means starts)")
+        lines.append(
+            f"linear probe and k-means NMI: mean over evaluation seeds {seeds[0]}-{seeds[-1]} "
+            "(probe folds and k-means starts)"
+        )
     if result.get("failed"):
         lines.append(f"{len(result['failed'])} files could not be decoded and were left out")
     width = max([len(n) for n in result["order"]] + [20])
@@ -361,9 +432,11 @@ def format_report(result: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m trainer.evaluate",
-                                 description="Evaluate track embeddings on a folder whose sub-folders are labels, "
-                                             "beside MFCC mean/std and untrained-network baselines.")
+    ap = argparse.ArgumentParser(
+        prog="python -m trainer.evaluate",
+        description="Evaluate track embeddings on a folder whose sub-folders are labels, "
+        "beside MFCC mean/std and untrained-network baselines.",
+    )
     ap.add_argument("folder", help="folder with one sub-folder per label")
     ap.add_argument("--model", help="checkpoint to evaluate (default: the shipped model)")
     ap.add_argument("--compare", nargs="*", default=[], help="more checkpoints to evaluate in the same run")
@@ -373,29 +446,51 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--holdout", help="only this label is held out as unseen for the outlier AUROC")
     ap.add_argument("--query-labels", nargs="*", help="precision@5 / 1-NN only over tracks of these labels")
     ap.add_argument("--combined", action="store_true", help="also evaluate model vector + MFCC statistics")
-    ap.add_argument("--pooling", nargs="+", choices=POOLINGS,
-                    help="track vectors from segment vectors: mean, meanstd (mean and spread), multilevel (also "
-                         "the third stage's texture statistics), multilevel3 (and the second stage's) and/or "
-                         "multiband (the third, second and first stages' statistics, each in the lower and the "
-                         "upper half of the frequency axis) (default: the model's own, what the library stores)")
-    ap.add_argument("--raw-vectors", action="store_true",
-                    help="compare network vectors as stored, not z-scored over the evaluated tracks as a library "
-                         "compares them")
+    ap.add_argument(
+        "--pooling",
+        nargs="+",
+        choices=POOLINGS,
+        help="track vectors from segment vectors: mean, meanstd (mean and spread), multilevel (also "
+        "the third stage's texture statistics), multilevel3 (and the second stage's) and/or "
+        "multiband (the third, second and first stages' statistics, each in the lower and the "
+        "upper half of the frequency axis) (default: the model's own, what the library stores)",
+    )
+    ap.add_argument(
+        "--raw-vectors",
+        action="store_true",
+        help="compare network vectors as stored, not z-scored over the evaluated tracks as a library compares them",
+    )
     ap.add_argument("--no-baselines", action="store_true", help="skip the MFCC and untrained rows")
     ap.add_argument("--seed", type=int, default=0, help="seed of the probe folds and k-means")
-    ap.add_argument("--seeds", type=int, default=1,
-                    help="average the probe and NMI over this many evaluation seeds from --seed (one seed moves "
-                         "them by a few points on a small set; the model card's figures use 5)")
+    ap.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        help="average the probe and NMI over this many evaluation seeds from --seed (one seed moves "
+        "them by a few points on a small set; the model card's figures use 5)",
+    )
     ap.add_argument("--threads", type=int, help="torch CPU threads")
     ap.add_argument("--json", help="also write the result as JSON to this file")
     a = ap.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
     logging.basicConfig(level=logging.WARNING)
-    res = evaluate_folder(a.folder, model_path=a.model, cache=a.cache, device=a.device, workers=a.workers,
-                          baselines=not a.no_baselines, holdout=a.holdout, query_labels=a.query_labels,
-                          compare=a.compare, combined=a.combined, pooling=tuple(a.pooling) if a.pooling else None, seed=a.seed,
-                          seeds=a.seeds, library_norm=not a.raw_vectors)
+    res = evaluate_folder(
+        a.folder,
+        model_path=a.model,
+        cache=a.cache,
+        device=a.device,
+        workers=a.workers,
+        baselines=not a.no_baselines,
+        holdout=a.holdout,
+        query_labels=a.query_labels,
+        compare=a.compare,
+        combined=a.combined,
+        pooling=tuple(a.pooling) if a.pooling else None,
+        seed=a.seed,
+        seeds=a.seeds,
+        library_norm=not a.raw_vectors,
+    )
     print(format_report(res))
     if a.json:
         Path(a.json).write_text(json.dumps(res, indent=1, default=str))

@@ -1,7 +1,9 @@
 """Keep a fine-tuned model only if it does not group the library worse than the one it replaces.
 
 Labels are what a personal library already holds: tracks of one album (its album tag, with the
-album artist) or, without tags, of one folder belong together. The score is kNN precision@5
+album artist) or, without tags, of one folder belong together (the library side,
+:mod:`musicsim.library.finetune`, labels the tracks and reads both models' stored vectors;
+this module judges plain arrays). The score is kNN precision@5
 over tracks whose album/folder has at least two analysed tracks, with every analysed track as
 a candidate neighbour; the old and the new model are scored on the same tracks. No labels are
 asked of the user, and nothing is measured on data the model will not be used on.
@@ -9,7 +11,6 @@ asked of the user, and nothing is measured on data the model will not be used on
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,19 +30,6 @@ class GuardVerdict:
     reason: str
 
 
-def track_groups(tracks) -> dict[int, str]:
-    """Album (album artist or artist + album tag) or else parent folder, per track id."""
-    out = {}
-    for t in tracks:
-        album = (t.album or "").strip()
-        if album:
-            who = (t.albumartist or t.artist or "").strip().casefold()
-            out[t.id] = f"album:{who}\x00{album.casefold()}"
-        else:
-            out[t.id] = f"folder:{os.path.dirname(t.path)}"
-    return out
-
-
 def grouping_precision(X: np.ndarray, labels: np.ndarray, k: int = 5) -> tuple[float | None, int]:
     """Mean share of same-label tracks among each query's k nearest (cosine on unit vectors);
     queries: tracks with at least one other track of their label. Returns (score, queries)."""
@@ -57,8 +45,13 @@ def grouping_precision(X: np.ndarray, labels: np.ndarray, k: int = 5) -> tuple[f
     return hits / (len(queries) * k), int(len(queries))
 
 
-def judge(groups: dict[int, str], old: tuple[np.ndarray, np.ndarray], new: tuple[np.ndarray, np.ndarray],
-          *, tolerance: float = 0.0) -> GuardVerdict:
+def judge(
+    groups: dict[int, str],
+    old: tuple[np.ndarray, np.ndarray],
+    new: tuple[np.ndarray, np.ndarray],
+    *,
+    tolerance: float = 0.0,
+) -> GuardVerdict:
     """Compare (track ids, stored vectors) of the old and the new model on the tracks both
     embedded, each model's vectors in its library space (as the library would compare them)."""
     old_ids, old_X = old[0], normalise_library(old[1])
@@ -70,11 +63,26 @@ def judge(groups: dict[int, str], old: tuple[np.ndarray, np.ndarray], new: tuple
     s_old, n = grouping_precision(old_X[np.searchsorted(old_ids, common)], labels)
     s_new, _ = grouping_precision(new_X[np.searchsorted(new_ids, common)], labels)
     if s_old is None or s_new is None:
-        return GuardVerdict(None, None, n, True,
-                            f"only {n} tracks share an album or folder with another track: nothing to check against")
+        return GuardVerdict(
+            None,
+            None,
+            n,
+            True,
+            f"only {n} tracks share an album or folder with another track: nothing to check against",
+        )
     if s_new + 1e-9 >= s_old - tolerance:
-        return GuardVerdict(s_old, s_new, n, True,
-                            f"albums/folders group at least as well (precision@5 {s_old:.3f} -> {s_new:.3f}, {n} tracks)")
-    return GuardVerdict(s_old, s_new, n, False,
-                        f"the fine-tuned model groups albums/folders worse (precision@5 {s_old:.3f} -> {s_new:.3f}, "
-                        f"{n} tracks), so the previous model stays active")
+        return GuardVerdict(
+            s_old,
+            s_new,
+            n,
+            True,
+            f"albums/folders group at least as well (precision@5 {s_old:.3f} -> {s_new:.3f}, {n} tracks)",
+        )
+    return GuardVerdict(
+        s_old,
+        s_new,
+        n,
+        False,
+        f"the fine-tuned model groups albums/folders worse (precision@5 {s_old:.3f} -> {s_new:.3f}, "
+        f"{n} tracks), so the previous model stays active",
+    )

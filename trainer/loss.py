@@ -49,8 +49,9 @@ def pairwise_sq_dist(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return d.clamp_min(0.0)
 
 
-def triplet_loss(a: torch.Tensor, n: torch.Tensor, d: torch.Tensor, *, margin: float = 0.5,
-                 reduction: str = "mean") -> torch.Tensor:
+def triplet_loss(
+    a: torch.Tensor, n: torch.Tensor, d: torch.Tensor, *, margin: float = 0.5, reduction: str = "mean"
+) -> torch.Tensor:
     """``max(0, |a-n|^2 - |a-d|^2 + margin)`` per triplet (n: neighbour, d: distant)."""
     loss = F.relu(sq_dist(a, n) - sq_dist(a, d) + margin)
     if reduction == "mean":
@@ -89,10 +90,19 @@ def select_negatives(d_ap: torch.Tensor, d_cand: torch.Tensor, valid: torch.Tens
     return torch.where(outside.any(dim=1), semi, easiest)
 
 
-def batch_triplet_loss(a: torch.Tensor, n: torch.Tensor, d: torch.Tensor, track_a: torch.Tensor,
-                       track_d: torch.Tensor, *, margin: float = 0.5, mining: str = "semihard",
-                       norm_reg: float = 0.0, related: RelatedPairs | None = None,
-                       temperature: float = 0.1) -> tuple[torch.Tensor, dict]:
+def batch_triplet_loss(
+    a: torch.Tensor,
+    n: torch.Tensor,
+    d: torch.Tensor,
+    track_a: torch.Tensor,
+    track_d: torch.Tensor,
+    *,
+    margin: float = 0.5,
+    mining: str = "semihard",
+    norm_reg: float = 0.0,
+    related: RelatedPairs | None = None,
+    temperature: float = 0.1,
+) -> tuple[torch.Tensor, dict]:
     """Loss of one batch of triplets and a few statistics (detached 0-d tensors, so a GPU
     step needs no host synchronisation).
 

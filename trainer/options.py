@@ -24,8 +24,19 @@ WINDOW_SECONDS_SCRATCH = 10.0
 WINDOW_SECONDS_FINETUNE = 600.0
 # Fields that describe where/how a run executes, not what it computes: a resumed run takes
 # these from the new call, everything else from the checkpoint.
-RUNTIME_FIELDS = ("device", "workers", "cache", "threads", "resume", "out", "log_every", "reembed", "guard", "amp",
-                  "memory_gb")
+RUNTIME_FIELDS = (
+    "device",
+    "workers",
+    "cache",
+    "threads",
+    "resume",
+    "out",
+    "log_every",
+    "reembed",
+    "guard",
+    "amp",
+    "memory_gb",
+)
 BOUND_FIELDS = ("epochs", "steps", "max_minutes")
 
 
@@ -101,10 +112,12 @@ class TrainResult:
     metrics: dict
     history: list[dict]
     cancelled: bool = False
+    device: str = ""  # the device type it trained on ("cpu", "cuda", "mps")
+    # filled by the library side (musicsim.library.finetune) when it re-embeds a library:
     model_id: int | None = None  # the library's row for the new model (after re-embedding)
     reembedded: int = 0
     activated: bool = False  # the new model became the library's active model
-    guard: str = ""  # the album/folder check's verdict (trainer.guard)
+    guard: str = ""  # the album/folder check's verdict (trainer.guard.judge)
     guard_scores: tuple = (None, None)  # its precision@5 before -> after
     failures: list = field(default_factory=list)
     summary: str = ""
@@ -113,6 +126,9 @@ class TrainResult:
 def command_line(argv: list[str] | None = None) -> str:
     """The command that reproduces this run (recorded in the model card)."""
     args = sys.argv[1:] if argv is None else argv
-    prefix = ["torchrun", "--nproc_per_node", os.environ["WORLD_SIZE"]] if int(os.environ.get("WORLD_SIZE", "1")) > 1 \
+    prefix = (
+        ["torchrun", "--nproc_per_node", os.environ["WORLD_SIZE"]]
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1
         else ["python"]
+    )
     return " ".join(shlex.quote(a) for a in [*prefix, "-m", "trainer", *args])

@@ -67,8 +67,9 @@ class RelatedPairs:
         return torch.isin(torch.minimum(a, b) * self.n + torch.maximum(a, b), table)
 
 
-def nearest_rows(X: np.ndarray, k: int, queries: np.ndarray, ids: np.ndarray | None = None,
-                 chunk: int = 1024) -> np.ndarray:
+def nearest_rows(
+    X: np.ndarray, k: int, queries: np.ndarray, ids: np.ndarray | None = None, chunk: int = 1024
+) -> np.ndarray:
     """``[len(queries), k]``: indices of each query row's ``k`` nearest rows of ``X`` by dot
     product (cosine on unit rows), never the row itself nor, with ``ids``, a row of the same id.
     Exact; memory stays ``chunk x len(X)``. The caller keeps ``k`` below the rows available."""

@@ -23,11 +23,19 @@ def repool(src: str, dst: str, pooling: str, name: str | None = None) -> dict:
     ckpt = read_checkpoint(src)
     cfg = replace(ModelConfig.from_dict(ckpt["model_args"]), pooling=pooling)  # validates the pooling
     before = model_from_checkpoint(ckpt, path=src)  # the weights fit the architecture
-    out = dict(ckpt, model_args=cfg.to_dict(), name=name or ckpt.get("name"),
-               created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    out = dict(
+        ckpt,
+        model_args=cfg.to_dict(),
+        name=name or ckpt.get("name"),
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )
     card = dict(ckpt.get("card") or {})
-    card["repooled"] = {"from": before.name, "checksum_from": before.checksum, "pooling_from": before.config.pooling,
-                        "pooling": pooling}
+    card["repooled"] = {
+        "from": before.name,
+        "checksum_from": before.checksum,
+        "pooling_from": before.config.pooling,
+        "pooling": pooling,
+    }
     out["card"] = card
     model_from_checkpoint(out)  # refuse to write what would not load
     save_checkpoint(out, dst)

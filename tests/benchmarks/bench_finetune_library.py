@@ -69,7 +69,8 @@ def run(a: argparse.Namespace, work: Path) -> int:
 
     from musicsim.jobs import Progress
     from musicsim.library import Library
-    from trainer.train import TrainOptions, train
+    from musicsim.library.finetune import finetune
+    from trainer.train import TrainOptions
 
     print(f"machine: {os.cpu_count()} CPUs, torch {torch.__version__} ({torch.get_num_threads()} threads)", flush=True)
     if a.library:
@@ -85,8 +86,11 @@ def run(a: argparse.Namespace, work: Path) -> int:
     with Library(db) as lib:
         rep = lib.scan([str(music)])
         n = len(lib.tracks())
-    print(f"scan: {rep.analysed} analysed, {rep.failed} failed, {rep.audio_seconds / 60:.0f} min of audio in "
-          f"{time.perf_counter() - t:.0f} s", flush=True)
+    print(
+        f"scan: {rep.analysed} analysed, {rep.failed} failed, {rep.audio_seconds / 60:.0f} min of audio in "
+        f"{time.perf_counter() - t:.0f} s",
+        flush=True,
+    )
 
     stages: dict[str, list[float]] = {}
 
@@ -97,14 +101,20 @@ def run(a: argparse.Namespace, work: Path) -> int:
 
     opts = TrainOptions(db=str(db), cache=str(work / "cold-cache") if a.cold else None)
     t0 = time.perf_counter()
-    res = train(opts, progress=progress)
+    with Library(db) as lib:
+        res = finetune(lib, opts, progress=progress)
     total = time.perf_counter() - t0
-    print(f"fine-tune of {n} tracks at default settings ({'cold' if a.cold else 'mel cache filled by the scan'}): "
-          f"{total / 60:.1f} min in all", flush=True)
+    print(
+        f"fine-tune of {n} tracks at default settings ({'cold' if a.cold else 'mel cache filled by the scan'}): "
+        f"{total / 60:.1f} min in all",
+        flush=True,
+    )
     for stage, (s, e) in stages.items():
         print(f"    {stage:<10} {s - t0:7.1f} s -> {e - t0:7.1f} s  ({(e - s) / 60:.1f} min)")
-    print(f"    {res.steps} steps, {res.epochs:.2f} epochs; re-embedded {res.reembedded}; "
-          f"{'activated' if res.activated else 'not activated'}: {res.guard}")
+    print(
+        f"    {res.steps} steps, {res.epochs:.2f} epochs; re-embedded {res.reembedded}; "
+        f"{'activated' if res.activated else 'not activated'}: {res.guard}"
+    )
     print(f"target: under 15 min for 500 tracks -> {'met' if total < 900 else 'NOT met'} ({total / 60:.1f} min)")
     return 0
 

@@ -40,9 +40,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import torch  # noqa: E402
 
+from musicsim.melcache import MelCache  # noqa: E402
 from musicsim.model.checkpoint import DEFAULT_RESOURCE, default_model, load_model  # noqa: E402
 from musicsim.model.embed import device_name  # noqa: E402
-from trainer.data import MelCache  # noqa: E402
 from trainer.options import DEFAULT_EPOCHS_FINETUNE, FINETUNE_MAX_STEPS  # noqa: E402
 from trainer.train import TrainOptions, cpu_bf16_native, train  # noqa: E402
 
@@ -85,8 +85,12 @@ class GpuUtilisation:
         import subprocess
 
         try:
-            out = subprocess.run(["nvidia-smi", "-i", str(self.index), "--query-gpu=utilization.gpu",
-                                  "--format=csv,noheader,nounits"], capture_output=True, text=True, timeout=5)
+            out = subprocess.run(
+                ["nvidia-smi", "-i", str(self.index), "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+            )
             return float(out.stdout.strip().splitlines()[0])
         except (OSError, ValueError, IndexError, subprocess.SubprocessError):
             return None
@@ -111,12 +115,22 @@ class GpuUtilisation:
         if not self.samples:
             return "GPU utilisation: not measured" + ("" if self.source else " (no CUDA device or no NVML/nvidia-smi)")
         busy = sorted(self.samples)
-        return (f"GPU utilisation ({self.source}, {len(busy)} samples): mean {sum(busy) / len(busy):.0f}%, "
-                f"median {busy[len(busy) // 2]:.0f}%")
+        return (
+            f"GPU utilisation ({self.source}, {len(busy)} samples): mean {sum(busy) / len(busy):.0f}%, "
+            f"median {busy[len(busy) // 2]:.0f}%"
+        )
 
 
-def bench_train(folders: list[str], cache: str, device: str, steps: int | None, init: str | None, batch: int,
-                epochs: int | None = None, amp: str = "auto") -> dict:
+def bench_train(
+    folders: list[str],
+    cache: str,
+    device: str,
+    steps: int | None,
+    init: str | None,
+    batch: int,
+    epochs: int | None = None,
+    amp: str = "auto",
+) -> dict:
     from musicsim.jobs import Progress
 
     marks: dict[str, float] = {}
@@ -129,8 +143,20 @@ def bench_train(folders: list[str], cache: str, device: str, steps: int | None, 
             marks["start"] = now
 
     def options(out: str, steps: int | None, epochs: int | None) -> TrainOptions:
-        return TrainOptions(folders=folders, init=init or "default", cache=cache, out=out, device=device, steps=steps,
-                            epochs=epochs, batch_size=batch, val_fraction=0.0, workers=2, name="bench", amp=amp)
+        return TrainOptions(
+            folders=folders,
+            init=init or "default",
+            cache=cache,
+            out=out,
+            device=device,
+            steps=steps,
+            epochs=epochs,
+            batch_size=batch,
+            val_fraction=0.0,
+            workers=2,
+            name="bench",
+            amp=amp,
+        )
 
     if device.startswith("cuda"):
         # CUDA's context, cuDNN's algorithm search and the caching allocator's first blocks cost
@@ -143,8 +169,13 @@ def bench_train(folders: list[str], cache: str, device: str, steps: int | None, 
         res = train(opts, progress=progress)
         wall = time.perf_counter() - t
     rows = [h for h in res.history if h.get("segments_per_s")]
-    return {"segments_per_s": rows[-1]["segments_per_s"] if rows else float("nan"), "steps": res.steps, "wall": wall,
-            "loop_s": marks.get("end", t) - marks.get("start", t), "gpu": gpu.summary()}
+    return {
+        "segments_per_s": rows[-1]["segments_per_s"] if rows else float("nan"),
+        "steps": res.steps,
+        "wall": wall,
+        "loop_s": marks.get("end", t) - marks.get("start", t),
+        "gpu": gpu.summary(),
+    }
 
 
 @torch.inference_mode()
@@ -178,10 +209,12 @@ def bench_epoch(tmp: Path, hours: float, device: str, model_path: str | None, ba
     build_s = time.perf_counter() - t
     tr = bench_train([str(root)], str(tmp / "epoch-cache"), device, None, model_path, batch, epochs=1)
     name = device_name(torch.device(device))
-    print(f"\n[{name}] one epoch over {hours:g} h of audio ({len(found)} tracks; generated in {gen_s:.0f} s, "
-          f"cached in {build_s:.0f} s): {tr['steps']} steps of {batch} triplets in {tr['loop_s']:.1f} s of training "
-          f"({tr['wall']:.1f} s with loading the cache and the model), {tr['segments_per_s']:.0f} segments/s; "
-          f"{tr['gpu']}")
+    print(
+        f"\n[{name}] one epoch over {hours:g} h of audio ({len(found)} tracks; generated in {gen_s:.0f} s, "
+        f"cached in {build_s:.0f} s): {tr['steps']} steps of {batch} triplets in {tr['loop_s']:.1f} s of training "
+        f"({tr['wall']:.1f} s with loading the cache and the model), {tr['segments_per_s']:.0f} segments/s; "
+        f"{tr['gpu']}"
+    )
 
 
 def main() -> None:
@@ -195,8 +228,12 @@ def main() -> None:
     ap.add_argument("--tracks", type=int, default=500)
     ap.add_argument("--minutes", type=float, default=4.0, help="mean track length assumed by the estimate")
     ap.add_argument("--epoch-hours", type=float, help="also time one epoch over this many hours of generated audio")
-    ap.add_argument("--amp", default="auto", choices=("auto", "bf16", "fp16", "off"),
-                    help="training precision (auto on a CPU with bf16 in hardware: both float32 and bf16)")
+    ap.add_argument(
+        "--amp",
+        default="auto",
+        choices=("auto", "bf16", "fp16", "off"),
+        help="training precision (auto on a CPU with bf16 in hardware: both float32 and bf16)",
+    )
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -221,11 +258,15 @@ def main() -> None:
         devices = ["cpu"] if a.device == "cpu" else (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
         if a.device not in ("auto", "cpu"):
             devices = [a.device]
-        print(f"model: {lm.name} (width {lm.config.width}, {sum(p.numel() for p in lm.model.parameters()) / 1e6:.2f} M "
-              f"parameters), batch {a.batch_size} triplets, torch {torch.__version__}, {os.cpu_count()} CPUs, "
-              f"{torch.get_num_threads()} threads")
-        print(f"cache build: {len(found)} tracks, {audio_s / 60:.1f} min of audio in {build_s:.1f} s "
-              f"({audio_s / build_s:.0f}x real time, 2 workers)")
+        print(
+            f"model: {lm.name} (width {lm.config.width}, {sum(p.numel() for p in lm.model.parameters()) / 1e6:.2f} M "
+            f"parameters), batch {a.batch_size} triplets, torch {torch.__version__}, {os.cpu_count()} CPUs, "
+            f"{torch.get_num_threads()} threads"
+        )
+        print(
+            f"cache build: {len(found)} tracks, {audio_s / 60:.1f} min of audio in {build_s:.1f} s "
+            f"({audio_s / build_s:.0f}x real time, 2 workers)"
+        )
         results = {}
         for dev in devices:
             emb = bench_embed(dev, model_path)
@@ -236,24 +277,30 @@ def main() -> None:
                 precision = "" if len(amps) == 1 else "float32" if amp == "off" else amp
                 results[f"{dev} ({precision})" if precision else dev] = (tr, emb)
                 name = device_name(torch.device(dev)) + (f", {precision}" if precision else "")
-                print(f"[{name}] training: {tr['segments_per_s']:.0f} segments/s ({tr['segments_per_s'] / 3:.0f} "
-                      f"triplets/s, {tr['steps']} steps); embedding (float32): {emb:.0f} segments/s; {tr['gpu']}")
+                print(
+                    f"[{name}] training: {tr['segments_per_s']:.0f} segments/s ({tr['segments_per_s'] / 3:.0f} "
+                    f"triplets/s, {tr['steps']} steps); embedding (float32): {emb:.0f} segments/s; {tr['gpu']}"
+                )
         if a.epoch_hours:
             bench_epoch(Path(tmp), a.epoch_hours, devices[-1], model_path, a.batch_size, fe)
         seg_s = fe.segment_frames * fe.hop_length / fe.sr
         n_seg = a.tracks * a.minutes * 60 / seg_s
-        print(f"\nESTIMATE (from the throughputs above) for fine-tuning a {a.tracks}-track library of "
-              f"{a.minutes:g}-minute tracks ({n_seg:.0f} segments) at default settings "
-              f"({DEFAULT_EPOCHS_FINETUNE} epochs but at most {FINETUNE_MAX_STEPS} steps of {a.batch_size} triplets = "
-              f"3 x {a.batch_size} segments embedded per step); bench_finetune_library.py measures it end to end:")
+        print(
+            f"\nESTIMATE (from the throughputs above) for fine-tuning a {a.tracks}-track library of "
+            f"{a.minutes:g}-minute tracks ({n_seg:.0f} segments) at default settings "
+            f"({DEFAULT_EPOCHS_FINETUNE} epochs but at most {FINETUNE_MAX_STEPS} steps of {a.batch_size} triplets = "
+            f"3 x {a.batch_size} segments embedded per step); bench_finetune_library.py measures it end to end:"
+        )
         for dev, (tr, emb) in results.items():
             t_cache = a.tracks * a.minutes * 60 / (audio_s / build_s)
             n_steps = min(FINETUNE_MAX_STEPS, DEFAULT_EPOCHS_FINETUNE * math.ceil(n_seg / a.batch_size))
             t_train = n_steps * 3 * a.batch_size / tr["segments_per_s"]
             t_embed = n_seg / emb
-            print(f"  {dev}: training {t_train / 60:.1f} min + re-embedding {t_embed / 60:.1f} min = "
-                  f"{(t_train + t_embed) / 60:.1f} min for a scanned library (the scan filled the mel cache); "
-                  f"+ {t_cache / 60:.1f} min of decoding when it did not")
+            print(
+                f"  {dev}: training {t_train / 60:.1f} min + re-embedding {t_embed / 60:.1f} min = "
+                f"{(t_train + t_embed) / 60:.1f} min for a scanned library (the scan filled the mel cache); "
+                f"+ {t_cache / 60:.1f} min of decoding when it did not"
+            )
 
 
 if __name__ == "__main__":

@@ -8,9 +8,8 @@ import numpy as np
 
 from musicsim.config import Config
 from musicsim.library import Library
-from musicsim.melcache import UNAVAILABLE_KEEP_DAYS, DecodeSettings, MelStore
+from musicsim.melcache import UNAVAILABLE_KEEP_DAYS, DecodeSettings, MelCache, MelStore
 from musicsim.paths import cache_dir
-from trainer.data import MelCache
 
 
 def test_scan_caches_exactly_what_the_trainer_would_decode(family_library, tmp_path):
@@ -154,7 +153,9 @@ def test_models_with_other_segment_lengths_share_the_entries(family_library, tmp
     root, _ = family_library
     f = str(next(root.rglob("*.wav")))
     mel = np.random.default_rng(0).normal(size=(64, 500)).astype(np.float16)
-    assert MelStore(tmp_path / "c", FrontEnd(), DecodeSettings()).put(f, [mel[:, :300], mel[:, 300:]], [0.0, 60.0], 90.0)
+    assert MelStore(tmp_path / "c", FrontEnd(), DecodeSettings()).put(
+        f, [mel[:, :300], mel[:, 300:]], [0.0, 60.0], 90.0
+    )
     short = MelStore(tmp_path / "c", FrontEnd(segment_frames=64), DecodeSettings()).get(f)
     assert short is not None and np.array_equal(np.asarray(short.mel), mel)
     x, starts = short.segments(FrontEnd(segment_frames=64))
@@ -165,7 +166,13 @@ def test_models_with_other_segment_lengths_share_the_entries(family_library, tmp
     assert MelStore(tmp_path / "c", FrontEnd(), DecodeSettings(windows=2)).get(f) is None
     # entries written before (keyed with the default segment length in the front end) stay valid
     st = os.stat(f)
-    old = {"v": CACHE_VERSION, "path": os.path.abspath(f), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
-           "frontend": FrontEnd().to_dict(), "decode": asdict(DecodeSettings())}
+    old = {
+        "v": CACHE_VERSION,
+        "path": os.path.abspath(f),
+        "size": st.st_size,
+        "mtime_ns": st.st_mtime_ns,
+        "frontend": FrontEnd().to_dict(),
+        "decode": asdict(DecodeSettings()),
+    }
     old_key = hashlib.sha256(json.dumps(old, sort_keys=True).encode()).hexdigest()[:32]
     assert cache_key(f, st.st_size, st.st_mtime_ns, FrontEnd(segment_frames=256), DecodeSettings()) == old_key

@@ -28,7 +28,7 @@ def train_library(tmp_path_factory):
 def mel_cache_dir(tmp_path_factory, train_library):
     """A mel cache filled once for the library (every training test reads it)."""
     from musicsim.audio.features import FrontEnd
-    from trainer.data import MelCache
+    from musicsim.melcache import MelCache
 
     d = tmp_path_factory.mktemp("melcache")
     MelCache(d, FrontEnd()).build(list(train_library[1]), workers=1)

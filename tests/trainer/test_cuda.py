@@ -15,23 +15,29 @@ from musicsim.model.embed import Embedder, device_name
 from tests.trainer.test_training import _opts
 from trainer.train import TrainOptions, train
 
-pytestmark = [pytest.mark.gpu,
-              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 
 
 @pytest.mark.parametrize("amp", ["auto", "fp16", "off"])
 def test_cuda_tiny_run_learns(train_library, mel_cache_dir, tmp_path, amp):
     root, _ = train_library
     seen = []
-    res = train(_opts(root, mel_cache_dir, tmp_path / "run", epochs=6, augment=True, margin=0.5, seed=6, amp=amp,
-                      device="cuda"), progress=seen.append)
+    res = train(
+        _opts(
+            root, mel_cache_dir, tmp_path / "run", epochs=6, augment=True, margin=0.5, seed=6, amp=amp, device="cuda"
+        ),
+        progress=seen.append,
+    )
     first, last = res.history[0], res.history[-1]
     print(amp, [(h["epoch"], round(h["val_loss"], 4), round(h["val_acc"], 3)) for h in res.history])
     assert last["val_loss"] < 0.7 * first["val_loss"], res.history
     assert last["val_acc"] > first["val_acc"], res.history
     card = read_checkpoint(res.model_path)["card"]
-    want = {"off": "float32", "fp16": "float16 autocast",
-            "auto": "bfloat16 autocast" if torch.cuda.is_bf16_supported() else "float16 autocast"}[amp]
+    want = {
+        "off": "float32",
+        "fp16": "float16 autocast",
+        "auto": "bfloat16 autocast" if torch.cuda.is_bf16_supported() else "float16 autocast",
+    }[amp]
     assert card["precision"] == want
     assert card["hardware"].startswith(device_name(torch.device("cuda", 0)))
     shown = {p.info["device"] for p in seen if p.stage == "train"}
@@ -64,8 +70,9 @@ def test_cuda_resume_after_cancel_continues_the_run(train_library, mel_cache_dir
     part = train(_opts(root, mel_cache_dir, tmp_path / "part", **variant), progress=progress, cancel=token)
     assert part.cancelled and part.steps == stop_at
     assert isinstance(read_checkpoint(part.checkpoint)["extra"]["rng"]["torch_cuda"], torch.Tensor)
-    resumed = train(TrainOptions(resume=str(tmp_path / "part"), device="cuda", cache=str(mel_cache_dir), workers=1,
-                                 amp="off"))
+    resumed = train(
+        TrainOptions(resume=str(tmp_path / "part"), device="cuda", cache=str(mel_cache_dir), workers=1, amp="off")
+    )
     assert resumed.steps == full.steps and not resumed.cancelled
     lr_full = {h["step"]: h.get("lr") for h in full.history}
     assert all(lr_full[h["step"]] == h.get("lr") for h in resumed.history if h["step"] in lr_full)
@@ -77,7 +84,9 @@ def test_cuda_resume_after_cancel_continues_the_run(train_library, mel_cache_dir
 
     a, b, c = flat(full), flat(again), flat(resumed)
     rerun, resume = float((a - b).norm() / a.norm()), float((a - c).norm() / a.norm())
-    fresh = float((a - flat(train(_opts(root, mel_cache_dir, tmp_path / "seed2", seed=2, **variant)))).norm() / a.norm())
+    fresh = float(
+        (a - flat(train(_opts(root, mel_cache_dir, tmp_path / "seed2", seed=2, **variant)))).norm() / a.norm()
+    )
     print(f"relative weight difference: re-run {rerun:.2e}, resumed {resume:.2e}, another seed {fresh:.2e}")
     assert resume < max(5 * rerun, 1e-4) and resume < 0.2 * fresh
 
@@ -93,7 +102,7 @@ def test_gpu_log_mel_matches_cpu():
 
 
 def test_gpu_mel_cache_build_matches_cpu(train_library, tmp_path):
-    from trainer.data import MelCache
+    from musicsim.melcache import MelCache
 
     paths = sorted(train_library[1])[:3]
     cpu, _ = MelCache(tmp_path / "cpu", FrontEnd()).build(paths, device="cpu", workers=1)

@@ -4,7 +4,9 @@ import numpy as np
 import soundfile as sf
 
 from musicsim.audio.features import FrontEnd
-from trainer.data import MelCache, TripletSampler, duplicate_groups, rng_for
+from musicsim.melcache import MelCache
+from trainer.duplicates import duplicate_groups
+from trainer.sampling import TripletSampler, rng_for
 
 
 def test_copies_share_a_group_and_are_never_distant(train_library, tmp_path):
@@ -14,8 +16,10 @@ def test_copies_share_a_group_and_are_never_distant(train_library, tmp_path):
     paths = sorted(fams)
     original = paths[0]
     audio, sr = sf.read(original, dtype="float32")
-    copies = [str(write_audio(tmp_path / "copy.mp3", audio, sr=sr)),  # another codec
-              str(write_audio(tmp_path / "quieter.flac", audio * 0.9, sr=sr))]  # another master, -0.9 dB
+    copies = [
+        str(write_audio(tmp_path / "copy.mp3", audio, sr=sr)),  # another codec
+        str(write_audio(tmp_path / "quieter.flac", audio * 0.9, sr=sr)),
+    ]  # another master, -0.9 dB
     files = paths + copies
     found, failed = MelCache(tmp_path / "cache", FrontEnd()).build(files, workers=1)
     assert not failed

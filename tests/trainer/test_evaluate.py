@@ -54,8 +54,9 @@ def test_evaluate_folder_prints_model_and_baselines(train_library, mel_cache_dir
     root, fams = train_library
     files = labelled_files(root)
     assert len(files) == len(fams) and {lab for _, lab in files} == set(fams.values())
-    res = evaluate_folder(root, cache=str(mel_cache_dir), device="cpu", workers=1, combined=True,
-                          pooling=("mean", "meanstd"))
+    res = evaluate_folder(
+        root, cache=str(mel_cache_dir), device="cpu", workers=1, combined=True, pooling=("mean", "meanstd")
+    )
     assert res["tracks"] == 16 and res["labels"] == {"chord": 4, "clicks": 4, "noise": 4, "sine": 4}
     kinds = [res["methods"][n]["kind"] for n in res["order"]]
     assert kinds == ["model", "model", "baseline", "baseline", "baseline", "combined"]
@@ -85,18 +86,20 @@ def test_each_pooling_row_is_made_from_the_statistics_that_pooling_takes(train_l
     import torch
 
     from musicsim.index.norm import normalise_library
+    from musicsim.melcache import DecodeSettings, MelCache
     from musicsim.model.checkpoint import default_model
     from musicsim.model.embed import Embedder
-    from trainer.data import DecodeSettings, MelCache
     from trainer.evaluate import track_vectors
 
     root, _ = train_library
-    res = evaluate_folder(root, cache=str(mel_cache_dir), device="cpu", workers=1, baselines=False,
-                          pooling=("multilevel3", "multiband"))
+    res = evaluate_folder(
+        root, cache=str(mel_cache_dir), device="cpu", workers=1, baselines=False, pooling=("multilevel3", "multiband")
+    )
     lm = default_model()
     files = labelled_files(root)
-    found, _ = MelCache(str(mel_cache_dir), lm.frontend, DecodeSettings()).build([f for f, _ in files], device=torch.device("cpu"),
-                                                                          workers=1)
+    found, _ = MelCache(str(mel_cache_dir), lm.frontend, DecodeSettings()).build(
+        [f for f, _ in files], device=torch.device("cpu"), workers=1
+    )
     cached, labels = [found[f] for f, _ in files], np.array([lab for _, lab in files])
     by_pooling = {}
     for name in res["order"]:
@@ -122,8 +125,22 @@ def test_evaluate_cli(train_library, mel_cache_dir, tmp_path, capsys):
     from trainer.evaluate import main
 
     root, _ = train_library
-    assert main([str(root), "--cache", str(mel_cache_dir), "--device", "cpu", "--workers", "1",
-                 "--json", str(tmp_path / "r.json")]) == 0
+    assert (
+        main(
+            [
+                str(root),
+                "--cache",
+                str(mel_cache_dir),
+                "--device",
+                "cpu",
+                "--workers",
+                "1",
+                "--json",
+                str(tmp_path / "r.json"),
+            ]
+        )
+        == 0
+    )
     assert "linear probe" in capsys.readouterr().out and (tmp_path / "r.json").exists()
 
 
@@ -131,8 +148,22 @@ def test_musicsim_evaluate_delegates(train_library, mel_cache_dir, capsys):
     from musicsim.cli import main
 
     root, _ = train_library
-    assert main(["evaluate", str(root), "--cache", str(mel_cache_dir), "--device", "cpu", "--workers", "1",
-                 "--no-baselines"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                str(root),
+                "--cache",
+                str(mel_cache_dir),
+                "--device",
+                "cpu",
+                "--workers",
+                "1",
+                "--no-baselines",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "precision@5" in out and "MFCC" not in out
 
@@ -148,11 +179,20 @@ def test_compare_rows_of_one_name_stay_apart(train_library, mel_cache_dir, tmp_p
     paths = []
     for i in (1, 2):
         g = torch.Generator().manual_seed(i)
-        state = {k: v + 0.05 * torch.randn(v.shape, generator=g) if v.is_floating_point() else v
-                 for k, v in base["model"].items()}
+        state = {
+            k: v + 0.05 * torch.randn(v.shape, generator=g) if v.is_floating_point() else v
+            for k, v in base["model"].items()
+        }
         paths.append(save_checkpoint(dict(base, model=state), tmp_path / f"run{i}.pt"))
-    res = evaluate_folder(root, cache=str(mel_cache_dir), device="cpu", workers=1, baselines=False,
-                          model_path=str(DEFAULT_RESOURCE), compare=[str(p) for p in paths])
+    res = evaluate_folder(
+        root,
+        cache=str(mel_cache_dir),
+        device="cpu",
+        workers=1,
+        baselines=False,
+        model_path=str(DEFAULT_RESOURCE),
+        compare=[str(p) for p in paths],
+    )
     name = base["name"]
     assert res["order"] == [f"model: {name}", f"model: {name} (run1.pt)", f"model: {name} (run2.pt)"]
     sums = [res["methods"][n]["checksum"] for n in res["order"]]
@@ -167,8 +207,8 @@ def test_network_rows_compare_vectors_as_a_library_does(train_library, mel_cache
     import torch
 
     from musicsim.index.norm import normalise_library
+    from musicsim.melcache import DecodeSettings, MelCache
     from musicsim.model.checkpoint import default_model
-    from trainer.data import DecodeSettings, MelCache
     from trainer.evaluate import track_vectors
 
     src, _ = train_library
@@ -180,13 +220,15 @@ def test_network_rows_compare_vectors_as_a_library_does(train_library, mel_cache
     files = labelled_files(root)
     lm = default_model()
     found, _ = MelCache(str(mel_cache_dir), lm.frontend, DecodeSettings()).build(
-        [p for p, _ in files], device=torch.device("cpu"), workers=1)
+        [p for p, _ in files], device=torch.device("cpu"), workers=1
+    )
     X = track_vectors(lm, [found[p] for p, _ in files], device="cpu")
     labels = [lab for _, lab in files]
     rows = {}
     for flag, V in ((True, normalise_library(X)), (False, X)):
-        res = evaluate_folder(root, cache=str(mel_cache_dir), device="cpu", workers=1, baselines=False,
-                              library_norm=flag)
+        res = evaluate_folder(
+            root, cache=str(mel_cache_dir), device="cpu", workers=1, baselines=False, library_norm=flag
+        )
         rows[flag] = row = res["methods"][res["order"][0]]
         want = embedding_metrics(V, labels)
         for k in ("p@5", "1nn", "probe", "nmi"):
@@ -220,8 +262,27 @@ def test_evaluate_cli_seeds(train_library, mel_cache_dir, tmp_path, capsys):
     from trainer.evaluate import main
 
     root, _ = train_library
-    assert main([str(root), "--cache", str(mel_cache_dir), "--device", "cpu", "--workers", "1", "--no-baselines",
-                 "--seed", "2", "--seeds", "3", "--json", str(tmp_path / "r.json")]) == 0
+    assert (
+        main(
+            [
+                str(root),
+                "--cache",
+                str(mel_cache_dir),
+                "--device",
+                "cpu",
+                "--workers",
+                "1",
+                "--no-baselines",
+                "--seed",
+                "2",
+                "--seeds",
+                "3",
+                "--json",
+                str(tmp_path / "r.json"),
+            ]
+        )
+        == 0
+    )
     assert "mean over evaluation seeds 2-4" in capsys.readouterr().out
     res = json.loads((tmp_path / "r.json").read_text())
     row = res["methods"][res["order"][0]]

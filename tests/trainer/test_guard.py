@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from musicsim.library import Library
+from musicsim.library.finetune import finetune, track_groups
 from musicsim.store import repo
-from trainer.guard import grouping_precision, judge, track_groups
-from trainer.train import TrainOptions, train
+from trainer.guard import grouping_precision, judge
+from trainer.train import TrainOptions
 
 
 def _vectors(labels, spread, seed=0):
@@ -19,10 +20,12 @@ def _vectors(labels, spread, seed=0):
 
 
 def test_track_groups_use_album_then_folder():
-    t = [SimpleNamespace(id=1, path="/m/a/1.mp3", album="Blue", albumartist=None, artist="X"),
-         SimpleNamespace(id=2, path="/m/b/2.mp3", album="blue ", albumartist="x", artist="Y"),
-         SimpleNamespace(id=3, path="/m/a/3.mp3", album=None, albumartist=None, artist="X"),
-         SimpleNamespace(id=4, path="/m/a/4.mp3", album="", albumartist=None, artist=None)]
+    t = [
+        SimpleNamespace(id=1, path="/m/a/1.mp3", album="Blue", albumartist=None, artist="X"),
+        SimpleNamespace(id=2, path="/m/b/2.mp3", album="blue ", albumartist="x", artist="Y"),
+        SimpleNamespace(id=3, path="/m/a/3.mp3", album=None, albumartist=None, artist="X"),
+        SimpleNamespace(id=4, path="/m/a/4.mp3", album="", albumartist=None, artist=None),
+    ]
     g = track_groups(t)
     assert g[1] == g[2]  # one album whichever folder, case and spacing aside
     assert g[3] == g[4] != g[1]  # untagged: their folder
@@ -55,8 +58,24 @@ def test_training_on_a_library_applies_the_check(family_library, tmp_path):
     with Library(db) as lib:
         lib.scan([str(root)])
         old = lib.model_row
-    res = train(TrainOptions(db=str(db), init=None, width=4, embed_dim=16, segment_frames=64, batch_size=8, steps=2,
-                             cache=str(tmp_path / "cache"), device="cpu", workers=1, val_fraction=0.0, name="tiny"))
+    with Library(db) as lib:
+        res = finetune(
+            lib,
+            TrainOptions(
+                db=str(db),
+                init=None,
+                width=4,
+                embed_dim=16,
+                segment_frames=64,
+                batch_size=8,
+                steps=2,
+                cache=str(tmp_path / "cache"),
+                device="cpu",
+                workers=1,
+                val_fraction=0.0,
+                name="tiny",
+            ),
+        )
     assert res.guard and res.guard_scores[0] is not None  # family folders: enough to judge
     old_score, new_score = res.guard_scores
     assert res.activated == (new_score >= old_score)

@@ -2,8 +2,10 @@ import numpy as np
 import pytest
 import torch
 
-from trainer.data import Augment, SegmentStore, TripletSampler, rng_for, split_tracks
+from trainer.augment import Augment
 from trainer.loss import batch_triplet_loss, norm_penalty, pairwise_sq_dist, select_negatives, triplet_loss
+from trainer.sampling import TripletSampler, rng_for, split_tracks
+from trainer.segments import SegmentStore
 
 # --- loss on hand-made vectors ----------------------------------------------------------------
 

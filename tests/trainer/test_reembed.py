@@ -5,9 +5,10 @@ import os
 import numpy as np
 
 from musicsim.library import Library
+from musicsim.library.finetune import finetune
+from musicsim.library.reembed import reembed_library
 from musicsim.model.checkpoint import load_model
 from musicsim.store import repo
-from trainer.reembed import reembed_library
 from trainer.train import TrainOptions, train
 
 
@@ -26,9 +27,25 @@ def test_train_on_db_reembeds_and_activates(family_library, tmp_path):
     n_tracks = len(lib.tracks())
     lib.close()
 
-    res = train(TrainOptions(db=str(db), init=None, width=4, embed_dim=16, segment_frames=64, batch_size=8, steps=3,
-                             cache=str(tmp_path / "cache"), device="cpu", workers=1, val_fraction=0.0, name="tuned",
-                             guard=False))
+    with Library(db) as lib:
+        res = finetune(
+            lib,
+            TrainOptions(
+                db=str(db),
+                init=None,
+                width=4,
+                embed_dim=16,
+                segment_frames=64,
+                batch_size=8,
+                steps=3,
+                cache=str(tmp_path / "cache"),
+                device="cpu",
+                workers=1,
+                val_fraction=0.0,
+                name="tuned",
+                guard=False,
+            ),
+        )
     assert res.model_id is not None and res.reembedded == n_tracks and res.activated
     assert res.model_path.startswith(str(tmp_path / "lib-models"))
 
@@ -55,9 +72,22 @@ def test_reembed_library_directly_keeps_previous_selectable(family_library, tmp_
     db = tmp_path / "lib.db"
     lib = _scan(root, db)
     first = lib.model_row
-    res = train(TrainOptions(folders=[str(root)], init=None, width=4, embed_dim=16, segment_frames=64, batch_size=8,
-                             steps=2, cache=str(tmp_path / "cache"), device="cpu", workers=1, out=str(tmp_path / "run"),
-                             name="direct"))
+    res = train(
+        TrainOptions(
+            folders=[str(root)],
+            init=None,
+            width=4,
+            embed_dim=16,
+            segment_frames=64,
+            batch_size=8,
+            steps=2,
+            cache=str(tmp_path / "cache"),
+            device="cpu",
+            workers=1,
+            out=str(tmp_path / "run"),
+            name="direct",
+        )
+    )
     seen = []
     out = reembed_library(lib, load_model(res.model_path), seen.append, None, cache=str(tmp_path / "cache"))
     assert out["active"] and out["embedded"] == len(lib.tracks())
@@ -68,7 +98,7 @@ def test_reembed_library_directly_keeps_previous_selectable(family_library, tmp_
     with lib.db.session() as s:
         row = s.get(type(first), first.id)
         repo.set_active(s, row)
-    lib.model_row, lib._ann = row, None
+    lib.activate(row)
     assert len(lib.ann()) == len(lib.tracks())
     lib.close()
 
@@ -76,22 +106,36 @@ def test_reembed_library_directly_keeps_previous_selectable(family_library, tmp_
 def test_reembedding_decodes_in_batches_and_stores_within_the_cache_budget(family_library, tmp_path, monkeypatch):
     """Tracks the cache lacks are decoded a batch at a time; only what fits the scan's cache
     budget is stored, and the vectors are those the cached frames give."""
+    from musicsim.library.reembed import model_vectors
+    from musicsim.melcache import DecodeSettings, MelCache
     from musicsim.model.embed import Embedder
-    from trainer.data import DecodeSettings, MelCache
-    from trainer.reembed import model_vectors
 
     root = family_library[0] if isinstance(family_library, tuple) else family_library
     budget = 350_000  # bytes: about three of these 20-s tracks' frames
     monkeypatch.setenv("MUSICSIM_MEL_CACHE_GB", str(budget / 2**30))
     lib = _scan(root, tmp_path / "lib.db")
     paths = {t.id: t.path for t in lib.tracks()}
-    res = train(TrainOptions(folders=[str(root)], init=None, width=4, embed_dim=16, segment_frames=64, batch_size=8,
-                             steps=1, cache=str(tmp_path / "train-cache"), device="cpu", workers=1,
-                             out=str(tmp_path / "run"), name="batched"))
+    res = train(
+        TrainOptions(
+            folders=[str(root)],
+            init=None,
+            width=4,
+            embed_dim=16,
+            segment_frames=64,
+            batch_size=8,
+            steps=1,
+            cache=str(tmp_path / "train-cache"),
+            device="cpu",
+            workers=1,
+            out=str(tmp_path / "run"),
+            name="batched",
+        )
+    )
     m = load_model(res.model_path)
     seen = []
-    out = reembed_library(lib, m, seen.append, None, cache=str(tmp_path / "fresh"), workers=1, batch_tracks=3,
-                          activate=False)
+    out = reembed_library(
+        lib, m, seen.append, None, cache=str(tmp_path / "fresh"), workers=1, batch_tracks=3, activate=False
+    )
     assert out["embedded"] == len(paths) and not out["failed"] and not out["active"]
     stored = list((tmp_path / "fresh").rglob("*.npy"))
     assert 1 <= len(stored) < len(paths) and sum(p.stat().st_size for p in stored) <= budget
@@ -100,11 +144,12 @@ def test_reembedding_decodes_in_batches_and_stores_within_the_cache_budget(famil
     done = [p.done for p in seen]
     assert done == sorted(done) and done[-1] == len(paths)
     reading = [p.current for p in seen if p.current.startswith("reading ")]
-    assert {os.path.basename(r[len("reading "):]) for r in reading} <= {os.path.basename(p) for p in paths.values()}
+    assert {os.path.basename(r[len("reading ") :]) for r in reading} <= {os.path.basename(p) for p in paths.values()}
     assert reading and any(p.current in {os.path.basename(q) for q in paths.values()} for p in seen)  # embedding
     # the same vectors as from frames that are all cached
     full, _ = MelCache(tmp_path / "full", m.frontend, DecodeSettings.from_config(lib.config)).build(
-        list(paths.values()), workers=1)
+        list(paths.values()), workers=1
+    )
     emb = Embedder(m, device="cpu")
     ids, X = model_vectors(lib, out["model_id"])
     assert len(ids) == len(paths)
@@ -112,3 +157,43 @@ def test_reembedding_decodes_in_batches_and_stores_within_the_cache_budget(famil
         segs, _ = full[paths[int(tid)]].segments(m.frontend)
         assert np.allclose(emb.track_vector(emb.embed_segments(segs)), x, atol=2e-3)
     lib.close()
+
+
+def test_library_train_returns_what_the_app_shows(family_library, tmp_path):
+    """``Library.train`` (the app's Training tab) delegates to ``musicsim.library.finetune.train_library``."""
+    from musicsim.library.finetune import train_library
+
+    root, families = family_library
+    with _scan(root, tmp_path / "lib.db") as lib:
+        tiny = dict(
+            init=None,
+            width=4,
+            embed_dim=16,
+            segment_frames=64,
+            batch_size=8,
+            steps=2,
+            workers=1,
+            cache=str(tmp_path / "cache"),
+            val_fraction=0.0,
+            name="app-run",
+            guard=False,
+        )
+        out = train_library(lib, minutes=5.0, device="cpu", **tiny)
+        assert set(out) == {
+            "name",
+            "cancelled",
+            "steps",
+            "epochs",
+            "seconds",
+            "metrics",
+            "reembedded",
+            "activated",
+            "guard",
+            "model_path",
+            "summary",
+        }
+        assert out["name"] == "app-run" and out["steps"] == 2 and not out["cancelled"]
+        assert out["activated"] and out["reembedded"] == len(families) and lib.model_row.name == "app-run"
+        assert out["model_path"].startswith(str(tmp_path / "lib-models")) and "trained app-run" in out["summary"]
+        again = lib.train(minutes=5.0, device="cpu", **dict(tiny, name="via-facade", seed=1))  # other weights
+        assert again["activated"] and lib.model_row.name == "via-facade"

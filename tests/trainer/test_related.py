@@ -3,9 +3,9 @@
 import numpy as np
 import torch
 
-from trainer.data import TripletSampler
 from trainer.loss import batch_triplet_loss
 from trainer.related import RelatedPairs, nearest_pairs
+from trainer.sampling import TripletSampler
 
 
 def _unit(x):
@@ -70,12 +70,12 @@ def test_fine_tuning_a_library_reuses_its_stored_vectors(family_library, tmp_pat
     import os
 
     from musicsim.library import Library
+    from musicsim.library.finetune import finetune, stored_track_vectors, train_tracks
+    from musicsim.melcache import DecodeSettings, MelCache
     from musicsim.model.checkpoint import DEFAULT_RESOURCE, load_model
     from musicsim.paths import cache_dir
-    from trainer.data import DecodeSettings, MelCache
     from trainer.evaluate import track_vectors
-    from trainer.setup import stored_track_vectors
-    from trainer.train import TrainOptions, train
+    from trainer.train import TrainOptions
 
     root, families = family_library
     db = tmp_path / "lib.db"
@@ -85,7 +85,9 @@ def test_fine_tuning_a_library_reuses_its_stored_vectors(family_library, tmp_pat
         paths = [t.path for t in lib.tracks()]
         stored = stored_track_vectors(lib, start.checksum, paths)
         assert set(stored) == set(paths) and len(paths) == len(families)
-        found, _ = MelCache(str(cache_dir()), start.frontend, DecodeSettings.from_config(lib.config)).build(paths, workers=1)
+        found, _ = MelCache(str(cache_dir()), start.frontend, DecodeSettings.from_config(lib.config)).build(
+            paths, workers=1
+        )
         fresh = track_vectors(start, [found[p] for p in paths], device="cpu")
         kept = np.stack([stored[p] for p in paths])
         # the scan embeds float32 frames, the cache keeps float16: the same vectors to rounding
@@ -99,8 +101,25 @@ def test_fine_tuning_a_library_reuses_its_stored_vectors(family_library, tmp_pat
         assert set(stored_track_vectors(lib, start.checksum, paths)) == set(paths[1:])
 
     seen = []
-    res = train(TrainOptions(db=str(db), steps=1, batch_size=8, device="cpu", workers=1, val_fraction=0.0,
-                             name="ft", similar_k=2, reembed=False), progress=seen.append)
+    opts = TrainOptions(
+        db=str(db),
+        steps=1,
+        batch_size=8,
+        device="cpu",
+        workers=1,
+        val_fraction=0.0,
+        name="ft",
+        similar_k=2,
+        reembed=False,
+    )
+    with Library(db) as lib:  # what the trainer is given: each track's stored vector under the starting model
+        given = train_tracks(lib, opts)
+        assert [t.path for t in given] == paths and [t.vector is not None for t in given] == [False] + [True] * (
+            len(paths) - 1
+        )
+        assert {t.vector_model for t in given[1:]} == {start.checksum}
+        assert train_tracks(lib, TrainOptions(db=str(db), similar_k=0))[1].vector is None  # not needed: not read
+        res = finetune(lib, opts, progress=seen.append)
     done = [p.info for p in seen if p.stage == "related" and p.done == 1]
     assert res.steps == 1 and done == [{"tracks": len(paths), "stored": len(paths) - 1, "k": 2}]
 

@@ -16,8 +16,12 @@ def test_repool_keeps_weights_and_records_itself(tmp_path, capsys):
     assert b.name == "base-ml" and b.config.pooling == "multilevel" and a.checksum != b.checksum
     assert all(torch.equal(v, b.model.state_dict()[k]) for k, v in a.model.state_dict().items())
     assert b.card["recipe"] == "x"
-    assert b.card["repooled"] == {"from": "base", "checksum_from": a.checksum, "pooling_from": "meanstd",
-                                  "pooling": "multilevel"}
+    assert b.card["repooled"] == {
+        "from": "base",
+        "checksum_from": a.checksum,
+        "pooling_from": "meanstd",
+        "pooling": "multilevel",
+    }
     assert "wrote" in capsys.readouterr().out
 
 

@@ -10,9 +10,25 @@ from trainer.train import TrainOptions, _amp_dtype, cpu_bf16_native, train
 
 
 def _opts(root, cache, out, **kw):
-    base = dict(folders=[str(root)], init=None, cache=str(cache), out=str(out), width=8, embed_dim=32,
-                segment_frames=64, batch_size=16, lr=3e-3, warmup_steps=5, val_fraction=0.25, val_triplets=96,
-                window_seconds=4.0, workers=1, device="cpu", seed=1, augment=False)
+    base = dict(
+        folders=[str(root)],
+        init=None,
+        cache=str(cache),
+        out=str(out),
+        width=8,
+        embed_dim=32,
+        segment_frames=64,
+        batch_size=16,
+        lr=3e-3,
+        warmup_steps=5,
+        val_fraction=0.25,
+        val_triplets=96,
+        window_seconds=4.0,
+        workers=1,
+        device="cpu",
+        seed=1,
+        augment=False,
+    )
     base.update(kw)
     return TrainOptions(**base)
 
@@ -21,8 +37,10 @@ def _opts(root, cache, out, **kw):
 def test_tiny_run_learns(train_library, mel_cache_dir, tmp_path, amp):
     root, _ = train_library
     seen = []
-    res = train(_opts(root, mel_cache_dir, tmp_path / "run", epochs=6, augment=True, margin=0.5, seed=6, amp=amp),
-                progress=seen.append)
+    res = train(
+        _opts(root, mel_cache_dir, tmp_path / "run", epochs=6, augment=True, margin=0.5, seed=6, amp=amp),
+        progress=seen.append,
+    )
     first, last = res.history[0], res.history[-1]
     assert first["step"] == 0 and last["epoch"] == 6
     print([(h["epoch"], round(h["val_loss"], 4), round(h["val_acc"], 3)) for h in res.history])
@@ -38,7 +56,9 @@ def test_tiny_run_learns(train_library, mel_cache_dir, tmp_path, amp):
     shown = {p.info["device"] for p in seen if p.stage == "train"}  # what the Training tab shows
     assert shown == {device_name(torch.device("cpu")) + ("" if amp == "off" else ", bfloat16 autocast")}
     # the weights stay float32 whatever the forward pass ran in
-    assert all(v.dtype == torch.float32 for v in read_checkpoint(res.model_path)["model"].values() if v.is_floating_point())
+    assert all(
+        v.dtype == torch.float32 for v in read_checkpoint(res.model_path)["model"].values() if v.is_floating_point()
+    )
 
 
 def test_precision_choice():
@@ -88,8 +108,9 @@ def test_resume_after_cancel_mid_epoch_is_exact(train_library, mel_cache_dir, tm
     assert m.model.embed(torch.randn(2, 1, 64, 64)).shape == (2, 32)
     assert m.model(torch.randn(2, 1, 64, 64)).shape == (2, m.config.segment_dim)
 
-    resumed = train(TrainOptions(resume=str(tmp_path / "part"), device="cpu", cache=str(mel_cache_dir), workers=1,
-                                 amp=amp))  # the precision is the resuming command's choice, like the device
+    resumed = train(
+        TrainOptions(resume=str(tmp_path / "part"), device="cpu", cache=str(mel_cache_dir), workers=1, amp=amp)
+    )  # the precision is the resuming command's choice, like the device
     assert resumed.steps == full.steps and not resumed.cancelled
     a, b = _weights(full.checkpoint), _weights(resumed.checkpoint)
     assert a.keys() == b.keys()
@@ -150,8 +171,12 @@ def test_recipe_defaults_depend_on_the_start(train_library, mel_cache_dir, tmp_p
     # 16 tracks: K = 15 would relate every pair and leave batch-all mining no negative, so at
     # most a quarter of the other tracks (3) are related, and the loss still has work to do
     seen = []
-    res = train(_opts(root, mel_cache_dir, tmp_path / "ft", init=src.model_path, steps=2, window_seconds=None,
-                      val_fraction=0.0), progress=seen.append)
+    res = train(
+        _opts(
+            root, mel_cache_dir, tmp_path / "ft", init=src.model_path, steps=2, window_seconds=None, val_fraction=0.0
+        ),
+        progress=seen.append,
+    )
     opts = read_checkpoint(res.checkpoint)["extra"]["options"]
     assert res.steps == 2 and (opts["window_seconds"], opts["similar_k"]) == (600.0, 15)
     assert [p.info["k"] for p in seen if p.stage == "related" and p.done == 1] == [3] and len(tracks) == 16
@@ -165,8 +190,11 @@ def test_freeze_keeps_the_lower_stages_as_they_were(train_library, mel_cache_dir
     assert read_checkpoint(ft.checkpoint)["extra"]["options"]["freeze"] == 2
     before, after = _weights(src), _weights(ft.model_path)
     # [2,2,2,2] blocks: stages 1-2 are layers.0-3; BatchNorm running statistics included
-    lower = [k for k in before if k.split(".")[0] in ("in_norm", "stem") or
-             (k.startswith("layers.") and int(k.split(".")[1]) < 4)]
+    lower = [
+        k
+        for k in before
+        if k.split(".")[0] in ("in_norm", "stem") or (k.startswith("layers.") and int(k.split(".")[1]) < 4)
+    ]
     upper = [k for k in before if k not in lower and not k.endswith("num_batches_tracked")]
     assert any("running_mean" in k for k in lower) and any(k.startswith("layers.3.") for k in lower)
     for k in lower:
@@ -179,23 +207,111 @@ def test_cli_help_documents_every_option(capsys):
     from trainer.__main__ import build_parser, main
 
     text = build_parser().format_help()
-    for opt in ("--db", "--from", "--scratch", "--cache", "--device", "--epochs", "--steps", "--max-minutes",
-                "--resume", "--batch-size", "--lr", "--margin", "--window-seconds", "--mining", "--width",
-                "--no-augment", "--norm-reg", "--no-reembed", "torchrun"):
+    for opt in (
+        "--db",
+        "--from",
+        "--scratch",
+        "--cache",
+        "--device",
+        "--epochs",
+        "--steps",
+        "--max-minutes",
+        "--resume",
+        "--batch-size",
+        "--lr",
+        "--margin",
+        "--window-seconds",
+        "--mining",
+        "--width",
+        "--no-augment",
+        "--norm-reg",
+        "--no-reembed",
+        "torchrun",
+    ):
         assert opt in text
     for action in build_parser()._actions:
         assert action.help, action.dest
+    assert "With no folders and no --db, python -m trainer fine-tunes your default library" in text
+    # no arguments and no default library yet: a clear error, and nothing created
+    from musicsim.paths import default_db
+
+    assert main([]) == 2
+    assert "no library at" in capsys.readouterr().err and not default_db().exists()
     with pytest.raises(SystemExit):
-        main([])
+        main(["--mining", "nonsense"])
+
+
+def test_cli_without_arguments_fine_tunes_the_default_library(family_library, capsys):
+    """``python -m trainer`` alone: the library the app opens (under MUSICSIM_HOME) is fine-tuned
+    from the shipped model, re-embedded with the new model, which is then judged and activated."""
+    from musicsim.library import Library
+    from musicsim.paths import default_db, models_dir
+    from trainer.__main__ import main
+
+    root, families = family_library
+    with Library() as lib:  # the default library
+        lib.scan([str(root)])
+        old = lib.model_row.name
+    assert default_db().exists()
+    rc = main(
+        [
+            "--steps",
+            "1",
+            "--batch-size",
+            "8",
+            "--device",
+            "cpu",
+            "--workers",
+            "1",
+            "--val-fraction",
+            "0",
+            "--similar-k",
+            "2",
+            "--name",
+            "home-model",
+        ]
+    )
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "trained home-model: 1 steps" in out and f"re-embedded {len(families)} tracks" in out
+    assert (models_dir(default_db()) / "home-model.pt").exists()
+    assert (models_dir(default_db()) / "runs" / "home-model" / "last.pt").exists()
+    with Library() as lib:
+        names = [m[0] for m in lib.models()]
+        assert "home-model" in names and old in names  # the previous model stays selectable
+        activated = lib.model_row.name == "home-model"
+        assert len(lib.embeddings()[0]) == len(families)
+    assert ("is now active" in out) == activated and ("not activated" in out) != activated
 
 
 def test_cli_trains_on_folder(train_library, mel_cache_dir, tmp_path, capsys):
     from trainer.__main__ import main
 
     root, _ = train_library
-    rc = main([str(root), "--scratch", "--width", "8", "--segment-frames", "64", "--steps", "2", "--batch-size", "8",
-               "--cache", str(mel_cache_dir), "--out", str(tmp_path / "cli"), "--device", "cpu", "--workers", "1",
-               "--name", "cli-model"])
+    rc = main(
+        [
+            str(root),
+            "--scratch",
+            "--width",
+            "8",
+            "--segment-frames",
+            "64",
+            "--steps",
+            "2",
+            "--batch-size",
+            "8",
+            "--cache",
+            str(mel_cache_dir),
+            "--out",
+            str(tmp_path / "cli"),
+            "--device",
+            "cpu",
+            "--workers",
+            "1",
+            "--name",
+            "cli-model",
+        ]
+    )
     assert rc == 0
     out = capsys.readouterr().out
     assert "trained cli-model: 2 steps" in out
@@ -207,7 +323,7 @@ def test_cli_trains_on_folder(train_library, mel_cache_dir, tmp_path, capsys):
 def test_a_library_longer_than_the_budget_is_sampled_not_decoded_whole(train_library, tmp_path):
     """Tracks not cached yet are decoded only until their frames are twice the store budget."""
     from musicsim.audio.features import FrontEnd
-    from trainer.data import MelCache
+    from musicsim.melcache import MelCache
 
     root, fams = train_library
     paths = sorted(fams)

@@ -10,22 +10,58 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import replace
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
+from musicsim.config import Config
 from musicsim.errors import Cancelled
 from musicsim.jobs import CancelToken, EtaClock, ProgressFn, report
-from musicsim.melcache import ScanCacheWriter
+from musicsim.melcache import DecodeSettings, MelCache, ScanCacheWriter
 from musicsim.model.checkpoint import LoadedModel
 from musicsim.store import repo
-from musicsim.store.schema import Model
-from trainer.data import DecodeSettings, MelCache
+from musicsim.store.db import Database
+from musicsim.store.schema import Model, Track
 
 
-def reembed_library(lib, loaded: LoadedModel, progress: ProgressFn | None = None, cancel: CancelToken | None = None,
-                    *, cache: str | None = None, device: str = "auto", workers: int = 0, batch_size: int = 256,
-                    activate: bool = True, batch_tracks: int = 128) -> dict:
+class OpenLibrary(Protocol):
+    """What re-embedding and fine-tuning use of an open :class:`musicsim.library.Library`.
+
+    A protocol that the facade's class meets, rather than an import of it: the facade imports
+    this module (``Library.train`` delegates here), and the design allows no import cycle, not
+    even one of types (``tests/test_imports.py``)."""
+
+    db: Database
+    config: Config
+
+    @property
+    def model_row(self) -> Model: ...
+
+    def tracks(self, *, status: str | None = "ok") -> list[Track]: ...
+
+    def register(self, loaded: LoadedModel, *, activate: bool = False) -> Model: ...
+
+    def activate(self, row: Model) -> None: ...
+
+    def ann(self) -> Any: ...
+
+    def save_index(self) -> None: ...
+
+
+def reembed_library(
+    lib: OpenLibrary,
+    loaded: LoadedModel,
+    progress: ProgressFn | None = None,
+    cancel: CancelToken | None = None,
+    *,
+    cache: str | None = None,
+    device: str = "auto",
+    workers: int = 0,
+    batch_size: int = 256,
+    activate: bool = True,
+    batch_tracks: int = 128,
+) -> dict:
     """Embed all live tracks of ``lib`` with ``loaded``; return counts and the new model's id.
 
     Tracks missing from the mel cache are decoded (with the library's scan settings, so the
@@ -54,9 +90,14 @@ def reembed_library(lib, loaded: LoadedModel, progress: ProgressFn | None = None
     try:
         for b in range(0, len(todo), batch_tracks):
             batch = todo[b : b + batch_tracks]
-            found, failed = mcache.build([t.path for t in batch], device=embedder.device, workers=n_workers,
-                                         progress=_reading(progress, b, len(todo), clock), cancel=cancel,
-                                         writer=writer)
+            found, failed = mcache.build(
+                [t.path for t in batch],
+                device=embedder.device,
+                workers=n_workers,
+                progress=_reading(progress, b, len(todo), clock),
+                cancel=cancel,
+                writer=writer,
+            )
             failures += failed
             for k, t in enumerate(batch, 1):
                 if cancel is not None:
@@ -76,9 +117,18 @@ def reembed_library(lib, loaded: LoadedModel, progress: ProgressFn | None = None
         cancelled = True
     if activate and not cancelled:
         row = activate_model(lib, row.id)
-    return {"model_id": row.id, "name": row.name, "embedded": done, "skipped": len(tracks) - len(todo),
-            "failed": [(p, r) for p, r in failures], "cancelled": cancelled, "active": activate and not cancelled,
-            "seconds": time.perf_counter() - t0, "tracks": len(tracks), "vectors": np.int64(done + len(have)).item()}
+    return {
+        "model_id": row.id,
+        "name": row.name,
+        "embedded": done,
+        "skipped": len(tracks) - len(todo),
+        "failed": [(p, r) for p, r in failures],
+        "cancelled": cancelled,
+        "active": activate and not cancelled,
+        "seconds": time.perf_counter() - t0,
+        "tracks": len(tracks),
+        "vectors": np.int64(done + len(have)).item(),
+    }
 
 
 def _reading(progress: ProgressFn | None, offset: int, total: int, clock: EtaClock) -> ProgressFn | None:
@@ -90,11 +140,14 @@ def _reading(progress: ProgressFn | None, offset: int, total: int, clock: EtaClo
     def on(p):
         at = offset + p.done // 2
         current = p.current if "to_decode" in p.info else f"reading {p.current}"  # a count, or a file
-        progress(replace(p, stage="reembed", done=at, total=total, current=current, eta_s=clock.eta(at) if at else None))
+        progress(
+            replace(p, stage="reembed", done=at, total=total, current=current, eta_s=clock.eta(at) if at else None)
+        )
+
     return on
 
 
-def activate_model(lib, model_id: int) -> Model:
+def activate_model(lib: OpenLibrary, model_id: int) -> Model:
     """Make a registered model active in the database and in ``lib``, and build its index."""
     with lib.db.session() as s:
         row = s.get(Model, model_id)
@@ -106,7 +159,7 @@ def activate_model(lib, model_id: int) -> Model:
     return row
 
 
-def model_vectors(lib, model_id: int) -> tuple[np.ndarray, np.ndarray]:
+def model_vectors(lib: OpenLibrary, model_id: int) -> tuple[np.ndarray, np.ndarray]:
     """(track ids, track vectors) a model holds for the library's analysed tracks."""
     with lib.db.session() as s:
         ids, X, _, _ = repo.vectors(s, model_id, status="ok")
