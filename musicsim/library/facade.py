@@ -289,8 +289,8 @@ class Library:
         return self._organizer
 
     def warm_up_training(self) -> None:
-        """Import what training needs now (see :func:`trainer.train.warm_up`)."""
-        from trainer.train import warm_up
+        """Import what training needs now (see :func:`musicsim.library.finetune.warm_up`)."""
+        from musicsim.library.finetune import warm_up
 
         warm_up()
 
@@ -298,14 +298,9 @@ class Library:
               cancel: CancelToken | None = None, **options) -> dict:
         """Fine-tune the model on this library (the trainer, in this thread), re-embed every
         track with it and make it active; the previous model stays selectable."""
-        from trainer.train import TrainOptions, train
+        from musicsim.library.finetune import train_library
 
-        self.db.require_writer()
-        opts = TrainOptions(db=str(self.db.path), max_minutes=minutes, device=device, **options)
-        res = train(opts, progress=progress, cancel=cancel, lib=self)
-        return {"name": res.name, "cancelled": res.cancelled, "steps": res.steps, "epochs": res.epochs,
-                "seconds": res.seconds, "metrics": dict(res.metrics), "reembedded": res.reembedded,
-                "activated": res.activated, "guard": res.guard, "model_path": res.model_path, "summary": res.summary}
+        return train_library(self, minutes=minutes, device=device, progress=progress, cancel=cancel, **options)
 
     # --- scanning -------------------------------------------------------------------------
 
