@@ -36,6 +36,7 @@ STAGE_TITLES = {
     "validate": "Checking on held-out tracks",
     "reembed": "Re-analysing the library",
 }
+CURVE_STAGES = ("train", "validate")
 
 
 def stage_text(p: Progress) -> str:
@@ -324,7 +325,9 @@ class TrainingPanel(QWidget):
                 self.labels[key].setText(f"{float(info[key]):.4f}")
         if info.get("val_acc") is not None:
             self.labels["val_acc"].setText(f"{100 * float(info['val_acc']):.1f}%")
-        if info.get("loss") is not None or info.get("val_loss") is not None:
+        # info is merged over the job's life, so the re-embedding after training still carries the
+        # last loss: only the training's own reports are points of the curve (x is their step)
+        if p.stage in CURVE_STAGES and (info.get("loss") is not None or info.get("val_loss") is not None):
             self.curve.add(float(p.done), info)
 
     def finished(self, message: str, outcome: str = "finished") -> None:
