@@ -286,3 +286,15 @@ def test_training_panel_names_each_stage(qtbot):
     qtbot.wait(50)
     assert [g.width() for g in groups] == widths
     assert panel.labels["stage"].toolTip().endswith(".mp3")
+
+
+def test_loss_curve_takes_points_from_training_only(qtbot):
+    from musicsim.gui.training import TrainingPanel
+
+    panel = TrainingPanel()
+    qtbot.addWidget(panel)
+    panel.on_progress(Progress("train", 5, 10, "epoch 1", info={"loss": 0.5}))
+    panel.on_progress(Progress("validate", 5, 10, "epoch 1", info={"loss": 0.5, "val_loss": 0.4, "val_step": 5}))
+    # what the GUI delivers during re-embedding: the job's merged info still holds the last loss
+    panel.on_progress(Progress("reembed", 60, 113, "a.ogg", info={"loss": 0.5, "val_loss": 0.4, "val_step": 5}))
+    assert [x for x, _ in panel.curve.loss] == [5.0, 5.0] and panel.curve.val_loss == [(5.0, 0.4)]
