@@ -13,27 +13,25 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from musicsim.jobs import CancelToken, ProgressFn
-from musicsim.library.reembed import OpenLibrary
+from musicsim.library.reembed import OpenLibrary, activate_model, model_vectors, reembed_library
 from musicsim.melcache import DecodeSettings
+from musicsim.model.checkpoint import load_model
 from musicsim.store import repo
+from trainer.guard import judge
+from trainer.logs import summarise
+from trainer.options import TrainOptions, TrainResult
+from trainer.runtime import warm_up
+from trainer.setup import start_checksum
+from trainer.tracks import TrainTrack
+from trainer.train import train
 
-if TYPE_CHECKING:
-    from trainer.options import TrainOptions, TrainResult
-    from trainer.tracks import TrainTrack
+__all__ = ["finetune", "reembed_and_activate", "stored_track_vectors", "track_groups", "train_library", "warm_up"]
 
 log = logging.getLogger("trainer")
-
-
-def warm_up() -> None:
-    """Import what training needs now (see :func:`trainer.train.warm_up`)."""
-    from trainer.train import warm_up as trainer_warm_up
-
-    trainer_warm_up()
 
 
 def train_library(
@@ -48,8 +46,6 @@ def train_library(
     """Fine-tune the model on ``lib`` for at most ``minutes`` (the trainer, in this thread),
     re-embed every track with it and make it active; the previous model stays selectable.
     ``options``: further :class:`~trainer.options.TrainOptions` fields."""
-    from trainer.options import TrainOptions
-
     lib.db.require_writer()
     opts = TrainOptions(db=str(lib.db.path), max_minutes=minutes, device=device, **options)
     res = finetune(lib, opts, progress=progress, cancel=cancel)
@@ -75,9 +71,6 @@ def finetune(
     the library with the new model and activate it (``opts.guard``: only if it groups the
     library's albums/folders at least as well). ``opts.db`` should name ``lib``'s database:
     the new model is stored beside it."""
-    from trainer.logs import summarise
-    from trainer.train import train
-
     res = train(
         opts,
         tracks=train_tracks(lib, opts),
@@ -94,9 +87,6 @@ def finetune(
 def train_tracks(lib: OpenLibrary, opts: TrainOptions) -> list[TrainTrack]:
     """The library's analysed tracks, each with its stored vector under the model the run
     starts from where the library holds one for the file as it is now."""
-    from trainer.setup import start_checksum
-    from trainer.tracks import TrainTrack
-
     paths = [t.path for t in lib.tracks()]
     checksum = start_checksum(opts)
     stored = stored_track_vectors(lib, checksum, paths) if checksum else {}
@@ -148,10 +138,6 @@ def reembed_and_activate(
     """Re-embed the library with the model at ``result.model_path``; make it active unless it
     groups the library's albums/folders worse than the model in use (``opts.guard``). Fills
     ``result``'s library fields (model id, re-embedded tracks, activation and verdict)."""
-    from musicsim.library.reembed import activate_model, model_vectors, reembed_library
-    from musicsim.model.checkpoint import load_model
-    from trainer.guard import judge
-
     old_id = lib.model_row.id
     new = load_model(result.model_path)
     rr = reembed_library(

@@ -282,6 +282,10 @@ def test_cli_without_arguments_fine_tunes_the_default_library(family_library, ca
         activated = lib.model_row.name == "home-model"
         assert len(lib.embeddings()[0]) == len(families)
     assert ("is now active" in out) == activated and ("not activated" in out) != activated
+    # `--resume` alone finds that run (it lives beside the default library) and continues it there
+    assert main(["--resume", "--device", "cpu", "--workers", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "trained home-model: 1 steps" in out and "re-embedded 0 tracks; model 'home-model'" in out
 
 
 def test_cli_trains_on_folder(train_library, mel_cache_dir, tmp_path, capsys):
