@@ -79,7 +79,7 @@ def finetune(
         cancel=cancel,
     )
     if res.model_path is not None and opts.reembed:  # no model: cancelled, or not the first of several processes
-        reembed_and_activate(lib, res, opts, progress, cancel)
+        reembed_and_activate(lib, res.model_path, res, opts, progress, cancel)
         summarise(res)  # again: now with the re-embedding's outcome
     return res
 
@@ -133,27 +133,45 @@ def track_groups(tracks) -> dict[int, str]:
 
 
 def reembed_and_activate(
-    lib: OpenLibrary, result: TrainResult, opts: TrainOptions, progress: ProgressFn | None, cancel: CancelToken | None
+    lib: OpenLibrary,
+    model_path: str,
+    result: TrainResult,
+    opts: TrainOptions,
+    progress: ProgressFn | None = None,
+    cancel: CancelToken | None = None,
 ) -> None:
-    """Re-embed the library with the model at ``result.model_path``; make it active unless it
-    groups the library's albums/folders worse than the model in use (``opts.guard``). Fills
+    """Re-embed the library with the model at ``model_path``; make it active unless it groups
+    the library's albums/folders worse than the model in use (``opts.guard``). Fills
     ``result``'s library fields (model id, re-embedded tracks, activation and verdict)."""
     old_id = lib.model_row.id
-    new = load_model(result.model_path)
     rr = reembed_library(
-        lib, new, progress, cancel, cache=opts.cache, device=opts.device, workers=opts.workers, activate=False
+        lib,
+        load_model(model_path),
+        progress,
+        cancel,
+        cache=opts.cache,
+        device=opts.device,
+        workers=opts.workers,
+        activate=False,
     )
     result.model_id, result.reembedded = rr["model_id"], rr["embedded"]
     result.cancelled = bool(rr.get("cancelled"))
     if result.cancelled or rr["model_id"] == old_id:
+        return  # cancelled (the old model stays active), or training changed nothing
+    if opts.guard and not _guard_allows(lib, old_id, rr["model_id"], rr["name"], result):
         return
-    if opts.guard:
-        verdict = judge(track_groups(lib.tracks()), model_vectors(lib, old_id), model_vectors(lib, rr["model_id"]))
-        result.guard = verdict.reason
-        result.guard_scores = (verdict.old, verdict.new)
-        if not verdict.keep_new:
-            log.warning("%s; use it anyway with: musicsim model use %s", verdict.reason, rr["name"])
-            return
-        log.info("%s", verdict.reason)
     activate_model(lib, rr["model_id"])
     result.activated = True
+
+
+def _guard_allows(lib: OpenLibrary, old_id: int, new_id: int, name: str, result: TrainResult) -> bool:
+    """The album/folder check (:func:`trainer.guard.judge`) of the two models' stored vectors;
+    its verdict and scores go into ``result``."""
+    verdict = judge(track_groups(lib.tracks()), model_vectors(lib, old_id), model_vectors(lib, new_id))
+    result.guard = verdict.reason
+    result.guard_scores = (verdict.old, verdict.new)
+    if verdict.keep_new:
+        log.info("%s", verdict.reason)
+    else:
+        log.warning("%s; use it anyway with: musicsim model use %s", verdict.reason, name)
+    return verdict.keep_new

@@ -16,10 +16,11 @@ import numpy as np
 import torch
 
 from musicsim.config import Config
-from musicsim.errors import Cancelled
+from musicsim.errors import Cancelled, NotFound
 from musicsim.jobs import CancelToken, EtaClock, ProgressFn, report
-from musicsim.melcache import DecodeSettings, MelCache, ScanCacheWriter
+from musicsim.melcache import CachedMel, DecodeSettings, MelCache, ScanCacheWriter
 from musicsim.model.checkpoint import LoadedModel
+from musicsim.model.embed import Embedder
 from musicsim.store import repo
 from musicsim.store.db import Database
 from musicsim.store.schema import Model, Track
@@ -68,8 +69,6 @@ def reembed_library(
     vectors equal what a scan would store), ``batch_tracks`` at a time. On cancel, vectors
     written so far are kept and the previous model stays active.
     """
-    from musicsim.model.embed import Embedder
-
     t0 = time.perf_counter()
     row = lib.register(loaded, activate=False)
     embedder = Embedder(loaded, device=device, batch_size=batch_size)
@@ -104,12 +103,7 @@ def reembed_library(
                     cancel.check()
                 c = found.pop(t.path, None)
                 if c is not None:
-                    segs, starts = c.segments(loaded.frontend)
-                    with torch.inference_mode():
-                        vecs = embedder.embed_segments(segs)
-                    vec = embedder.track_vector(vecs)
-                    with lib.db.session() as s:
-                        repo.save_embedding(s, t.id, row.id, vec, vecs, starts)
+                    _embed_track(lib, embedder, row.id, t.id, c)
                     done += 1
                 at = b + (len(batch) + k) // 2  # reading a batch is its first half, embedding the second
                 report(progress, "reembed", at, len(todo), os.path.basename(t.path), clock.eta(at))
@@ -129,6 +123,16 @@ def reembed_library(
         "tracks": len(tracks),
         "vectors": np.int64(done + len(have)).item(),
     }
+
+
+def _embed_track(lib: OpenLibrary, embedder: Embedder, model_id: int, track_id: int, cached: CachedMel) -> None:
+    """Store a track's segment and track vectors, from its cached frames, as a scan would."""
+    segs, starts = cached.segments(embedder.fe)
+    with torch.inference_mode():
+        vecs = embedder.embed_segments(segs)
+    vec = embedder.track_vector(vecs)
+    with lib.db.session() as s:
+        repo.save_embedding(s, track_id, model_id, vec, vecs, starts)
 
 
 def _reading(progress: ProgressFn | None, offset: int, total: int, clock: EtaClock) -> ProgressFn | None:
@@ -151,6 +155,8 @@ def activate_model(lib: OpenLibrary, model_id: int) -> Model:
     """Make a registered model active in the database and in ``lib``, and build its index."""
     with lib.db.session() as s:
         row = s.get(Model, model_id)
+        if row is None:
+            raise NotFound(f"no model with id {model_id} in this library")
         repo.set_active(s, row)
         s.flush()
     lib.activate(row)  # switches model, index and caches of this Library object
