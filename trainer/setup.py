@@ -100,45 +100,18 @@ class Start:
 
 def start_model(opts: TrainOptions, ckpt: dict | None) -> tuple[TrainOptions, Start]:
     """The model to train (resumed, fine-tuned from ``opts.init`` or new) and the options with
-    its architecture, front end and name filled in."""
-    init_desc, init_ckpt, loaded = "resume", None, None
-    if ckpt is not None:
-        init_desc = str(ckpt.get("card", {}).get("init", "resume"))
-        loaded = model_from_checkpoint(ckpt)
-        model, fe = loaded.model, loaded.frontend
-        name = str(ckpt.get("name"))
-    else:
-        init = _init_path(opts.init)
-        if init:
-            init_ckpt = read_checkpoint(init)
-            loaded = model_from_checkpoint(init_ckpt, path=init)
-            model, fe = loaded.model, loaded.frontend
-            if opts.pooling and opts.pooling != model.cfg.pooling:
-                model.cfg = replace(model.cfg, pooling=opts.pooling)
-            init_desc = f"fine-tune {loaded.name} ({loaded.checksum})"
-        else:
-            cfg = ModelConfig(
-                width=opts.width,
-                embed_dim=opts.embed_dim,
-                normalize=opts.normalize,
-                pooling=opts.pooling or "multiband",
-            )
-            model = build_model(cfg, seed=opts.seed)
-            fe = FrontEnd(segment_frames=opts.segment_frames)
-            init_desc = "scratch"
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        base = "finetune" if init_desc.startswith("fine") else "trained"
-        name = opts.name or (f"{base}-{Path(opts.db).stem}-{stamp}" if opts.db else f"{base}-{stamp}")
+    its architecture, front end, name and the recipe defaults of its kind of run filled in."""
+    start = _resumed(ckpt) if ckpt is not None else _fresh(opts)
+    cfg = start.model.cfg
     opts = replace(
         opts,
-        segment_frames=fe.segment_frames,
-        width=model.cfg.width,
-        embed_dim=model.cfg.embed_dim,
-        normalize=model.cfg.normalize,
-        pooling=model.cfg.pooling,
-        name=name,
+        segment_frames=start.fe.segment_frames,
+        width=cfg.width,
+        embed_dim=cfg.embed_dim,
+        normalize=cfg.normalize,
+        pooling=cfg.pooling,
+        name=start.name,
     )
-    start = Start(model, fe, name, init_desc, init_ckpt, loaded)
     if ckpt is not None and "related" not in ckpt.get("extra", {}):
         opts = replace(opts, similar_k=0)  # a run from before related tracks: resume it as it was
     elif opts.similar_k is None:
@@ -146,6 +119,34 @@ def start_model(opts: TrainOptions, ckpt: dict | None) -> tuple[TrainOptions, St
     if opts.window_seconds is None:
         opts = replace(opts, window_seconds=WINDOW_SECONDS_FINETUNE if start.fine_tuning else WINDOW_SECONDS_SCRATCH)
     return opts, start
+
+
+def _resumed(ckpt: dict) -> Start:
+    loaded = model_from_checkpoint(ckpt)
+    init_desc = str(ckpt.get("card", {}).get("init", "resume"))
+    return Start(loaded.model, loaded.frontend, str(ckpt.get("name")), init_desc, None, loaded)
+
+
+def _fresh(opts: TrainOptions) -> Start:
+    """Fine-tuned from ``opts.init`` (re-pooled if ``opts.pooling`` says so), or a new network."""
+    init = _init_path(opts.init)
+    init_ckpt = loaded = None
+    if init:
+        init_ckpt = read_checkpoint(init)
+        loaded = model_from_checkpoint(init_ckpt, path=init)
+        model, fe = loaded.model, loaded.frontend
+        if opts.pooling and opts.pooling != model.cfg.pooling:
+            model.cfg = replace(model.cfg, pooling=opts.pooling)
+        init_desc = f"fine-tune {loaded.name} ({loaded.checksum})"
+    else:
+        cfg = ModelConfig(
+            width=opts.width, embed_dim=opts.embed_dim, normalize=opts.normalize, pooling=opts.pooling or "multiband"
+        )
+        model, fe, init_desc = build_model(cfg, seed=opts.seed), FrontEnd(segment_frames=opts.segment_frames), "scratch"
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = "finetune" if init_desc.startswith("fine") else "trained"
+    name = opts.name or (f"{base}-{Path(opts.db).stem}-{stamp}" if opts.db else f"{base}-{stamp}")
+    return Start(model, fe, name, init_desc, init_ckpt, loaded)
 
 
 def _init_path(init: str | None) -> str | None:
