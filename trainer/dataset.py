@@ -46,13 +46,18 @@ class RunData:
 
 @dataclass
 class Context:
-    """Where a run's data is read and how: everything :func:`prepare_data` needs besides the options."""
+    """Where a run executes and whom it tells: the device, this process among ``world``, the
+    progress callback and cancel token."""
 
     device: torch.device
-    world: int
-    main: bool
+    rank: int  # this process (0: the one that decodes, reports and writes)
+    world: int  # processes (DDP)
     progress: ProgressFn | None
     cancel: CancelToken | None
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
 
 
 def collect_paths(opts: TrainOptions, tracks: list[TrainTrack]) -> list[str]:

@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from musicsim.jobs import CancelToken, ProgressFn
 from musicsim.model.checkpoint import make_checkpoint, save_checkpoint
 from trainer.augment import Augment
-from trainer.dataset import RunData
+from trainer.dataset import Context, RunData
 from trainer.logs import Logger
 from trainer.network import ProjectionHead, Trainable, Validator
 from trainer.options import TrainOptions
@@ -37,10 +38,8 @@ class Run:
     start: Start
     data: RunData
     sch: Schedule
-    device: torch.device
+    ctx: Context  # device, processes, progress and cancel
     amp: torch.dtype | None
-    rank: int
-    world: int
     trainable: Trainable  # the network and projection head, as the loss sees them
     net: torch.nn.Module  # ... wrapped in DistributedDataParallel with more than one process
     optim: torch.optim.Optimizer
@@ -50,14 +49,32 @@ class Run:
     logger: Logger
     run_dir: Path
     card_base: dict  # the model card's fields that do not change during the run
-    progress: object = None  # ProgressFn
-    cancel: object = None  # CancelToken
     dev_name: str = ""  # the device as the progress reports name it
     sync_every: int = 1  # steps between host synchronisations (and, under DDP, stop checks)
 
     @property
+    def device(self) -> torch.device:
+        return self.ctx.device
+
+    @property
+    def rank(self) -> int:
+        return self.ctx.rank
+
+    @property
+    def world(self) -> int:
+        return self.ctx.world
+
+    @property
     def main(self) -> bool:
-        return self.rank == 0
+        return self.ctx.main
+
+    @property
+    def progress(self) -> ProgressFn | None:
+        return self.ctx.progress
+
+    @property
+    def cancel(self) -> CancelToken | None:
+        return self.ctx.cancel
 
     @property
     def last_path(self) -> Path:
@@ -133,15 +150,14 @@ def build(
     start: Start,
     data: RunData,
     sch: Schedule,
+    ctx: Context,
     *,
-    device: torch.device,
     amp: torch.dtype | None,
-    rank: int,
-    world: int,
     run_dir: Path,
     t_wall: float,
 ) -> tuple[Run, State]:
     """The network on its device, the optimizer, and the state a checkpoint continues from."""
+    device, world = ctx.device, ctx.world
     model = start.model.to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
@@ -161,17 +177,15 @@ def build(
         start=start,
         data=data,
         sch=sch,
-        device=device,
+        ctx=ctx,
         amp=amp,
-        rank=rank,
-        world=world,
         trainable=trainable,
         net=net,
         optim=optim,
         scaler=scaler,
         augment=Augment(pitch_bins=opts.pitch_shift, p_mix=opts.mix) if opts.augment else None,
         validate=Validator(data.store, data.val_sampler, data.val_pool, opts),
-        logger=Logger(run_dir, rank == 0),
+        logger=Logger(run_dir, ctx.main),
         run_dir=run_dir,
         card_base=card_base(opts, start, data, device, amp, world),
     )

@@ -70,8 +70,7 @@ def train(
             options,
             list(tracks),
             decode,
-            Context(torch.device("cpu"), world, rank == 0, progress, cancel),
-            rank,
+            Context(torch.device("cpu"), rank, world, progress, cancel),
             local_rank,
             t_wall,
         )
@@ -86,7 +85,6 @@ def _train(
     tracks: list[TrainTrack],
     decode: DecodeSettings | None,
     ctx: Context,
-    rank: int,
     local_rank: int,
     t_wall: float,
 ) -> TrainResult:
@@ -101,20 +99,7 @@ def _train(
         run_dir.mkdir(parents=True, exist_ok=True)
     data = prepare_data(opts, ckpt, start, tracks, decode, ctx)
     opts, sch = schedule(opts, ckpt, start, data.sampler, ctx.world)
-    run, st = build(
-        opts,
-        ckpt,
-        start,
-        data,
-        sch,
-        device=ctx.device,
-        amp=amp,
-        rank=rank,
-        world=ctx.world,
-        run_dir=run_dir,
-        t_wall=t_wall,
-    )
-    run.progress, run.cancel = ctx.progress, ctx.cancel
+    run, st = build(opts, ckpt, start, data, sch, ctx, amp=amp, run_dir=run_dir, t_wall=t_wall)
     _begin(run, st)
     _loop(run, st)
     return finish(run, st)
