@@ -1,30 +1,36 @@
-"""The Library facade: the one API the CLI, the GUI and the trainer use.
+"""The Library facade: the one API the CLI, the GUI and ``python -m trainer``'s library mode use.
 
-Qt-free. Opens the database (the source of truth), the active model and its HNSW index,
-and offers scan / status / similar / export / failures / purge.
+Qt-free and thin: it opens the database (the source of truth), the model registry and the
+index keeper, and hands each request to the module that does the work (``models``, ``index``,
+``scan``, ``organizing``, ``finetune``, ``export``; queries in :mod:`musicsim.store.repo`).
 """
 
 from __future__ import annotations
 
-import csv
-import logging
 import os
-import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sqlalchemy import delete, select
 
 from musicsim import paths
 from musicsim.config import Config
-from musicsim.errors import ModelMismatch, NotFound
+from musicsim.errors import NotFound
 from musicsim.jobs import CancelToken, ProgressFn
+from musicsim.library.index import IndexKeeper
+from musicsim.library.models import ModelRegistry
 from musicsim.store import repo
 from musicsim.store.db import Database
-from musicsim.store.schema import Embedding, Failure, Model, Track
+from musicsim.store.schema import Failure, Model, Track
 
-log = logging.getLogger("musicsim")
+if TYPE_CHECKING:
+    from musicsim.index.ann import AnnIndex
+    from musicsim.index.norm import LibraryNorm
+    from musicsim.library.organizing import Organizer
+    from musicsim.model.checkpoint import LoadedModel
+    from musicsim.model.embed import Embedder
+    from musicsim.scan.pipeline import ScanReport
 
 UNTRAINED_WARNING = (
     "the active model is untrained (seeded random weights): similarity is only a rough "
@@ -45,138 +51,11 @@ class Library:
                  writable: bool = True) -> None:
         self.db = Database(db_path or paths.default_db(), writable=writable)
         self.config = config or Config.load()
-        self._loaded = None
-        self._ann = None
-        # The GUI reads from the main thread while a worker scans: the index is guarded.
-        self._lock = threading.RLock()
-        self._organizer = None
-        # (old, new) model names when this opening switched the library from a built-in model
-        # that this musicsim no longer ships to the one it ships now: its tracks need analysing again
-        self.replaced_default: tuple[str, str] | None = None
-        self.model_row = self._ensure_model()
+        self.registry = ModelRegistry(self.db)
+        self.index = IndexKeeper(self.db, self.registry.row)
+        self._organizer: Organizer | None = None
 
-    # --- model ------------------------------------------------------------------------------
-
-    def _ensure_model(self) -> Model:
-        with self.db.session() as s:
-            row = repo.active_model(s)
-        if row is not None:
-            if not row.trained and self.db.writable:
-                self._offer_default()
-            elif row.path is None and self.db.writable:
-                row = self._follow_shipped_default(row)
-            return row
-        from musicsim.model.checkpoint import default_model
-
-        loaded = default_model()
-        self._loaded = loaded
-        return self.register(loaded, activate=True)
-
-    def _offer_default(self) -> None:
-        """A library still on the untrained seed learns of a shipped trained default (not activated:
-        switching means re-analysing every track, the user's choice)."""
-        from musicsim.model.checkpoint import DEFAULT_RESOURCE, default_model
-
-        if DEFAULT_RESOURCE.exists():
-            self.register(default_model())
-
-    def _follow_shipped_default(self, row: Model) -> Model:
-        """The active model is the built-in one (no path). If this musicsim ships another (it was
-        upgraded), the old weights are gone: the shipped model becomes active and the library's
-        tracks are analysed again with it (``replaced_default``; the next scan does it). The old
-        model stays listed, so its name and figures are not lost."""
-        from musicsim.model.checkpoint import default_model
-
-        loaded = default_model()
-        if loaded.checksum == row.checksum:
-            self._loaded = loaded  # the active model's network: not read again on first use
-            return row
-        if not loaded.trained:
-            return row
-        new = self.register(loaded, activate=True)
-        self._loaded = loaded
-        self.replaced_default = (row.name, new.name)
-        log.warning("this musicsim ships another built-in model (%s instead of %s): it is now active, and the "
-                    "library's tracks are analysed again with it", new.name, row.name)
-        return new
-
-    def register(self, loaded, *, activate: bool = False) -> Model:
-        from musicsim.model.checkpoint import DEFAULT_RESOURCE
-
-        self.db.require_writer()
-        # The shipped model is "built in" (no path): found again wherever musicsim is installed.
-        path = None if loaded.path and Path(loaded.path).resolve() == DEFAULT_RESOURCE else loaded.path
-        with self.db.session() as s:
-            row = repo.register_model(s, name=loaded.name, checksum=loaded.checksum, path=path,
-                                      frontend=loaded.frontend.to_dict(), config=loaded.config.to_dict(),
-                                      trained=loaded.trained, metrics=loaded.metrics)
-            if activate:
-                repo.set_active(s, row)
-            return row
-
-    @property
-    def loaded(self):
-        """The active model's network and front end (loaded on first use)."""
-        if self._loaded is None or self._loaded.checksum != self.model_row.checksum:
-            self._loaded = self._load_row(self.model_row)
-        return self._loaded
-
-    def _load_row(self, row: Model):
-        from musicsim.model.checkpoint import default_model, load_model, untrained_model
-
-        if row.path:
-            loaded = load_model(row.path)
-            if loaded.checksum != row.checksum:
-                raise ModelMismatch(f"the weights of model '{row.name}' changed on disk (checksum {loaded.checksum}, "
-                                    f"expected {row.checksum})", path=row.path)
-            return loaded
-        loaded = default_model()
-        if loaded.checksum != row.checksum:
-            loaded = untrained_model()
-        if loaded.checksum != row.checksum:
-            raise ModelMismatch(f"model '{row.name}' was built into an earlier version of musicsim and is no "
-                                f"longer shipped; open the library for writing (the app, or `musicsim scan`) "
-                                f"to switch to the built-in model of this version")
-        return loaded
-
-    def embedder(self):
-        from musicsim.model.embed import Embedder
-
-        return Embedder(self.loaded, device=self.config.device, batch_size=self.config.batch_size)
-
-    def models(self) -> list[tuple[str, bool, bool]]:
-        """(name, trained, active) of every model this library knows, oldest first."""
-        with self.db.session() as s:
-            return [(m.name, bool(m.trained), bool(m.active)) for m in repo.list_models(s)]
-
-    def use_model(self, name: str) -> int:
-        """Make a known model active; return how many tracks still need analysis with it."""
-        self.db.require_writer()
-        with self.db.session() as s:
-            row = repo.model_by_name(s, name)
-            if row is None:
-                raise NotFound(f"no model named '{name}' (see `musicsim model list`)")
-        self._load_row(row)  # refuse a model whose weights are gone or changed before switching
-        with self.db.session() as s:
-            row = repo.model_by_name(s, name)
-            repo.set_active(s, row)
-        self.activate(row)
-        with self.db.session() as s:
-            done = len(repo.embedded_track_ids(s, row.id))
-        return max(0, self.status()["tracks"] - done)
-
-    def activate(self, row: Model) -> None:
-        """Switch this Library object to ``row`` (already marked active in the database)."""
-        with self._lock:
-            self.save_index()
-            self.model_row = row
-            self._loaded = None
-            self._ann = None
-            self._organizer = None
-
-    @property
-    def trained(self) -> bool:
-        return bool(self.model_row.trained)
+    # --- the library itself ------------------------------------------------------------------
 
     @property
     def writable(self) -> bool:
@@ -191,101 +70,85 @@ class Library:
     def set_config(self, config: Config) -> None:
         """Use new settings from now on (the next scan, query or training reads them)."""
         self.config = config
+        self._organizer = None
 
-    # --- index ------------------------------------------------------------------------------
-
-    def index_path(self) -> Path:
-        return paths.index_dir(self.db.path) / f"{self.model_row.name}.hnsw"
-
-    def ann(self):
-        """The HNSW index of the active model, verified against the database on first use."""
-        with self._lock:
-            return self._open_ann()
-
-    def _open_ann(self):
-        if self._ann is None:
-            from musicsim.index import ann
-
-            self._ann = ann.load(self.index_path(), dim=self._track_dim(), checksum=self.model_row.checksum)
-            if self._ann is None:
-                with self.db.session() as s:
-                    ids, X, _, _ = repo.vectors(s, self.model_row.id, status="ok")
-                    db_max = repo.max_seq(s)
-                self._ann = self._fresh_ann(ids, X, db_max)
-                self.save_index()
-            else:
-                self._sync(full=True)
-        return self._ann
-
-    def _track_dim(self) -> int:
-        from musicsim.model.resnet import ModelConfig
-
-        return ModelConfig.from_dict(self.model_row.config).track_dim
-
-    def _fresh_ann(self, ids: np.ndarray, X: np.ndarray, db_max: int):
-        """A new index of the live vectors ``X`` of ``ids`` (every one the database holds up to
-        ``db_max``), with library statistics fitted on them."""
-        from musicsim.index import ann
-        from musicsim.index.norm import LibraryNorm
-
-        dim = self._track_dim()
-        norm = LibraryNorm.fit(X) if len(ids) else LibraryNorm.identity(dim)
-        idx = ann.AnnIndex.empty(dim, self.model_row.checksum, capacity=len(ids), norm=norm)
-        if len(ids):
-            idx.add(ids, norm.apply(X), db_max)
-        idx.seq = db_max
-        idx.dirty = True
-        return idx
-
-    def sync_index(self, *, full: bool = False) -> None:
-        """Bring the index in step with the database (the source of truth). A full sync also
-        refits the library statistics, rebuilding the index, once the library has grown or
-        shrunk by a quarter since they were fitted."""
-        with self._lock:
-            if self._ann is not None:
-                self._sync(full)
-
-    def _sync(self, full: bool) -> None:
-        idx = self._ann
-        with self.db.session() as s:
-            ids, X, seqs, live = repo.vectors(s, self.model_row.id, since_seq=idx.seq)
-            db_max = repo.max_seq(s)
-            every = repo.vectors(s, self.model_row.id, status="ok")[:2] if full else None
-        if len(ids):
-            idx.add(ids[live], idx.norm.apply(X[live]), int(seqs.max()))
-            idx.remove(ids[~live])
-        if full:
-            idx.remove(idx.live_ids() - set(every[0].tolist()))
-        idx.seq = max(idx.seq, db_max)
-        if full and idx.norm.stale(len(idx)):
-            # refit on the vectors just read (the organizer's cache is keyed by the statistics' tag)
-            self._ann = self._fresh_ann(*every, db_max)
-        if self._ann.dirty:
-            self.save_index()
-
-    def save_index(self) -> None:
-        with self._lock:
-            if self._ann is not None and self._ann.dirty and self.db.writable:
-                self._ann.save(self.index_path())
-
-    def index_add(self, ids: np.ndarray, X: np.ndarray, seq: int) -> None:
-        """Add or replace the stored track vectors ``X`` of ``ids`` in the index."""
-        with self._lock:
-            idx = self._open_ann()
-            idx.add(ids, idx.norm.apply(X), seq)
-
-    def library_norm(self):
-        """The library statistics the index's (and :meth:`embeddings`') vectors are made with."""
-        with self._lock:
-            return self._open_ann().norm
+    # --- models (musicsim.library.models) ------------------------------------------------------
 
     @property
-    def organizer(self):
-        """Playlists, ordering, clusters, outliers and duplicates (see musicsim.library.organizing)."""
+    def model_row(self) -> Model:
+        return self.registry.row
+
+    @property
+    def loaded(self) -> LoadedModel:
+        return self.registry.loaded
+
+    @property
+    def trained(self) -> bool:
+        return bool(self.model_row.trained)
+
+    @property
+    def replaced_default(self) -> tuple[str, str] | None:
+        return self.registry.replaced_default
+
+    def register(self, loaded: LoadedModel, *, activate: bool = False) -> Model:
+        return self.registry.register(loaded, activate=activate)
+
+    def embedder(self) -> Embedder:
+        return self.registry.embedder(self.config)
+
+    def models(self) -> list[tuple[str, bool, bool]]:
+        """(name, trained, active) of every model this library knows, oldest first."""
+        return self.registry.listing()
+
+    def use_model(self, name: str) -> int:
+        """Make a known model active; return how many tracks still need analysis with it."""
+        row = self.registry.make_active(name)
+        self.activate(row)
+        with self.db.session() as s:
+            done = len(repo.embedded_track_ids(s, row.id))
+        return max(0, self.status()["tracks"] - done)
+
+    def activate(self, row: Model) -> None:
+        """Switch this Library object to ``row`` (already marked active in the database)."""
+        with self.index.lock:
+            self.index.save()
+            self.registry.follow(row)
+            self.index = IndexKeeper(self.db, row)
+            self._organizer = None
+
+    # --- the index (musicsim.library.index) ----------------------------------------------------
+
+    def ann(self) -> AnnIndex:
+        return self.index.ann()
+
+    def index_path(self) -> Path:
+        return self.index.path
+
+    def sync_index(self, *, full: bool = False) -> None:
+        self.index.sync(full=full)
+
+    def save_index(self) -> None:
+        self.index.save()
+
+    def index_add(self, ids: np.ndarray, X: np.ndarray, seq: int) -> None:
+        self.index.add(ids, X, seq)
+
+    def library_norm(self) -> LibraryNorm:
+        return self.index.norm
+
+    def embeddings(self, *, raw: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(track ids, unit vectors) of every live track (see :meth:`IndexKeeper.vectors`)."""
+        return self.index.vectors(raw=raw)
+
+    # --- work -------------------------------------------------------------------------------
+
+    @property
+    def organizer(self) -> Organizer:
+        """Playlists, ordering, similarity, clusters, outliers and duplicates (musicsim.library.organizing)."""
         if self._organizer is None:
             from musicsim.library.organizing import Organizer
 
-            self._organizer = Organizer(self)
+            self._organizer = Organizer(self.db, self.index, self.config)
         return self._organizer
 
     def warm_up_training(self) -> None:
@@ -302,39 +165,22 @@ class Library:
 
         return train_library(self, minutes=minutes, device=device, progress=progress, cancel=cancel, **options)
 
-    # --- scanning -------------------------------------------------------------------------
-
     def scan(self, paths_: list[str], *, progress: ProgressFn | None = None, cancel: CancelToken | None = None,
-             retry_failed: bool = False):
+             retry_failed: bool = False) -> ScanReport:
         from musicsim.library.scan import scan
 
         self.db.require_writer()
-        self.ann()
-        return scan(self, paths_, progress=progress, cancel=cancel, retry_failed=retry_failed)
-
-    def record_failure(self, path: str, stage: str, reason: str, size: int | None, mtime: float | None) -> None:
-        with self.db.session() as s:
-            repo.record_failure(s, path=path, stage=stage, reason=reason, size=size, mtime=mtime)
-        self.sync_index()
-
-    def failures(self) -> list[Failure]:
-        with self.db.session() as s:
-            return list(s.scalars(select(Failure).order_by(Failure.path)))
+        self.index.ann()
+        return scan(paths_, db=self.db, models=self.registry, index=self.index, config=self.config,
+                    progress=progress, cancel=cancel, retry_failed=retry_failed)
 
     def purge(self) -> int:
         """Delete missing tracks (and their embeddings) and failures of files that are gone."""
         self.db.require_writer()
         with self.db.session() as s:
-            gone = list(s.scalars(select(Track.id).where(Track.status == "missing")))
-            for chunk in range(0, len(gone), 500):
-                s.execute(delete(Track).where(Track.id.in_(gone[chunk : chunk + 500])))
-            for f in list(s.scalars(select(Failure))):
-                if not os.path.exists(f.path):
-                    s.delete(f)
-        with self._lock:
-            if self._ann is not None:
-                self._ann.remove(gone)
-        self.save_index()
+            gone = repo.purge_missing(s, os.path.exists)
+        self.index.remove(gone)
+        self.index.save()
         return len(gone)
 
     def prune_mel_cache(self) -> tuple[int, int]:
@@ -346,83 +192,70 @@ class Library:
 
         return MelStore(None, FrontEnd()).prune()  # pruning reads each entry's own file identity
 
-    # --- queries ----------------------------------------------------------------------------
-
-    def resolve(self, query: str) -> list[Track]:
-        with self.db.session() as s:
-            q = query
-            if os.path.exists(query):
-                q = os.path.abspath(query)
-            found = repo.find_tracks(s, q)
-        if not found:
-            raise NotFound(f"no track matches '{query}'")
-        return found
-
-    def ann_query(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        with self._lock:
-            return self._open_ann().query(vector, k, ef=self.config.ef_search)
-
-    def ann_knn_all(self, X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        with self._lock:
-            return self._open_ann().knn_all(X, k, ef=self.config.ef_search)
-
-    def vector(self, track_id: int) -> np.ndarray:
-        """A track's library-space vector (as the index holds it)."""
-        with self.db.session() as s:
-            emb = s.get(Embedding, (track_id, self.model_row.id))
-            if emb is None:
-                raise NotFound(f"track {track_id} has no embedding for model '{self.model_row.name}'")
-            raw = np.frombuffer(emb.vector, np.float32)
-        return self.library_norm().apply(raw)
-
-    def similar(self, track_id: int, n: int = 10) -> list[Hit]:
-        ids, dists = self.ann_query(self.vector(track_id), n + 1)
-        keep = [(int(i), float(d)) for i, d in zip(ids, dists) if int(i) != track_id][:n]
-        with self.db.session() as s:
-            tracks = {t.id: t for t in s.scalars(select(Track).where(Track.id.in_([i for i, _ in keep])))}
-        return [Hit(tracks[i], d) for i, d in keep if i in tracks]
-
-    def tracks(self, *, status: str | None = "ok") -> list[Track]:
-        with self.db.session() as s:
-            q = select(Track).order_by(Track.id)
-            if status:
-                q = q.where(Track.status == status)
-            return list(s.scalars(q))
-
-    def track_rows(self, *, since_id: int = 0) -> list[tuple]:
-        """Analysed tracks with id > since_id as plain tuples, one query, ordered by id:
-        (id, title, artist, album, genre, duration, format, path, year)."""
-        with self.db.session() as s:
-            return [tuple(r) for r in s.execute(
-                select(Track.id, Track.title, Track.artist, Track.album, Track.genre, Track.duration, Track.format,
-                       Track.path, Track.year).where(Track.status == "ok", Track.id > since_id).order_by(Track.id))]
-
     def remove_root(self, path: str) -> None:
         """Forget a library folder (its tracks stay until purged or re-scanned elsewhere)."""
         self.db.require_writer()
         with self.db.session() as s:
             repo.remove_root(s, path)
 
-    def embeddings(self, *, raw: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """(track ids, unit vectors) of every live track for the active model: library-space
-        vectors, as similarity, clusters and outliers compare them (``raw``: as the model
-        gave them, as the database stores them)."""
+    def export(self, out: str | os.PathLike, *, fmt: str = "npz") -> int:
+        from musicsim.library.export import write_vectors
+
+        ids, X = self.embeddings()
         with self.db.session() as s:
-            ids, X, _, _ = repo.vectors(s, self.model_row.id, status="ok")
-        if raw or len(ids) == 0:
-            return ids, X
-        return ids, self.library_norm().apply(X)
+            path_of = repo.track_paths(s)
+        return write_vectors(out, ids=ids, X=X, paths=[path_of[int(i)] for i in ids], model=self.model_row.name,
+                             fmt=fmt)
+
+    # --- queries ----------------------------------------------------------------------------
+
+    def resolve(self, query: str) -> list[Track]:
+        q = os.path.abspath(query) if os.path.exists(query) else query
+        with self.db.session() as s:
+            found = repo.find_tracks(s, q)
+        if not found:
+            raise NotFound(f"no track matches '{query}'")
+        return found
+
+    def vector(self, track_id: int) -> np.ndarray:
+        """A track's library-space vector (as the index holds it)."""
+        with self.db.session() as s:
+            raw = repo.stored_vector(s, track_id, self.model_row.id)
+        if raw is None:
+            raise NotFound(f"track {track_id} has no embedding for model '{self.model_row.name}'")
+        return self.index.norm.apply(raw)
+
+    def similar(self, track_id: int, n: int = 10) -> list[Hit]:
+        """The ``n`` tracks nearest to ``track_id`` (the same ranking as the app's Sort by similarity)."""
+        self.vector(track_id)  # a clear error for a track without a vector
+        keep = self.organizer.rank([track_id], limit=n)
+        with self.db.session() as s:
+            tracks = repo.tracks_by_id(s, [i for i, _ in keep])
+        return [Hit(tracks[i], d) for i, d in keep if i in tracks]
+
+    def tracks(self, *, status: str | None = "ok") -> list[Track]:
+        with self.db.session() as s:
+            return repo.tracks(s, status=status)
+
+    def track_rows(self, *, since_id: int = 0) -> list[tuple]:
+        """Analysed tracks with id > since_id as plain tuples (see :func:`musicsim.store.repo.track_rows`)."""
+        with self.db.session() as s:
+            return repo.track_rows(s, since_id=since_id)
+
+    def failures(self) -> list[Failure]:
+        with self.db.session() as s:
+            return repo.failures(s)
 
     def status(self) -> dict:
         with self.db.session() as s:
             counts = repo.counts(s)
-            models = [(m.name, m.trained, m.active) for m in repo.list_models(s)]
             roots = repo.roots(s)
+        models = self.models()
         return {"database": str(self.db.path), "model": self.model_row.name, "trained": self.trained,
                 "checksum": self.model_row.checksum, "tracks": counts.get("ok", 0), "failed": counts.get("failed", 0),
                 "missing": counts.get("missing", 0), "degraded": counts.get("degraded", 0),
                 "failures": counts.get("failures", 0), "models": models, "roots": roots,
-                "indexed": len(self.ann()), "warning": self._warning(models)}
+                "indexed": len(self.index), "warning": self._warning(models)}
 
     def _warning(self, models: list) -> str | None:
         if self.trained:
@@ -431,32 +264,14 @@ class Library:
         hint = f"; `musicsim model use {better[-1]}` switches to a trained one" if better else ""
         return UNTRAINED_WARNING + hint
 
-    def export(self, out: str | os.PathLike, *, fmt: str = "npz") -> int:
-        ids, X = self.embeddings()
-        with self.db.session() as s:
-            path_of = dict(s.execute(select(Track.id, Track.path)).all())
-        track_paths = np.array([path_of[int(i)] for i in ids], dtype=str)
-        out = Path(out)
-        if fmt == "npz":
-            with open(out, "wb") as f:
-                np.savez(f, paths=track_paths, embeddings=X.astype(np.float32), track_ids=ids,
-                         model=np.array(self.model_row.name))
-        else:
-            with open(out, "w", newline="", encoding="utf-8") as f:
-                w = csv.writer(f)
-                w.writerow(["path", "model"] + [f"e{i}" for i in range(X.shape[1] if len(X) else 0)])
-                for p, v in zip(track_paths, X):
-                    w.writerow([p, self.model_row.name] + [f"{x:.6f}" for x in v])
-        return len(ids)
-
     def close(self) -> None:
         try:
-            self.save_index()
+            self.index.save()
         finally:
             self.db.close()
 
     def __enter__(self) -> Library:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()

@@ -18,11 +18,14 @@ from sqlalchemy import delete, func, select
 from musicsim.errors import MusicsimError, NotFound
 from musicsim.jobs import CancelToken, ProgressFn, report
 from musicsim.organize import TrackMeta
+from musicsim.organize.similar import Mode
 from musicsim.store import repo
 from musicsim.store.schema import ClusterInfo, Meta, Playlist, PlaylistItem, Track, TrackMap
 
 if TYPE_CHECKING:
-    from musicsim.library import Library
+    from musicsim.config import Config
+    from musicsim.library.index import IndexKeeper
+    from musicsim.store.db import Database
 
 
 @dataclass
@@ -41,8 +44,12 @@ class ClusterSummary:
 
 
 class Organizer:
-    def __init__(self, lib: Library) -> None:
-        self.lib = lib
+    """Organising over the live tracks of ``db`` with the vectors of ``index``'s model."""
+
+    def __init__(self, db: Database, index: IndexKeeper, config: Config) -> None:
+        self.db = db
+        self.index = index
+        self.config = config
         self._cache: tuple | None = None
 
     # --- data -------------------------------------------------------------------------------
@@ -50,12 +57,12 @@ class Organizer:
     def data(self) -> tuple[np.ndarray, np.ndarray, dict[int, TrackMeta]]:
         """(ids, library-space unit vectors, meta) of the live tracks, cached until the database
         or the library statistics change."""
-        with self.lib.db.session() as s:
-            key = (self.lib.model_row.id, repo.max_seq(s), s.scalar(select(func.max(Track.analysed))),
-                   self.lib.library_norm().tag)
+        with self.db.session() as s:
+            key = (self.index.row.id, repo.max_seq(s), s.scalar(select(func.max(Track.analysed))),
+                   self.index.norm.tag)
         if self._cache is None or self._cache[0] != key:
-            ids, X = self.lib.embeddings()
-            with self.lib.db.session() as s:
+            ids, X = self.index.vectors()
+            with self.db.session() as s:
                 rows = s.execute(select(Track.id, Track.path, Track.title, Track.artist, Track.album, Track.genre,
                                         Track.duration).where(Track.status == "ok")).all()
             meta = {r[0]: TrackMeta(*r) for r in rows}
@@ -64,7 +71,7 @@ class Organizer:
 
     def _knn(self, X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Approximate k nearest (the track itself first) for every track, from the HNSW index."""
-        labels, dists = self.lib.ann_knn_all(X, k)
+        labels, dists = self.index.knn_all(X, k, ef=self.config.ef_search)
         if labels.shape[1] < k:  # a tiny library: pad with the farthest found
             pad = k - labels.shape[1]
             labels = np.hstack([labels, np.repeat(labels[:, -1:], pad, 1)])
@@ -86,12 +93,14 @@ class Organizer:
 
     # --- similarity and playlists ------------------------------------------------------------
 
-    def rank(self, seed_ids: list[int], *, mode: str = "mean") -> list[tuple[int, float]]:
-        """Every other track, nearest to the seeds first."""
+    def rank(self, seed_ids: list[int], *, mode: Mode = "mean", limit: int | None = None) -> list[tuple[int, float]]:
+        """Every other track (or the nearest ``limit``), nearest to the seeds first: exact cosine
+        distances in library space. The app's "Sort by similarity" and ``musicsim similar`` both
+        come here, so they always agree."""
         from musicsim.organize.similar import rank_by_seeds
 
         ids, X, _ = self._need()
-        order, dist = rank_by_seeds(X, ids, list(seed_ids), mode=mode)
+        order, dist = rank_by_seeds(X, ids, list(seed_ids), mode=mode, limit=limit)
         return [(int(i), float(d)) for i, d in zip(order, dist)]
 
     def sort(self, track_ids: list[int], seed_id: int) -> list[tuple[int, float]]:
@@ -118,7 +127,7 @@ class Organizer:
         ids, X, _ = self._need(2)
         return [int(i) for i in song_path(X, ids, a_id, b_id, steps=steps)]
 
-    def playlist(self, seed_ids: list[int], *, n: int = 30, mode: str = "mean", no_same_artist: int = 0,
+    def playlist(self, seed_ids: list[int], *, n: int = 30, mode: Mode = "mean", no_same_artist: int = 0,
                  no_same_album: bool = False, exclude=(), smooth: bool = False, name: str | None = None,
                  save: bool = True) -> PlaylistInfo:
         from musicsim.organize.playlists import make_playlist
@@ -131,15 +140,15 @@ class Organizer:
         first = meta.get(int(seed_ids[0]))
         name = name or (f"Like {first.title or os.path.basename(first.path)}" if first else "Playlist")
         params = {"seeds": [int(i) for i in seed_ids], "n": n, "mode": mode, "no_same_artist": no_same_artist,
-                  "no_same_album": no_same_album, "smooth": smooth, "model": self.lib.model_row.name}
+                  "no_same_album": no_same_album, "smooth": smooth, "model": self.index.row.name}
         pid = self.save_playlist(name, chosen, params) if save else None
         return PlaylistInfo(pid, name, chosen, params)
 
     # --- stored playlists --------------------------------------------------------------------
 
     def save_playlist(self, name: str, track_ids: list[int], params: dict | None = None) -> int:
-        self.lib.db.require_writer()
-        with self.lib.db.session() as s:
+        self.db.require_writer()
+        with self.db.session() as s:
             pl = Playlist(name=name, params=params or {})
             s.add(pl)
             s.flush()
@@ -147,7 +156,7 @@ class Organizer:
             return pl.id
 
     def playlists(self) -> list[tuple[int, str, int]]:
-        with self.lib.db.session() as s:
+        with self.db.session() as s:
             rows = s.execute(select(Playlist.id, Playlist.name, func.count(PlaylistItem.track_id))
                              .outerjoin(PlaylistItem).group_by(Playlist.id).order_by(Playlist.id)).all()
         return [(int(a), str(b), int(c)) for a, b, c in rows]
@@ -159,31 +168,31 @@ class Organizer:
         return pl
 
     def playlist_tracks(self, pid: int) -> list[Track]:
-        with self.lib.db.session() as s:
+        with self.db.session() as s:
             self._playlist(s, pid)
             return list(s.scalars(select(Track).join(PlaylistItem, PlaylistItem.track_id == Track.id)
                                   .where(PlaylistItem.playlist_id == pid).order_by(PlaylistItem.position)))
 
     def set_playlist_tracks(self, pid: int, track_ids: list[int]) -> None:
-        self.lib.db.require_writer()
-        with self.lib.db.session() as s:
+        self.db.require_writer()
+        with self.db.session() as s:
             self._playlist(s, pid)
             s.execute(delete(PlaylistItem).where(PlaylistItem.playlist_id == pid))
             s.add_all(PlaylistItem(playlist_id=pid, position=i, track_id=int(t)) for i, t in enumerate(track_ids))
 
     def rename_playlist(self, pid: int, name: str) -> None:
-        self.lib.db.require_writer()
-        with self.lib.db.session() as s:
+        self.db.require_writer()
+        with self.db.session() as s:
             self._playlist(s, pid).name = name
 
     def delete_playlist(self, pid: int) -> None:
-        self.lib.db.require_writer()
-        with self.lib.db.session() as s:
+        self.db.require_writer()
+        with self.db.session() as s:
             s.delete(self._playlist(s, pid))
 
     def export_playlist(self, pid: int, path: str | os.PathLike, *, fmt: str | None = None,
                         relative: bool = False) -> int:
-        with self.lib.db.session() as s:
+        with self.db.session() as s:
             name = self._playlist(s, pid).name
         return write_playlist(self.playlist_tracks(pid), path, fmt=fmt, relative=relative, name=name)
 
@@ -193,7 +202,7 @@ class Organizer:
 
         path = Path(path)
         entries = read_xspf(path) if path.suffix.lower() == ".xspf" else read_m3u(path)
-        with self.lib.db.session() as s:
+        with self.db.session() as s:
             known = dict(s.execute(select(Track.path, Track.id).where(Track.status == "ok")).all())
         found, unknown = [], []
         for p in entries:
@@ -210,9 +219,9 @@ class Organizer:
         from musicsim.organize.outliers import outlier_scores
 
         ids, X, meta = self._need(3)
-        mid = self.lib.model_row.id
+        mid = self.index.row.id
         report(progress, "clusters", 0, 4, "clustering")
-        with self.lib.db.session() as s:
+        with self.db.session() as s:
             old = {c.cluster: np.frombuffer(c.centroid, np.float32) for c in s.scalars(
                 select(ClusterInfo).where(ClusterInfo.model_id == mid))}
         prev = _stack_centroids(old) if old else None
@@ -232,9 +241,9 @@ class Organizer:
         return ClusterSummary(len(sizes), {int(c): names[int(c)] for c in sizes}, sizes)
 
     def _store_clusters(self, ids, labels, centroids, names, xy, scores, reasons) -> None:
-        self.lib.db.require_writer()
-        mid = self.lib.model_row.id
-        with self.lib.db.session() as s:
+        self.db.require_writer()
+        mid = self.index.row.id
+        with self.db.session() as s:
             s.execute(delete(TrackMap).where(TrackMap.model_id == mid))
             s.execute(delete(ClusterInfo).where(ClusterInfo.model_id == mid))
             s.add_all(TrackMap(track_id=int(t), model_id=mid, cluster=int(c), x=float(p[0]), y=float(p[1]),
@@ -250,21 +259,21 @@ class Organizer:
 
     def clusters_stale(self) -> bool:
         """True when tracks changed since the clusters were computed (or never computed)."""
-        with self.lib.db.session() as s:
-            row = s.get(Meta, f"clusters_seq:{self.lib.model_row.id}")
+        with self.db.session() as s:
+            row = s.get(Meta, f"clusters_seq:{self.index.row.id}")
             return row is None or int(row.value) != repo.max_seq(s)
 
     def cluster_table(self) -> list[dict]:
-        with self.lib.db.session() as s:
+        with self.db.session() as s:
             rows = s.execute(select(TrackMap.track_id, TrackMap.cluster, TrackMap.x, TrackMap.y, TrackMap.outlier)
                              .join(Track, Track.id == TrackMap.track_id)
-                             .where(TrackMap.model_id == self.lib.model_row.id, Track.status == "ok")).all()
+                             .where(TrackMap.model_id == self.index.row.id, Track.status == "ok")).all()
         return [{"track_id": t, "cluster": c, "x": x, "y": y, "outlier": o} for t, c, x, y, o in rows]
 
     def cluster_names(self) -> dict[int, str]:
-        with self.lib.db.session() as s:
+        with self.db.session() as s:
             return {c.cluster: c.name for c in s.scalars(select(ClusterInfo).where(
-                ClusterInfo.model_id == self.lib.model_row.id))}
+                ClusterInfo.model_id == self.index.row.id))}
 
     def outliers(self, n: int = 20, *, recompute: bool = True) -> list[tuple[Track, float, dict]]:
         """Tracks that fit the library worst, with the reason.
@@ -277,10 +286,10 @@ class Organizer:
         if stale and recompute:
             self.clusters()
             stale = False
-        with self.lib.db.session() as s:
+        with self.db.session() as s:
             rows = s.execute(select(Track, TrackMap.outlier, TrackMap.reason)
                              .join(TrackMap, TrackMap.track_id == Track.id)
-                             .where(TrackMap.model_id == self.lib.model_row.id, Track.status == "ok")
+                             .where(TrackMap.model_id == self.index.row.id, Track.status == "ok")
                              .order_by(TrackMap.outlier.desc()).limit(n)).all()
         names = self.cluster_names()
         return [(t, float(o), {**r, "cluster_name": names.get(r.get("cluster")), "stale": stale}) for t, o, r in rows]
@@ -293,7 +302,7 @@ class Organizer:
         threshold = self.dup_threshold() if threshold is None else threshold
         cand, _ = self._knn(X, 8)
         pairs = near_duplicates(X, ids, meta, threshold=threshold, duration_tol=duration_tol, candidate_ids=cand)
-        with self.lib.db.session() as s:
+        with self.db.session() as s:
             tracks = {t.id: t for t in s.scalars(select(Track).where(Track.status == "ok"))}
         return [(tracks[a], tracks[b], float(d)) for a, b, d in pairs]
 

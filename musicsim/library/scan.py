@@ -1,4 +1,11 @@
-"""Orchestrates one scan over a :class:`~musicsim.library.Library`."""
+"""One scan of a library: walk the folders, plan what needs analysis, run the pipeline, store.
+
+The files-in/results-out work (walking, decoding, features in worker processes) is
+:mod:`musicsim.scan`; this module is the library's side: what is new or changed, what went
+missing, and storing each result in the database, the index and the mel cache as it arrives.
+It is given the parts it writes to (database, model registry, index keeper, settings), not the
+facade.
+"""
 
 from __future__ import annotations
 
@@ -17,15 +24,19 @@ from musicsim.scan.walker import FileEntry, normalise, walk
 from musicsim.store import repo
 
 if TYPE_CHECKING:
-    from musicsim.library import Library
+    from musicsim.config import Config
+    from musicsim.library.index import IndexKeeper
+    from musicsim.library.models import ModelRegistry
+    from musicsim.model.embed import Embedder
+    from musicsim.store.db import Database
 
 
-def plan(lib: Library, entries: list[FileEntry], *, retry_failed: bool) -> tuple[list[FileEntry], int]:
+def plan(db: Database, model_id: int, entries: list[FileEntry], *, retry_failed: bool) -> tuple[list[FileEntry], int]:
     """Which files need analysis: new, changed, not yet embedded by the active model, or (on request) failed."""
-    with lib.db.session() as s:
+    with db.session() as s:
         known = repo.known_files(s)
         failed = repo.failed_files(s)
-        embedded = repo.embedded_track_ids(s, lib.model_row.id)
+        embedded = repo.embedded_track_ids(s, model_id)
     todo, skipped = [], 0
     for e in entries:
         k = known.get(e.path)
@@ -40,9 +51,9 @@ def plan(lib: Library, entries: list[FileEntry], *, retry_failed: bool) -> tuple
     return todo, skipped
 
 
-def mark_missing(lib: Library, roots: list[str], seen: set[str], unchanged_returned: list[str]) -> int:
+def mark_missing(db: Database, index: IndexKeeper, roots: list[str], seen: set[str]) -> int:
     """Tracks under a scanned folder that are gone are marked missing (purged only on request)."""
-    with lib.db.session() as s:
+    with db.session() as s:
         known = repo.known_files(s)
         gone, back = [], []
         for path, (tid, _sz, _mt, status) in known.items():
@@ -55,12 +66,20 @@ def mark_missing(lib: Library, roots: list[str], seen: set[str], unchanged_retur
                 back.append(tid)
         repo.mark_status(s, gone, "missing")
         repo.mark_status(s, back, "ok")
-    lib.sync_index()
+    index.sync()
     return len(gone)
 
 
-def scan(lib: Library, paths: list[str], *, progress: ProgressFn | None = None, cancel: CancelToken | None = None,
-         retry_failed: bool = False) -> ScanReport:
+def record_failure(db: Database, index: IndexKeeper, path: str, stage: str, reason: str, size: int | None,
+                   mtime: float | None) -> None:
+    """A file that could not be analysed: its reason is kept; a track it was before leaves the index."""
+    with db.session() as s:
+        repo.record_failure(s, path=path, stage=stage, reason=reason, size=size, mtime=mtime)
+    index.sync()
+
+
+def scan(paths: list[str], *, db: Database, models: ModelRegistry, index: IndexKeeper, config: Config,
+         progress: ProgressFn | None = None, cancel: CancelToken | None = None, retry_failed: bool = False) -> ScanReport:
     rep = ScanReport()
     t_start = time.perf_counter()
     from musicsim.scan.walker import storable
@@ -70,38 +89,39 @@ def scan(lib: Library, paths: list[str], *, progress: ProgressFn | None = None, 
     report(progress, "discover", 0, 0, "looking for music files")
     entries = list(walk(roots, on_error=lambda p, r: walk_errors.append((p, r))))
     rep.found = len(entries)
-    with lib.db.session() as s:
+    with db.session() as s:
         repo.add_roots(s, [r for r in roots if storable(r) and os.path.isdir(r)])
     for p, r in walk_errors:
-        lib.record_failure(p, "walk", r, None, None)
+        record_failure(db, index, p, "walk", r, None, None)
         rep.failures.append((p, r))
     readable_roots = [r for r in roots if os.path.isdir(r) and not any(p == r for p, _ in walk_errors)]
-    rep.missing = mark_missing(lib, readable_roots, {e.path for e in entries}, [])
-    todo, rep.skipped = plan(lib, entries, retry_failed=retry_failed)
+    rep.missing = mark_missing(db, index, readable_roots, {e.path for e in entries})
+    todo, rep.skipped = plan(db, models.row.id, entries, retry_failed=retry_failed)
     tracker = Tracker(len(todo), progress)
-    embedder = lib.embedder() if todo else None  # loading the model costs seconds; skip it when idle
-    mel_writer = ScanCacheWriter(lib.config, embedder.fe) if todo else None
+    embedder = models.embedder(config) if todo else None  # loading the model costs seconds; skip it when idle
+    mel_writer = ScanCacheWriter(config, embedder.fe) if embedder is not None else None
 
     def handle(entry: FileEntry, result: dict) -> None:
         rep.stage_seconds["decode"] += result.get("t", 0.0)
         rep.worker_peak_mb = max(rep.worker_peak_mb, result.get("peak_mb", 0.0))
         if not result["ok"]:
-            lib.record_failure(entry.path, result["stage"], result["reason"], entry.size, entry.mtime)
+            record_failure(db, index, entry.path, result["stage"], result["reason"], entry.size, entry.mtime)
             rep.failed += 1
             rep.failures.append((entry.path, result["reason"]))
         else:
-            _store(lib, embedder, entry, result, rep, mel_writer)
+            assert embedder is not None
+            _store(db, index, embedder, entry, result, rep, mel_writer)
         tracker.step(entry.path)
         if cancel is not None:
             cancel.check()
 
     try:
-        if todo:
-            run_pool(todo, lib.config, embedder.fe.sr, handle, cancel)
+        if embedder is not None:
+            run_pool(todo, config, embedder.fe.sr, handle, cancel)
     except Cancelled:
         rep.cancelled = True
     finally:
-        lib.sync_index(full=True)  # saves the index; refits the statistics once the library grew by a quarter
+        index.sync(full=True)  # saves the index; refits the statistics once the library grew by a quarter
     if mel_writer is not None and mel_writer.removed:
         logging.getLogger("musicsim.scan").info("removed %d stale log-Mel cache entries to make room", mel_writer.removed)
     if mel_writer is not None and mel_writer.stopped:
@@ -110,7 +130,7 @@ def scan(lib: Library, paths: list[str], *, progress: ProgressFn | None = None, 
     return rep
 
 
-def _store(lib: Library, embedder, entry: FileEntry, result: dict, rep: ScanReport,
+def _store(db: Database, index: IndexKeeper, embedder: Embedder, entry: FileEntry, result: dict, rep: ScanReport,
            mel_writer: ScanCacheWriter | None = None) -> None:
     t0 = time.perf_counter()
     mels: list[np.ndarray] | None = [] if mel_writer is not None and mel_writer.active else None
@@ -121,17 +141,17 @@ def _store(lib: Library, embedder, entry: FileEntry, result: dict, rep: ScanRepo
     t2 = time.perf_counter()
     if not (np.isfinite(vec).all() and np.isfinite(seg_vecs).all()):
         reason = "the model produced invalid numbers for this audio (extreme sample values?)"
-        lib.record_failure(entry.path, "embed", reason, entry.size, entry.mtime)
+        record_failure(db, index, entry.path, "embed", reason, entry.size, entry.mtime)
         rep.failed += 1
         rep.failures.append((entry.path, reason))
         return
-    with lib.db.session() as s:
+    with db.session() as s:
         track = repo.upsert_track(s, path=entry.path, size=entry.size, mtime=entry.mtime, fmt=entry.ext.lstrip("."),
                                   tags=result["tags"], degraded=result["degraded"], renderer=result["renderer"])
-        seq = repo.save_embedding(s, track.id, lib.model_row.id, vec, seg_vecs, starts)
+        seq = repo.save_embedding(s, track.id, index.row.id, vec, seg_vecs, starts)
         tid = track.id
-    lib.index_add(np.array([tid]), vec[None, :], seq)
-    if mels:  # so that training on this library never decodes the track again
+    index.add(np.array([tid]), vec[None, :], seq)
+    if mels and mel_writer is not None:  # so that training on this library never decodes the track again
         mel_writer.put(entry.path, entry.size, entry.mtime, mels, result["starts"], float(result["duration"] or 0.0))
     t3 = time.perf_counter()
     st = rep.stage_seconds

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 from sqlalchemy import delete, func, or_, select, update
@@ -211,3 +211,55 @@ def remove_root(s: Session, path: str) -> None:
 
 def roots(s: Session) -> list[str]:
     return list(s.scalars(select(Root.path).order_by(Root.path)))
+
+
+# --- reading the library as the facade shows it ----------------------------------------------
+
+
+def failures(s: Session) -> list[Failure]:
+    return list(s.scalars(select(Failure).order_by(Failure.path)))
+
+
+def purge_missing(s: Session, exists: Callable[[str], bool]) -> list[int]:
+    """Delete missing tracks (their embeddings go with them) and the failures of files that
+    ``exists`` says are gone; return the deleted tracks' ids."""
+    gone = list(s.scalars(select(Track.id).where(Track.status == "missing")))
+    for chunk in _chunks(gone, 500):
+        s.execute(delete(Track).where(Track.id.in_(chunk)))
+    for f in list(s.scalars(select(Failure))):
+        if not exists(f.path):
+            s.delete(f)
+    return gone
+
+
+def stored_vector(s: Session, track_id: int, model_id: int) -> np.ndarray | None:
+    """A track's stored (raw) vector for a model, or None when it has none."""
+    emb = s.get(Embedding, (track_id, model_id))
+    return None if emb is None else np.frombuffer(emb.vector, np.float32)
+
+
+def tracks_by_id(s: Session, ids: Iterable[int]) -> dict[int, Track]:
+    wanted = list(ids)
+    out: dict[int, Track] = {}
+    for chunk in _chunks(wanted, 500):
+        out.update((t.id, t) for t in s.scalars(select(Track).where(Track.id.in_(chunk))))
+    return out
+
+
+def tracks(s: Session, *, status: str | None = "ok") -> list[Track]:
+    q = select(Track).order_by(Track.id)
+    if status:
+        q = q.where(Track.status == status)
+    return list(s.scalars(q))
+
+
+def track_rows(s: Session, *, since_id: int = 0) -> list[tuple]:
+    """Analysed tracks with id > since_id as plain tuples, ordered by id:
+    (id, title, artist, album, genre, duration, format, path, year)."""
+    return [tuple(r) for r in s.execute(
+        select(Track.id, Track.title, Track.artist, Track.album, Track.genre, Track.duration, Track.format,
+               Track.path, Track.year).where(Track.status == "ok", Track.id > since_id).order_by(Track.id))]
+
+
+def track_paths(s: Session) -> dict[int, str]:
+    return {int(i): str(p) for i, p in s.execute(select(Track.id, Track.path)).all()}
