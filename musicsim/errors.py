@@ -6,13 +6,13 @@ so a scan can record it in ``failures`` and go on.
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
 
 class MusicsimError(Exception):
     """Base class: ``str(err)`` is a one-line, user-facing message."""
 
-    def __init__(self, reason: str, *, path: str | Path | None = None) -> None:
+    def __init__(self, reason: str, *, path: str | os.PathLike[str] | None = None) -> None:
         self.reason = " ".join(str(reason).split())  # always one line
         self.path = str(path) if path is not None else None
         super().__init__(self.reason)
@@ -25,7 +25,7 @@ class DecodeError(MusicsimError):
     """The file could not be decoded (empty, truncated, corrupt, not audio)."""
 
     @classmethod
-    def from_os_error(cls, exc: OSError, path: str | Path) -> DecodeError:
+    def from_os_error(cls, exc: OSError, path: str | os.PathLike[str]) -> DecodeError:
         """The reason a file could not be read, in words a person understands."""
         if isinstance(exc, FileNotFoundError):
             return cls("file not found", path=path)

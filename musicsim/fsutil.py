@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None], *, sync: bool = True) -> Path:
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object], *, sync: bool = True) -> Path:
     """Call ``write`` on a temporary file beside ``path``, sync it, then rename it over ``path``.
 
     Readers see the old file or the new one, never a mix; on any error the temporary file
