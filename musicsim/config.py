@@ -48,8 +48,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_seconds", float, 720.0, "tracks longer than this are analysed in windows (bounded memory)"),
     Setting("decode_timeout", float, 600.0, "seconds one file may take to decode before it is given up as hung"),
     Setting("batch_size", int, 64, "segments per model batch"),
-    Setting("mel_cache_gb", float, 4.0, "disk the scan may fill with log-Mel frames, so training on the library "
-            "never decodes it again (~20 MB per hour of music); 0: off"),
+    Setting(
+        "mel_cache_gb",
+        float,
+        4.0,
+        "disk the scan may fill with log-Mel frames, so training on the library "
+        "never decodes it again (~20 MB per hour of music); 0: off",
+    ),
     Setting("ef_search", int, 64, "HNSW search breadth: higher is more exact and slower"),
     Setting("rescan_on_start", bool, False, "re-scan library folders when the app starts"),
 )

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 
 
-def write_vectors(out: str | os.PathLike, *, ids: np.ndarray, X: np.ndarray, paths: list[str], model: str,
-                  fmt: str = "npz") -> int:
+def write_vectors(
+    out: str | os.PathLike, *, ids: np.ndarray, X: np.ndarray, paths: list[str], model: str, fmt: str = "npz"
+) -> int:
     """Write one row per track: its path, the model's name and its vector; return the row count."""
     track_paths = np.array(paths, dtype=str)
     out = Path(out)

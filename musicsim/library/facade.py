@@ -47,8 +47,9 @@ class Hit:
 class Library:
     """An open music library. ``writable=False`` opens for reading alongside a writer."""
 
-    def __init__(self, db_path: str | os.PathLike | None = None, *, config: Config | None = None,
-                 writable: bool = True) -> None:
+    def __init__(
+        self, db_path: str | os.PathLike | None = None, *, config: Config | None = None, writable: bool = True
+    ) -> None:
         self.db = Database(db_path or paths.default_db(), writable=writable)
         self.config = config or Config.load()
         self.registry = ModelRegistry(self.db)
@@ -157,22 +158,43 @@ class Library:
 
         warm_up()
 
-    def train(self, *, minutes: float, device: str = "auto", progress: ProgressFn | None = None,
-              cancel: CancelToken | None = None, **options) -> dict:
+    def train(
+        self,
+        *,
+        minutes: float,
+        device: str = "auto",
+        progress: ProgressFn | None = None,
+        cancel: CancelToken | None = None,
+        **options,
+    ) -> dict:
         """Fine-tune the model on this library (the trainer, in this thread), re-embed every
         track with it and make it active; the previous model stays selectable."""
         from musicsim.library.finetune import train_library
 
         return train_library(self, minutes=minutes, device=device, progress=progress, cancel=cancel, **options)
 
-    def scan(self, paths_: list[str], *, progress: ProgressFn | None = None, cancel: CancelToken | None = None,
-             retry_failed: bool = False) -> ScanReport:
+    def scan(
+        self,
+        paths_: list[str],
+        *,
+        progress: ProgressFn | None = None,
+        cancel: CancelToken | None = None,
+        retry_failed: bool = False,
+    ) -> ScanReport:
         from musicsim.library.scan import scan
 
         self.db.require_writer()
         self.index.ann()
-        return scan(paths_, db=self.db, models=self.registry, index=self.index, config=self.config,
-                    progress=progress, cancel=cancel, retry_failed=retry_failed)
+        return scan(
+            paths_,
+            db=self.db,
+            models=self.registry,
+            index=self.index,
+            config=self.config,
+            progress=progress,
+            cancel=cancel,
+            retry_failed=retry_failed,
+        )
 
     def purge(self) -> int:
         """Delete missing tracks (and their embeddings) and failures of files that are gone."""
@@ -204,8 +226,9 @@ class Library:
         ids, X = self.embeddings()
         with self.db.session() as s:
             path_of = repo.track_paths(s)
-        return write_vectors(out, ids=ids, X=X, paths=[path_of[int(i)] for i in ids], model=self.model_row.name,
-                             fmt=fmt)
+        return write_vectors(
+            out, ids=ids, X=X, paths=[path_of[int(i)] for i in ids], model=self.model_row.name, fmt=fmt
+        )
 
     # --- queries ----------------------------------------------------------------------------
 
@@ -251,11 +274,21 @@ class Library:
             counts = repo.counts(s)
             roots = repo.roots(s)
         models = self.models()
-        return {"database": str(self.db.path), "model": self.model_row.name, "trained": self.trained,
-                "checksum": self.model_row.checksum, "tracks": counts.get("ok", 0), "failed": counts.get("failed", 0),
-                "missing": counts.get("missing", 0), "degraded": counts.get("degraded", 0),
-                "failures": counts.get("failures", 0), "models": models, "roots": roots,
-                "indexed": len(self.index), "warning": self._warning(models)}
+        return {
+            "database": str(self.db.path),
+            "model": self.model_row.name,
+            "trained": self.trained,
+            "checksum": self.model_row.checksum,
+            "tracks": counts.get("ok", 0),
+            "failed": counts.get("failed", 0),
+            "missing": counts.get("missing", 0),
+            "degraded": counts.get("degraded", 0),
+            "failures": counts.get("failures", 0),
+            "models": models,
+            "roots": roots,
+            "indexed": len(self.index),
+            "warning": self._warning(models),
+        }
 
     def _warning(self, models: list) -> str | None:
         if self.trained:

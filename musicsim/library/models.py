@@ -75,8 +75,12 @@ class ModelRegistry:
         new = self.register(loaded, activate=True)
         self._loaded = loaded
         self.replaced_default = (row.name, new.name)
-        log.warning("this musicsim ships another built-in model (%s instead of %s): it is now active, and the "
-                    "library's tracks are analysed again with it", new.name, row.name)
+        log.warning(
+            "this musicsim ships another built-in model (%s instead of %s): it is now active, and the "
+            "library's tracks are analysed again with it",
+            new.name,
+            row.name,
+        )
         return new
 
     # --- registering and switching -----------------------------------------------------------
@@ -87,9 +91,16 @@ class ModelRegistry:
         self.db.require_writer()
         path = None if loaded.path and Path(loaded.path).resolve() == DEFAULT_RESOURCE else loaded.path
         with self.db.session() as s:
-            row = repo.register_model(s, name=loaded.name, checksum=loaded.checksum, path=path,
-                                      frontend=loaded.frontend.to_dict(), config=loaded.config.to_dict(),
-                                      trained=loaded.trained, metrics=loaded.metrics)
+            row = repo.register_model(
+                s,
+                name=loaded.name,
+                checksum=loaded.checksum,
+                path=path,
+                frontend=loaded.frontend.to_dict(),
+                config=loaded.config.to_dict(),
+                trained=loaded.trained,
+                metrics=loaded.metrics,
+            )
             if activate:
                 repo.set_active(s, row)
             return row
@@ -137,16 +148,21 @@ class ModelRegistry:
         if row.path:
             loaded = load_model(row.path)
             if loaded.checksum != row.checksum:
-                raise ModelMismatch(f"the weights of model '{row.name}' changed on disk (checksum {loaded.checksum}, "
-                                    f"expected {row.checksum})", path=row.path)
+                raise ModelMismatch(
+                    f"the weights of model '{row.name}' changed on disk (checksum {loaded.checksum}, "
+                    f"expected {row.checksum})",
+                    path=row.path,
+                )
             return loaded
         loaded = default_model()
         if loaded.checksum != row.checksum:
             loaded = untrained_model()
         if loaded.checksum != row.checksum:
-            raise ModelMismatch(f"model '{row.name}' was built into an earlier version of musicsim and is no "
-                                f"longer shipped; open the library for writing (the app, or `musicsim scan`) "
-                                f"to switch to the built-in model of this version")
+            raise ModelMismatch(
+                f"model '{row.name}' was built into an earlier version of musicsim and is no "
+                f"longer shipped; open the library for writing (the app, or `musicsim scan`) "
+                f"to switch to the built-in model of this version"
+            )
         return loaded
 
     def embedder(self, config: Config) -> Embedder:

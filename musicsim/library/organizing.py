@@ -58,13 +58,15 @@ class Organizer:
         """(ids, library-space unit vectors, meta) of the live tracks, cached until the database
         or the library statistics change."""
         with self.db.session() as s:
-            key = (self.index.row.id, repo.max_seq(s), s.scalar(select(func.max(Track.analysed))),
-                   self.index.norm.tag)
+            key = (self.index.row.id, repo.max_seq(s), s.scalar(select(func.max(Track.analysed))), self.index.norm.tag)
         if self._cache is None or self._cache[0] != key:
             ids, X = self.index.vectors()
             with self.db.session() as s:
-                rows = s.execute(select(Track.id, Track.path, Track.title, Track.artist, Track.album, Track.genre,
-                                        Track.duration).where(Track.status == "ok")).all()
+                rows = s.execute(
+                    select(
+                        Track.id, Track.path, Track.title, Track.artist, Track.album, Track.genre, Track.duration
+                    ).where(Track.status == "ok")
+                ).all()
             meta = {r[0]: TrackMeta(*r) for r in rows}
             self._cache = (key, ids, X, meta)
         return self._cache[1], self._cache[2], self._cache[3]
@@ -127,20 +129,47 @@ class Organizer:
         ids, X, _ = self._need(2)
         return [int(i) for i in song_path(X, ids, a_id, b_id, steps=steps)]
 
-    def playlist(self, seed_ids: list[int], *, n: int = 30, mode: Mode = "mean", no_same_artist: int = 0,
-                 no_same_album: bool = False, exclude=(), smooth: bool = False, name: str | None = None,
-                 save: bool = True) -> PlaylistInfo:
+    def playlist(
+        self,
+        seed_ids: list[int],
+        *,
+        n: int = 30,
+        mode: Mode = "mean",
+        no_same_artist: int = 0,
+        no_same_album: bool = False,
+        exclude=(),
+        smooth: bool = False,
+        name: str | None = None,
+        save: bool = True,
+    ) -> PlaylistInfo:
         from musicsim.organize.playlists import make_playlist
 
         ids, X, meta = self._need(2)
-        chosen = make_playlist(X, ids, meta, list(seed_ids), n=n, mode=mode, no_same_artist=no_same_artist,
-                               no_same_album=no_same_album, exclude=list(exclude), smooth=smooth,
-                               dup_threshold=self.dup_threshold())
+        chosen = make_playlist(
+            X,
+            ids,
+            meta,
+            list(seed_ids),
+            n=n,
+            mode=mode,
+            no_same_artist=no_same_artist,
+            no_same_album=no_same_album,
+            exclude=list(exclude),
+            smooth=smooth,
+            dup_threshold=self.dup_threshold(),
+        )
         chosen = [int(i) for i in chosen]
         first = meta.get(int(seed_ids[0]))
         name = name or (f"Like {first.title or os.path.basename(first.path)}" if first else "Playlist")
-        params = {"seeds": [int(i) for i in seed_ids], "n": n, "mode": mode, "no_same_artist": no_same_artist,
-                  "no_same_album": no_same_album, "smooth": smooth, "model": self.index.row.name}
+        params = {
+            "seeds": [int(i) for i in seed_ids],
+            "n": n,
+            "mode": mode,
+            "no_same_artist": no_same_artist,
+            "no_same_album": no_same_album,
+            "smooth": smooth,
+            "model": self.index.row.name,
+        }
         pid = self.save_playlist(name, chosen, params) if save else None
         return PlaylistInfo(pid, name, chosen, params)
 
@@ -157,8 +186,12 @@ class Organizer:
 
     def playlists(self) -> list[tuple[int, str, int]]:
         with self.db.session() as s:
-            rows = s.execute(select(Playlist.id, Playlist.name, func.count(PlaylistItem.track_id))
-                             .outerjoin(PlaylistItem).group_by(Playlist.id).order_by(Playlist.id)).all()
+            rows = s.execute(
+                select(Playlist.id, Playlist.name, func.count(PlaylistItem.track_id))
+                .outerjoin(PlaylistItem)
+                .group_by(Playlist.id)
+                .order_by(Playlist.id)
+            ).all()
         return [(int(a), str(b), int(c)) for a, b, c in rows]
 
     def _playlist(self, s, pid: int) -> Playlist:
@@ -170,8 +203,14 @@ class Organizer:
     def playlist_tracks(self, pid: int) -> list[Track]:
         with self.db.session() as s:
             self._playlist(s, pid)
-            return list(s.scalars(select(Track).join(PlaylistItem, PlaylistItem.track_id == Track.id)
-                                  .where(PlaylistItem.playlist_id == pid).order_by(PlaylistItem.position)))
+            return list(
+                s.scalars(
+                    select(Track)
+                    .join(PlaylistItem, PlaylistItem.track_id == Track.id)
+                    .where(PlaylistItem.playlist_id == pid)
+                    .order_by(PlaylistItem.position)
+                )
+            )
 
     def set_playlist_tracks(self, pid: int, track_ids: list[int]) -> None:
         self.db.require_writer()
@@ -190,8 +229,9 @@ class Organizer:
         with self.db.session() as s:
             s.delete(self._playlist(s, pid))
 
-    def export_playlist(self, pid: int, path: str | os.PathLike, *, fmt: str | None = None,
-                        relative: bool = False) -> int:
+    def export_playlist(
+        self, pid: int, path: str | os.PathLike, *, fmt: str | None = None, relative: bool = False
+    ) -> int:
         with self.db.session() as s:
             name = self._playlist(s, pid).name
         return write_playlist(self.playlist_tracks(pid), path, fmt=fmt, relative=relative, name=name)
@@ -212,8 +252,9 @@ class Organizer:
 
     # --- clusters, outliers, duplicates ------------------------------------------------------
 
-    def clusters(self, k: int | None = None, *, progress: ProgressFn | None = None,
-                 cancel: CancelToken | None = None) -> ClusterSummary:
+    def clusters(
+        self, k: int | None = None, *, progress: ProgressFn | None = None, cancel: CancelToken | None = None
+    ) -> ClusterSummary:
         """Cluster the library, name the clusters, place tracks on a 2-D map, score outliers; store all."""
         from musicsim.organize.clusters import cluster, map_2d, name_clusters
         from musicsim.organize.outliers import outlier_scores
@@ -222,8 +263,10 @@ class Organizer:
         mid = self.index.row.id
         report(progress, "clusters", 0, 4, "clustering")
         with self.db.session() as s:
-            old = {c.cluster: np.frombuffer(c.centroid, np.float32) for c in s.scalars(
-                select(ClusterInfo).where(ClusterInfo.model_id == mid))}
+            old = {
+                c.cluster: np.frombuffer(c.centroid, np.float32)
+                for c in s.scalars(select(ClusterInfo).where(ClusterInfo.model_id == mid))
+            }
         prev = _stack_centroids(old) if old else None
         labels, centroids = cluster(X, k=k, previous_centroids=prev)
         _check(cancel)
@@ -246,12 +289,28 @@ class Organizer:
         with self.db.session() as s:
             s.execute(delete(TrackMap).where(TrackMap.model_id == mid))
             s.execute(delete(ClusterInfo).where(ClusterInfo.model_id == mid))
-            s.add_all(TrackMap(track_id=int(t), model_id=mid, cluster=int(c), x=float(p[0]), y=float(p[1]),
-                               outlier=float(o), reason=_jsonable(r))
-                      for t, c, p, o, r in zip(ids, labels, xy, scores, reasons))
+            s.add_all(
+                TrackMap(
+                    track_id=int(t),
+                    model_id=mid,
+                    cluster=int(c),
+                    x=float(p[0]),
+                    y=float(p[1]),
+                    outlier=float(o),
+                    reason=_jsonable(r),
+                )
+                for t, c, p, o, r in zip(ids, labels, xy, scores, reasons)
+            )
             for c, n in zip(*np.unique(labels, return_counts=True)):
-                s.add(ClusterInfo(model_id=mid, cluster=int(c), name=names[int(c)], size=int(n),
-                                  centroid=np.asarray(centroids[int(c)], np.float32).tobytes()))
+                s.add(
+                    ClusterInfo(
+                        model_id=mid,
+                        cluster=int(c),
+                        name=names[int(c)],
+                        size=int(n),
+                        centroid=np.asarray(centroids[int(c)], np.float32).tobytes(),
+                    )
+                )
             key = f"clusters_seq:{mid}"
             row = s.get(Meta, key) or Meta(key=key, value="0")
             row.value = str(repo.max_seq(s))
@@ -265,15 +324,19 @@ class Organizer:
 
     def cluster_table(self) -> list[dict]:
         with self.db.session() as s:
-            rows = s.execute(select(TrackMap.track_id, TrackMap.cluster, TrackMap.x, TrackMap.y, TrackMap.outlier)
-                             .join(Track, Track.id == TrackMap.track_id)
-                             .where(TrackMap.model_id == self.index.row.id, Track.status == "ok")).all()
+            rows = s.execute(
+                select(TrackMap.track_id, TrackMap.cluster, TrackMap.x, TrackMap.y, TrackMap.outlier)
+                .join(Track, Track.id == TrackMap.track_id)
+                .where(TrackMap.model_id == self.index.row.id, Track.status == "ok")
+            ).all()
         return [{"track_id": t, "cluster": c, "x": x, "y": y, "outlier": o} for t, c, x, y, o in rows]
 
     def cluster_names(self) -> dict[int, str]:
         with self.db.session() as s:
-            return {c.cluster: c.name for c in s.scalars(select(ClusterInfo).where(
-                ClusterInfo.model_id == self.index.row.id))}
+            return {
+                c.cluster: c.name
+                for c in s.scalars(select(ClusterInfo).where(ClusterInfo.model_id == self.index.row.id))
+            }
 
     def outliers(self, n: int = 20, *, recompute: bool = True) -> list[tuple[Track, float, dict]]:
         """Tracks that fit the library worst, with the reason.
@@ -287,14 +350,19 @@ class Organizer:
             self.clusters()
             stale = False
         with self.db.session() as s:
-            rows = s.execute(select(Track, TrackMap.outlier, TrackMap.reason)
-                             .join(TrackMap, TrackMap.track_id == Track.id)
-                             .where(TrackMap.model_id == self.index.row.id, Track.status == "ok")
-                             .order_by(TrackMap.outlier.desc()).limit(n)).all()
+            rows = s.execute(
+                select(Track, TrackMap.outlier, TrackMap.reason)
+                .join(TrackMap, TrackMap.track_id == Track.id)
+                .where(TrackMap.model_id == self.index.row.id, Track.status == "ok")
+                .order_by(TrackMap.outlier.desc())
+                .limit(n)
+            ).all()
         names = self.cluster_names()
         return [(t, float(o), {**r, "cluster_name": names.get(r.get("cluster")), "stale": stale}) for t, o, r in rows]
 
-    def duplicates(self, *, threshold: float | None = None, duration_tol: float = 2.0) -> list[tuple[Track, Track, float]]:
+    def duplicates(
+        self, *, threshold: float | None = None, duration_tol: float = 2.0
+    ) -> list[tuple[Track, Track, float]]:
         """Probably the same recording twice: nearly identical sound and the same duration."""
         from musicsim.organize.outliers import near_duplicates
 
@@ -307,8 +375,14 @@ class Organizer:
         return [(tracks[a], tracks[b], float(d)) for a, b, d in pairs]
 
 
-def write_playlist(tracks: list[Track], path: str | os.PathLike, *, fmt: str | None = None, relative: bool = False,
-                   name: str | None = None) -> int:
+def write_playlist(
+    tracks: list[Track],
+    path: str | os.PathLike,
+    *,
+    fmt: str | None = None,
+    relative: bool = False,
+    name: str | None = None,
+) -> int:
     """Write library tracks to M3U8 or XSPF (format from the extension unless given)."""
     from musicsim.organize.playlists import write_m3u8, write_xspf
 

@@ -70,16 +70,26 @@ def mark_missing(db: Database, index: IndexKeeper, roots: list[str], seen: set[s
     return len(gone)
 
 
-def record_failure(db: Database, index: IndexKeeper, path: str, stage: str, reason: str, size: int | None,
-                   mtime: float | None) -> None:
+def record_failure(
+    db: Database, index: IndexKeeper, path: str, stage: str, reason: str, size: int | None, mtime: float | None
+) -> None:
     """A file that could not be analysed: its reason is kept; a track it was before leaves the index."""
     with db.session() as s:
         repo.record_failure(s, path=path, stage=stage, reason=reason, size=size, mtime=mtime)
     index.sync()
 
 
-def scan(paths: list[str], *, db: Database, models: ModelRegistry, index: IndexKeeper, config: Config,
-         progress: ProgressFn | None = None, cancel: CancelToken | None = None, retry_failed: bool = False) -> ScanReport:
+def scan(
+    paths: list[str],
+    *,
+    db: Database,
+    models: ModelRegistry,
+    index: IndexKeeper,
+    config: Config,
+    progress: ProgressFn | None = None,
+    cancel: CancelToken | None = None,
+    retry_failed: bool = False,
+) -> ScanReport:
     rep = ScanReport()
     t_start = time.perf_counter()
     from musicsim.scan.walker import storable
@@ -123,15 +133,24 @@ def scan(paths: list[str], *, db: Database, models: ModelRegistry, index: IndexK
     finally:
         index.sync(full=True)  # saves the index; refits the statistics once the library grew by a quarter
     if mel_writer is not None and mel_writer.removed:
-        logging.getLogger("musicsim.scan").info("removed %d stale log-Mel cache entries to make room", mel_writer.removed)
+        logging.getLogger("musicsim.scan").info(
+            "removed %d stale log-Mel cache entries to make room", mel_writer.removed
+        )
     if mel_writer is not None and mel_writer.stopped:
         logging.getLogger("musicsim.scan").info("%s; training will decode the other tracks itself", mel_writer.stopped)
     rep.seconds = time.perf_counter() - t_start
     return rep
 
 
-def _store(db: Database, index: IndexKeeper, embedder: Embedder, entry: FileEntry, result: dict, rep: ScanReport,
-           mel_writer: ScanCacheWriter | None = None) -> None:
+def _store(
+    db: Database,
+    index: IndexKeeper,
+    embedder: Embedder,
+    entry: FileEntry,
+    result: dict,
+    rep: ScanReport,
+    mel_writer: ScanCacheWriter | None = None,
+) -> None:
     t0 = time.perf_counter()
     mels: list[np.ndarray] | None = [] if mel_writer is not None and mel_writer.active else None
     segs, starts = embedder.features(result["chunks"], result["starts"], mels_out=mels)
@@ -146,8 +165,16 @@ def _store(db: Database, index: IndexKeeper, embedder: Embedder, entry: FileEntr
         rep.failures.append((entry.path, reason))
         return
     with db.session() as s:
-        track = repo.upsert_track(s, path=entry.path, size=entry.size, mtime=entry.mtime, fmt=entry.ext.lstrip("."),
-                                  tags=result["tags"], degraded=result["degraded"], renderer=result["renderer"])
+        track = repo.upsert_track(
+            s,
+            path=entry.path,
+            size=entry.size,
+            mtime=entry.mtime,
+            fmt=entry.ext.lstrip("."),
+            tags=result["tags"],
+            degraded=result["degraded"],
+            renderer=result["renderer"],
+        )
         seq = repo.save_embedding(s, track.id, index.row.id, vec, seg_vecs, starts)
         tid = track.id
     index.add(np.array([tid]), vec[None, :], seq)

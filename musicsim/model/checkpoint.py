@@ -137,7 +137,9 @@ def model_from_checkpoint(ckpt: dict, *, path: str | None = None) -> LoadedModel
     try:
         model.load_state_dict(ckpt["model"])
     except RuntimeError as e:
-        raise ModelMismatch(f"weights do not fit the stored architecture: {str(e).splitlines()[0]}", path=path) from None
+        raise ModelMismatch(
+            f"weights do not fit the stored architecture: {str(e).splitlines()[0]}", path=path
+        ) from None
     model.eval()
     return LoadedModel(
         name=str(ckpt.get("name") or (Path(path).stem if path else "model")),

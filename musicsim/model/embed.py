@@ -47,10 +47,12 @@ class Embedder:
         self.parts = loaded.config.parts
 
     @torch.inference_mode()
-    def features(self, chunks: list[np.ndarray], starts_s: list[float],
-                 mels_out: list[np.ndarray] | None = None) -> tuple[torch.Tensor, np.ndarray]:
+    def features(
+        self, chunks: list[np.ndarray], starts_s: list[float], mels_out: list[np.ndarray] | None = None
+    ) -> tuple[torch.Tensor, np.ndarray]:
         """Log-Mel segments ``[N,1,mels,frames]`` and their start times in seconds; ``mels_out``
         collects each chunk's whole log-Mel frames (float16, for the mel cache)."""
+
         def mels():
             for chunk in chunks:
                 wave = torch.from_numpy(np.ascontiguousarray(chunk, dtype=np.float32)).to(self.device)
@@ -84,8 +86,12 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return (v / n if n > 0 else v).astype(np.float32)
 
 
-def track_vector(segment_vectors: np.ndarray, pooling: str = "mean", std_weight: float = STD_WEIGHT,
-                 parts: Sequence[int] | None = None) -> np.ndarray:
+def track_vector(
+    segment_vectors: np.ndarray,
+    pooling: str = "mean",
+    std_weight: float = STD_WEIGHT,
+    parts: Sequence[int] | None = None,
+) -> np.ndarray:
     """One unit vector per track from its segment vectors ``[n, D]``.
 
     ``parts``: the lengths of consecutive parts of a segment vector (a descriptor: the

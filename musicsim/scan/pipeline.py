@@ -69,19 +69,38 @@ def _analyse(path: str, params: DecodeParams) -> dict:
         from musicsim.audio.tags import read_tags
 
         tags = read_tags(path)
-        dec = decode_for_analysis(path, sr=params.sr, windows=params.windows, window_seconds=params.window_seconds,
-                                  max_seconds=params.max_seconds, soundfont=params.soundfont)
+        dec = decode_for_analysis(
+            path,
+            sr=params.sr,
+            windows=params.windows,
+            window_seconds=params.window_seconds,
+            max_seconds=params.max_seconds,
+            soundfont=params.soundfont,
+        )
         if tags.get("duration") is None:
             tags["duration"] = dec.duration
-        return {"ok": True, "tags": tags, "chunks": dec.chunks, "starts": dec.starts, "duration": dec.duration,
-                "degraded": dec.degraded, "renderer": dec.renderer, "t": time.perf_counter() - t0}
+        return {
+            "ok": True,
+            "tags": tags,
+            "chunks": dec.chunks,
+            "starts": dec.starts,
+            "duration": dec.duration,
+            "degraded": dec.degraded,
+            "renderer": dec.renderer,
+            "t": time.perf_counter() - t0,
+        }
     except MusicsimError as e:
         return {"ok": False, "stage": "decode", "reason": e.reason, "t": time.perf_counter() - t0}
     except MemoryError:
         return {"ok": False, "stage": "decode", "reason": "out of memory while decoding", "t": time.perf_counter() - t0}
     except Exception as e:  # a decoder bug must cost one file, not the scan
         msg = " ".join(str(e).split())[:200]
-        return {"ok": False, "stage": "decode", "reason": f"unexpected {type(e).__name__}: {msg}", "t": time.perf_counter() - t0}
+        return {
+            "ok": False,
+            "stage": "decode",
+            "reason": f"unexpected {type(e).__name__}: {msg}",
+            "t": time.perf_counter() - t0,
+        }
 
 
 def _context():
@@ -181,8 +200,13 @@ def _kill(pool: ProcessPoolExecutor) -> None:
 
 
 def decode_params(cfg: Config, sr: int) -> DecodeParams:
-    return DecodeParams(sr=sr, windows=cfg.analysis_windows, window_seconds=cfg.window_seconds,
-                        max_seconds=cfg.max_seconds, soundfont=cfg.soundfont or None)
+    return DecodeParams(
+        sr=sr,
+        windows=cfg.analysis_windows,
+        window_seconds=cfg.window_seconds,
+        max_seconds=cfg.max_seconds,
+        soundfont=cfg.soundfont or None,
+    )
 
 
 def run_pool(files: list[FileEntry], cfg: Config, sr: int, handle: Handler, cancel: CancelToken | None) -> None:

@@ -26,8 +26,17 @@ def next_seq(s: Session) -> int:
 # --- models -------------------------------------------------------------------------------
 
 
-def register_model(s: Session, *, name: str, checksum: str, path: str | None, frontend: dict, config: dict,
-                   trained: bool, metrics: dict | None = None) -> Model:
+def register_model(
+    s: Session,
+    *,
+    name: str,
+    checksum: str,
+    path: str | None,
+    frontend: dict,
+    config: dict,
+    trained: bool,
+    metrics: dict | None = None,
+) -> Model:
     """The model row for these weights, created when new (a name is never reused for other weights)."""
     row = s.scalars(select(Model).where(Model.checksum == checksum)).first()
     if row is not None:
@@ -36,8 +45,16 @@ def register_model(s: Session, *, name: str, checksum: str, path: str | None, fr
     unique, n = name, 2
     while unique in taken:
         unique, n = f"{name}-{n}", n + 1
-    row = Model(name=unique, checksum=checksum, path=path, frontend=frontend, config=config,
-                trained=trained, metrics=metrics or {}, active=False)
+    row = Model(
+        name=unique,
+        checksum=checksum,
+        path=path,
+        frontend=frontend,
+        config=config,
+        trained=trained,
+        metrics=metrics or {},
+        active=False,
+    )
     s.add(row)
     s.flush()
     return row
@@ -77,8 +94,17 @@ def embedded_track_ids(s: Session, model_id: int) -> set[int]:
     return set(s.scalars(select(Embedding.track_id).where(Embedding.model_id == model_id)))
 
 
-def upsert_track(s: Session, *, path: str, size: int, mtime: float, fmt: str, tags: dict,
-                 degraded: bool = False, renderer: str | None = None) -> Track:
+def upsert_track(
+    s: Session,
+    *,
+    path: str,
+    size: int,
+    mtime: float,
+    fmt: str,
+    tags: dict,
+    degraded: bool = False,
+    renderer: str | None = None,
+) -> Track:
     track = s.scalars(select(Track).where(Track.path == path)).first()
     if track is None:
         track = Track(path=path, size=size, mtime=mtime, format=fmt, extra={})
@@ -95,8 +121,9 @@ def upsert_track(s: Session, *, path: str, size: int, mtime: float, fmt: str, ta
     return track
 
 
-def save_embedding(s: Session, track_id: int, model_id: int, vector: np.ndarray, segments: np.ndarray,
-                   starts: np.ndarray) -> int:
+def save_embedding(
+    s: Session, track_id: int, model_id: int, vector: np.ndarray, segments: np.ndarray, starts: np.ndarray
+) -> int:
     seq = next_seq(s)
     row = s.get(Embedding, (track_id, model_id))
     if row is None:
@@ -143,12 +170,16 @@ def _chunks(items: list, n: int) -> Iterator[list]:
         yield items[i : i + n]
 
 
-def vectors(s: Session, model_id: int, *, since_seq: int = 0, status: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def vectors(
+    s: Session, model_id: int, *, since_seq: int = 0, status: str | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(track ids, track vectors [n, d], seqs, is_live) for a model's embeddings written after ``since_seq``."""
-    q = (select(Embedding.track_id, Embedding.vector, Embedding.seq, Track.status)
-         .join(Track, Track.id == Embedding.track_id)
-         .where(Embedding.model_id == model_id, Embedding.seq > since_seq)
-         .order_by(Embedding.track_id))
+    q = (
+        select(Embedding.track_id, Embedding.vector, Embedding.seq, Track.status)
+        .join(Track, Track.id == Embedding.track_id)
+        .where(Embedding.model_id == model_id, Embedding.seq > since_seq)
+        .order_by(Embedding.track_id)
+    )
     if status:
         q = q.where(Track.status == status)
     rows = s.execute(q).all()
@@ -180,8 +211,13 @@ def find_tracks(s: Session, query: str, *, limit: int = 20) -> list[Track]:
     stmt = select(Track).where(Track.status == "ok")
     for w in words:
         like = f"%{_escape_like(w)}%"
-        stmt = stmt.where(or_(Track.title.ilike(like, escape="\\"), Track.artist.ilike(like, escape="\\"),
-                              Track.path.ilike(like, escape="\\")))
+        stmt = stmt.where(
+            or_(
+                Track.title.ilike(like, escape="\\"),
+                Track.artist.ilike(like, escape="\\"),
+                Track.path.ilike(like, escape="\\"),
+            )
+        )
     return list(s.scalars(stmt.order_by(Track.artist, Track.title).limit(limit)))
 
 
@@ -192,7 +228,9 @@ def _escape_like(text: str) -> str:
 def counts(s: Session) -> dict[str, int]:
     rows = s.execute(select(Track.status, func.count()).group_by(Track.status)).all()
     out = {status: n for status, n in rows}
-    out["degraded"] = s.scalar(select(func.count()).select_from(Track).where(Track.degraded.is_(True), Track.status == "ok")) or 0
+    out["degraded"] = (
+        s.scalar(select(func.count()).select_from(Track).where(Track.degraded.is_(True), Track.status == "ok")) or 0
+    )
     out["failures"] = s.scalar(select(func.count()).select_from(Failure)) or 0
     return out
 
@@ -256,9 +294,24 @@ def tracks(s: Session, *, status: str | None = "ok") -> list[Track]:
 def track_rows(s: Session, *, since_id: int = 0) -> list[tuple]:
     """Analysed tracks with id > since_id as plain tuples, ordered by id:
     (id, title, artist, album, genre, duration, format, path, year)."""
-    return [tuple(r) for r in s.execute(
-        select(Track.id, Track.title, Track.artist, Track.album, Track.genre, Track.duration, Track.format,
-               Track.path, Track.year).where(Track.status == "ok", Track.id > since_id).order_by(Track.id))]
+    return [
+        tuple(r)
+        for r in s.execute(
+            select(
+                Track.id,
+                Track.title,
+                Track.artist,
+                Track.album,
+                Track.genre,
+                Track.duration,
+                Track.format,
+                Track.path,
+                Track.year,
+            )
+            .where(Track.status == "ok", Track.id > since_id)
+            .order_by(Track.id)
+        )
+    ]
 
 
 def track_paths(s: Session) -> dict[int, str]:

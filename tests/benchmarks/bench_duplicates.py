@@ -33,8 +33,9 @@ AUDIO = {".ogg", ".opus", ".mp3", ".flac", ".wav", ".m4a"}
 
 
 def same_name(a: Path, b: Path) -> bool:
-    return a.suffix != b.suffix and (a.stem == b.stem or a.stem == f"{b.parent.name}-{b.stem}"
-                                     or b.stem == f"{a.parent.name}-{a.stem}")
+    return a.suffix != b.suffix and (
+        a.stem == b.stem or a.stem == f"{b.parent.name}-{b.stem}" or b.stem == f"{a.parent.name}-{a.stem}"
+    )
 
 
 def main() -> None:
@@ -45,16 +46,35 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     lib_dir = Path(args.library).resolve()
-    audio = sorted(p for p in lib_dir.rglob("*") if p.suffix.lower() in AUDIO and p.is_file()
-                   and not any(part.startswith(".") for part in p.relative_to(lib_dir).parts))
+    audio = sorted(
+        p
+        for p in lib_dir.rglob("*")
+        if p.suffix.lower() in AUDIO
+        and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(lib_dir).parts)
+    )
     with tempfile.TemporaryDirectory() as tmp:
         copies_dir = Path(tmp) / "copies"
         copies_dir.mkdir()
         made: dict[str, str] = {}
         for i, src in enumerate(random.Random(args.seed).sample(audio, min(args.copies, len(audio)))):
             dst = copies_dir / f"copy{i:03d}.mp3"
-            subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(src), "-map", "0:a:0",
-                            "-b:a", args.bitrate, str(dst)], check=True)
+            subprocess.run(
+                [
+                    "ffmpeg",
+                    "-nostdin",
+                    "-loglevel",
+                    "error",
+                    "-i",
+                    str(src),
+                    "-map",
+                    "0:a:0",
+                    "-b:a",
+                    args.bitrate,
+                    str(dst),
+                ],
+                check=True,
+            )
             made[str(dst)] = str(src)
         with Library(Path(tmp) / "bench.db") as lib:
             t0 = time.perf_counter()
@@ -85,8 +105,10 @@ def main() -> None:
             median_pair = float(np.median(1.0 - sims[np.triu_indices(len(ids), 1)]))
             np.fill_diagonal(sims, -np.inf)
             previous = min(0.02, 0.25 * float(np.median(1.0 - sims.max(1))))
-            print(f"{lib.model_row.name}: {len(tracks)} tracks ({len(made)} generated copies) scanned in {scan_s:.0f} s; "
-                  f"{len(every)} pairs are the same recording; median distance between two tracks {median_pair:.3f}")
+            print(
+                f"{lib.model_row.name}: {len(tracks)} tracks ({len(made)} generated copies) scanned in {scan_s:.0f} s; "
+                f"{len(every)} pairs are the same recording; median distance between two tracks {median_pair:.3f}"
+            )
             rules = [("shipped: 0.1 x median pair", shipped), ("previous: min(0.02, nearest/4)", previous)]
             rules += [(f"{f} x median pair", f * median_pair) for f in (0.05, 0.15, 0.2, 0.3)]
             for name, thr in rules:
@@ -94,8 +116,10 @@ def main() -> None:
                 found = sum(truth(a.path, b.path) for a, b, _ in pairs)
                 others = [(a, b, d) for a, b, d in pairs if not truth(a.path, b.path)]
                 long_others = sum(min(a.duration or 0, b.duration or 0) >= 10 for a, b, _ in others)
-                print(f"{name:32s} threshold {thr:.4f}: found {found}/{len(every)}, "
-                      f"other pairs {len(others)} ({long_others} of tracks >= 10 s)")
+                print(
+                    f"{name:32s} threshold {thr:.4f}: found {found}/{len(every)}, "
+                    f"other pairs {len(others)} ({long_others} of tracks >= 10 s)"
+                )
                 if thr == shipped:
                     for a, b, d in others:
                         print(f"    other: {d:.4f}  {a.duration or 0:.1f} s  {a.path}  |  {b.path}")

@@ -116,8 +116,13 @@ def bench_refit(n: int, rows: list, dim: int = 1152) -> None:
     fit_s = time.perf_counter() - t0
     idx = AnnIndex.empty(dim, "bench", capacity=n, norm=norm)
     _, build_s = timed(idx.add, np.arange(n), Z, 0)
-    rows.append((f"library refit + index rebuild, {n:,} x {dim}", f"{fit_s + build_s:.1f} s",
-                 f"statistics {fit_s:.2f} s + build {build_s:.1f} s"))
+    rows.append(
+        (
+            f"library refit + index rebuild, {n:,} x {dim}",
+            f"{fit_s + build_s:.1f} s",
+            f"statistics {fit_s:.2f} s + build {build_s:.1f} s",
+        )
+    )
 
 
 def main() -> None:

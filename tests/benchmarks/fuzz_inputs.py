@@ -32,8 +32,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tests.robustness import fuzzing  # noqa: E402
 
-CHECKS = {"tags": fuzzing.check_tags, "decode": fuzzing.check_decode, "midi": fuzzing.check_midi_info,
-          "render": fuzzing.check_render, "m3u": fuzzing.check_m3u, "xspf": fuzzing.check_xspf}
+CHECKS = {
+    "tags": fuzzing.check_tags,
+    "decode": fuzzing.check_decode,
+    "midi": fuzzing.check_midi_info,
+    "render": fuzzing.check_render,
+    "m3u": fuzzing.check_m3u,
+    "xspf": fuzzing.check_xspf,
+}
 WEIGHTS = {"tags": 4, "decode": 1, "midi": 3, "render": 1, "m3u": 2, "xspf": 2}
 AUDIO = ["audio.mp3", "audio_v24.mp3", "audio.flac", "audio.ogg", "audio.opus", "audio.wav", "audio.m4a"]
 MIDI = ["melody.mid", "drums.mid", "multi.mid"]
@@ -43,7 +49,7 @@ def make_input(target: str, rng: random.Random, seeds: dict[str, bytes]) -> tupl
     """(file extension, bytes) of one input for ``target``."""
     if target in ("tags", "decode"):
         name, other = rng.choice(AUDIO), rng.choice(AUDIO)
-        return name[name.index("."):], fuzzing.mutate(seeds[name], fuzzing.random_ops(rng), seeds[other])
+        return name[name.index(".") :], fuzzing.mutate(seeds[name], fuzzing.random_ops(rng), seeds[other])
     if target in ("midi", "render"):
         name = rng.choice(MIDI)
         ops = fuzzing.random_ops(rng, 3)
@@ -137,9 +143,12 @@ def main() -> int:
     (work / "scratch").mkdir()
     ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
     fluid = not args.no_fluidsynth
-    print(f"fuzzing {', '.join(targets)} for {args.minutes:g} min, seed {args.seed}, "
-          f"{args.limit_s:g} s per call; {fuzzing.environment_note()}; render with "
-          f"{'FluidSynth when available' if fluid else 'sine tones'}", flush=True)
+    print(
+        f"fuzzing {', '.join(targets)} for {args.minutes:g} min, seed {args.seed}, "
+        f"{args.limit_s:g} s per call; {fuzzing.environment_note()}; render with "
+        f"{'FluidSynth when available' if fluid else 'sine tones'}",
+        flush=True,
+    )
     stats: dict[str, Counter] = defaultdict(Counter)
     crashes: list[str] = []
     worker = Worker(ctx, str(work / "scratch"), args.limit_s, fluid)
@@ -156,8 +165,9 @@ def main() -> int:
             outcome = worker.run((target, ext, data), args.limit_s + 30)
             if outcome is None:
                 code = worker.proc.exitcode
-                outcome = ("hang: worker did not answer" if code is None or code == -9
-                           else f"crash: worker died (exit {code})")
+                outcome = (
+                    "hang: worker did not answer" if code is None or code == -9 else f"crash: worker died (exit {code})"
+                )
                 worker = Worker(ctx, str(work / "scratch"), args.limit_s, fluid)
             kind = outcome.split(":")[0]
             stats[target][kind] += 1
@@ -179,8 +189,10 @@ def main() -> int:
     print(f"\n{i} inputs in {took:.0f} s ({i / took:.1f}/s); crashes and hangs: {len(crashes)}")
     for t in targets:
         s = stats[t]
-        print(f"  {t:7s} tried {sum(s.values()):6d}  ok {s['ok']:6d}  refused {s['refused']:6d}  "
-              f"crashes {s['crash']:3d}  hangs {s['hang']:3d}")
+        print(
+            f"  {t:7s} tried {sum(s.values()):6d}  ok {s['ok']:6d}  refused {s['refused']:6d}  "
+            f"crashes {s['crash']:3d}  hangs {s['hang']:3d}"
+        )
     if crashes:
         print(f"crashing inputs saved in {out}")
     return 1 if crashes else 0

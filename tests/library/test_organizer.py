@@ -60,7 +60,7 @@ def test_playlist_stays_in_family_and_respects_constraints(scanned):
         artists = {t.id: t.artist for t in lib.tracks()}
         seq = again.track_ids
         for i in range(1, len(seq)):
-            assert artists[seq[i]] not in {artists[x] for x in seq[max(0, i - 2):i]}
+            assert artists[seq[i]] not in {artists[x] for x in seq[max(0, i - 2) : i]}
         albums = [t.album for t in lib.tracks() if t.id in seq]
         assert len(albums) == len(set(albums)) and "Album chord" not in albums
         stored = {pid: (name, n) for pid, name, n in lib.organizer.playlists()}
@@ -104,8 +104,9 @@ def test_clusters_recover_families_and_are_stored(scanned):
         assert set(summary.names.values()) & {"sine", "noise", "chord", "clicks"}  # named from genre tags
         assert not lib.organizer.clusters_stale()
         again = lib.organizer.clusters(k=4)
-        assert {r["track_id"]: r["cluster"] for r in lib.organizer.cluster_table()} == \
-               {t: r["cluster"] for t, r in table.items()}  # stable ids
+        assert {r["track_id"]: r["cluster"] for r in lib.organizer.cluster_table()} == {
+            t: r["cluster"] for t, r in table.items()
+        }  # stable ids
         assert again.names == summary.names
 
 
@@ -143,8 +144,10 @@ def test_model_list_and_use(family_library, tmp_path, capsys):
 
     root, families = family_library
     db = tmp_path / "m.db"
-    ck = save_checkpoint(make_checkpoint(build_model(ModelConfig(width=8, embed_dim=32), seed=5), FrontEnd(),
-                                         name="small"), tmp_path / "small.pt")
+    ck = save_checkpoint(
+        make_checkpoint(build_model(ModelConfig(width=8, embed_dim=32), seed=5), FrontEnd(), name="small"),
+        tmp_path / "small.pt",
+    )
     with Library(db) as lib:
         lib.scan([str(root)])
         first = lib.model_row.name
@@ -180,6 +183,7 @@ def test_track_rows_remove_root_and_stale_outliers(scanned):
         assert not any(r["stale"] for _, _, r in fresh)
         with lib.db.session() as s:  # a change after clustering makes the stored scores stale
             from musicsim.store import repo
+
             repo.next_seq(s)
         stale = lib.organizer.outliers(3, recompute=False)
         assert all(r["stale"] for _, _, r in stale) and lib.organizer.clusters_stale()

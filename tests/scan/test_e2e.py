@@ -86,8 +86,12 @@ def test_sigkill_mid_scan_then_resume(tmp_path):
         write_audio(root / f"t{i:02d}.wav", synth(("sine", "noise", "chord", "clicks")[i % 4], seconds=20.0, variant=i))
     db = tmp_path / "kill.db"
     env = {**os.environ, "MUSICSIM_WORKERS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "musicsim", "--db", str(db), "scan", str(root)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "musicsim", "--db", str(db), "scan", str(root)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 120
     committed = 0
     while time.time() < deadline and proc.poll() is None:
