@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field, fields
 DEFAULT_EPOCHS_SCRATCH = 30
 DEFAULT_EPOCHS_FINETUNE = 3
 # ...but at most this many steps (~6 min on a 2-core CPU at width 16): longer fine-tunes
-# measured no better (resources/models/MODEL_CARD.md), and a 500-track library must fit in 15 min.
+# measured no better (docs/experiments.md), and a 500-track library must fit in 15 min.
 FINETUNE_MAX_STEPS = 600
 LR_SCRATCH = 2e-3
 LR_FINETUNE = 5e-4
@@ -19,7 +19,7 @@ LR_FINETUNE = 5e-4
 SIMILAR_K_FINETUNE = 15
 # A segment's neighbour starts within +-W seconds of it: 10 s from scratch; fine-tuning takes it
 # from anywhere in the track (up to 10 min away), which with 15 related tracks measured best in
-# 12-minute fine-tunes and no worse in the 3-epoch default (resources/models/MODEL_CARD.md).
+# 12-minute fine-tunes and no worse in the 3-epoch default (docs/experiments.md).
 WINDOW_SECONDS_SCRATCH = 10.0
 WINDOW_SECONDS_FINETUNE = 600.0
 # Fields that describe where/how a run executes, not what it computes: a resumed run takes
@@ -62,7 +62,7 @@ class TrainOptions:
     margin: float = 0.5
     temperature: float = 0.1  # of the InfoNCE loss (mining "nce")
     window_seconds: float | None = None  # None: WINDOW_SECONDS_SCRATCH, or WINDOW_SECONDS_FINETUNE when fine-tuning
-    mining: str = "all"  # batch-all: every in-batch negative of another track (measured best; MODEL_CARD.md)
+    mining: str = "all"  # batch-all: every in-batch negative of another track (measured best; docs/experiments.md)
     # each track's K nearest tracks under the starting model are never its distant segment
     # (trainer.related); None: SIMILAR_K_FINETUNE when fine-tuning, 0 from scratch
     similar_k: int | None = None

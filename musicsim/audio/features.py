@@ -24,7 +24,7 @@ class FrontEnd:
 
     Defaults: 22.05 kHz keeps everything up to 11 kHz (timbre lives there) at half the
     cost of 44.1 kHz; 64 mel bands x 128 frames (2.97 s) per segment keeps the ResNet
-    cheap enough to train on a laptop CPU (see README design notes).
+    cheap enough to train on a laptop CPU (see docs/design.md).
     """
 
     sr: int = 22050

@@ -100,7 +100,7 @@ def track_vector(
     ``[normalised mean, std_weight x per-dimension standard deviation]``, normalised: how much
     a track's segments vary over time (its dynamics, its variety) is part of how it sounds,
     and this pooling measured clearly better on music the model never saw
-    (resources/models/MODEL_CARD.md). ``multilevel`` / ``multilevel3`` / ``multiband``: the
+    (docs/experiments.md). ``multilevel`` / ``multilevel3`` / ``multiband``: the
     first two / three / four parts are each pooled "meanstd", joined with equal weight and
     normalised.
     """

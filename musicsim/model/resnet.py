@@ -123,7 +123,7 @@ class ResNetEmbedding(nn.Module):
     stage's as well):
     features from an earlier stage carry more of how the music sounds and less of the
     pretext task (telling tracks apart), and they measured better on music the network never
-    saw (multi-level aggregation, as in Lee et al. 2017; resources/models/MODEL_CARD.md).
+    saw (multi-level aggregation, as in Lee et al. 2017; docs/experiments.md).
     ``forward`` returns what the model's pooling stores: the parts of the descriptor it pools
     (:attr:`ModelConfig.parts`), the embedding alone for "mean" and "meanstd".
     """
