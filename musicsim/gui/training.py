@@ -28,7 +28,7 @@ LOSS_COLOR = QColor("#1f77b4")
 VAL_COLOR = QColor("#ff7f0e")
 ACC_COLOR = QColor("#2ca02c")
 
-# The trainer's progress stages (trainer.train, trainer.data, trainer.reembed) as the panel names them.
+# The progress stages of training and re-embedding (trainer, musicsim.melcache, musicsim.library.reembed) as the panel names them.
 STAGE_TITLES = {
     "cache": "Reading the library's sound",
     "related": "Finding tracks that already sound alike",
