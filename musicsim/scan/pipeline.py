@@ -66,6 +66,7 @@ def _analyse(path: str, params: DecodeParams) -> dict:
     t0 = time.perf_counter()
     try:
         from musicsim.audio.decode import decode_for_analysis
+        from musicsim.audio.descriptors import describe
         from musicsim.audio.tags import read_tags
 
         tags = read_tags(path)
@@ -87,6 +88,7 @@ def _analyse(path: str, params: DecodeParams) -> dict:
             "duration": dec.duration,
             "degraded": dec.degraded,
             "renderer": dec.renderer,
+            "descriptors": describe(dec.chunks, params.sr),  # tempo, key, loudness... (issue 31)
             "t": time.perf_counter() - t0,
         }
     except MusicsimError as e:
