@@ -57,6 +57,17 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("ef_search", int, 64, "HNSW search breadth: higher is more exact and slower"),
     Setting("rescan_on_start", bool, False, "re-scan library folders when the app starts"),
+    Setting("watch_folders", bool, True, "watch the library folders while the app runs and analyse what changes"),
+    Setting("watch_settle_seconds", float, 1.0, "quiet time after a change before its files are analysed"),
+    Setting(
+        "watch_poll_minutes",
+        float,
+        10.0,
+        "how often folders that send no change events (network, too many folders) are checked",
+    ),
+    Setting("mpd_address", str, "localhost:6600", "MPD to play in: HOST:PORT or a unix socket path"),
+    Setting("mpd_music_dir", str, "", "MPD's music directory as seen here; empty: ask MPD (local socket only)"),
+    Setting("player_command", str, "", "program that opens a playlist file; empty: the desktop's default"),
 )
 
 BY_NAME = {s.name: s for s in SETTINGS}
@@ -75,6 +86,12 @@ class Config:
     mel_cache_gb: float = 4.0
     ef_search: int = 64
     rescan_on_start: bool = False
+    watch_folders: bool = True
+    watch_settle_seconds: float = 1.0
+    watch_poll_minutes: float = 10.0
+    mpd_address: str = "localhost:6600"
+    mpd_music_dir: str = ""
+    player_command: str = ""
 
     @classmethod
     def load(cls, overrides: dict | None = None, stored: dict | None = None) -> Config:

@@ -8,7 +8,7 @@ import numpy as np
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from musicsim.store.schema import Embedding, Failure, Meta, Model, Root, Track, utcnow
+from musicsim.store.schema import Embedding, Failure, Meta, Model, Root, Track, TrackDescriptors, utcnow
 
 TAG_FIELDS = ("title", "artist", "album", "albumartist", "genre", "year", "tracknumber", "duration")
 
@@ -316,3 +316,95 @@ def track_rows(s: Session, *, since_id: int = 0) -> list[tuple]:
 
 def track_paths(s: Session) -> dict[int, str]:
     return {int(i): str(p) for i, p in s.execute(select(Track.id, Track.path)).all()}
+
+
+# --- watching the library folders (musicsim.library.watch) ------------------------------------
+
+
+def _under(path: str):
+    """Tracks at ``path`` or anywhere below it (a file or a folder; LIKE wildcards escaped)."""
+    prefix = _escape_like(path.rstrip("/\\")) + "/%"
+    return or_(Track.path == path, Track.path.like(prefix, escape="\\"))
+
+
+def tracks_under(s: Session, paths: Iterable[str]) -> dict[str, tuple[int, str]]:
+    """path -> (track id, status) of every track at or below any of ``paths``."""
+    out: dict[str, tuple[int, str]] = {}
+    for p in paths:
+        for tid, path, status in s.execute(select(Track.id, Track.path, Track.status).where(_under(p))):
+            out[str(path)] = (int(tid), str(status))
+    return out
+
+
+def relocation_candidates(s: Session, size: int, fmt: str) -> list[Track]:
+    """Missing tracks of this size and format: a file that appeared may be one of them, moved."""
+    return list(
+        s.scalars(select(Track).where(Track.size == size, Track.format == fmt, Track.status == "missing").limit(50))
+    )
+
+
+def relocate_track(s: Session, track_id: int, *, path: str, size: int, mtime: float) -> bool:
+    """Give a track its new path (its id, vectors, playlists and map position stay); False when
+    another track already holds ``path``."""
+    if s.scalars(select(Track.id).where(Track.path == path, Track.id != track_id)).first() is not None:
+        return False
+    track = s.get(Track, track_id)
+    if track is None:
+        return False
+    track.path, track.size, track.mtime, track.status, track.error = path, size, mtime, "ok", None
+    s.execute(delete(Failure).where(Failure.path == path))
+    _touch_embeddings(s, [track_id])
+    return True
+
+
+def revive_unchanged(s: Session, files: Iterable[tuple[str, int, float]]) -> list[int]:
+    """Missing tracks whose file is back unchanged (path, size, mtime) become live again."""
+    back = []
+    for path, size, mtime in files:
+        t = s.scalars(select(Track).where(Track.path == path, Track.status == "missing")).first()
+        if t is not None and t.size == size and t.mtime == mtime:
+            back.append(t.id)
+    mark_status(s, back, "ok")
+    return back
+
+
+# --- descriptors (tempo, key, loudness, ...) ---------------------------------------------
+
+DESCRIPTOR_FIELDS = (
+    "tempo",
+    "beat_clarity",
+    "key",
+    "mode",
+    "key_confidence",
+    "loudness",
+    "loudness_range",
+    "brightness",
+    "percussive",
+)
+
+
+def save_descriptors(s: Session, track_id: int, values: dict) -> None:
+    """Store (or replace) a track's descriptors; keys outside DESCRIPTOR_FIELDS are ignored."""
+    row = s.get(TrackDescriptors, track_id)
+    if row is None:
+        row = TrackDescriptors(track_id=track_id)
+        s.add(row)
+    for key in DESCRIPTOR_FIELDS:
+        setattr(row, key, values.get(key))
+
+
+def described_track_ids(s: Session) -> set[int]:
+    return set(s.scalars(select(TrackDescriptors.track_id)))
+
+
+def descriptors(s: Session, ids: Iterable[int] | None = None) -> dict[int, dict]:
+    """track id -> {field: value} for the given tracks (every described live track when None)."""
+    cols = [getattr(TrackDescriptors, f) for f in DESCRIPTOR_FIELDS]
+    q = select(TrackDescriptors.track_id, *cols).join(Track, Track.id == TrackDescriptors.track_id)
+    out: dict[int, dict] = {}
+    chunks = [None] if ids is None else list(_chunks(list(ids), 500))
+    for chunk in chunks:
+        qq = q.where(Track.status == "ok") if chunk is None else q.where(TrackDescriptors.track_id.in_(chunk))
+        for row in s.execute(qq):
+            out[int(row[0])] = dict(zip(DESCRIPTOR_FIELDS, row[1:]))
+    return out
