@@ -8,7 +8,9 @@ from pathlib import Path
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QStyle
 
-ICON_DIRS = (Path(__file__).resolve().parents[2] / "resources" / "icons",)
+from musicsim import resources
+
+ICON_DIRS = (resources.icons_dir(),)  # the checkout's resources/icons or the installed copy
 FALLBACK = {
     "folder-add": QStyle.StandardPixmap.SP_DirOpenIcon,
     "rescan": QStyle.StandardPixmap.SP_BrowserReload,

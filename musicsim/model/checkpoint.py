@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from musicsim import resources
 from musicsim.audio.features import FrontEnd
 from musicsim.errors import CheckpointError, ModelMismatch
 from musicsim.fsutil import atomic_write
@@ -25,7 +26,7 @@ from musicsim.model.resnet import ModelConfig, ResNetEmbedding, build_model
 FORMAT = "musicsim-checkpoint"
 VERSION = 1
 UNTRAINED_SEED = 0
-DEFAULT_RESOURCE = Path(__file__).resolve().parents[2] / "resources" / "models" / "default.pt"
+DEFAULT_RESOURCE = resources.default_model()  # the checkout's resources/ or the installed copy
 
 
 @dataclass
