@@ -46,9 +46,12 @@ def status(lib: Library, args: argparse.Namespace) -> int:
     print(f"model:    {st['model']} ({'trained' if st['trained'] else 'UNTRAINED'}, {st['checksum']})")
     print(f"tracks:   {st['tracks']} analysed, {st['indexed']} indexed, {st['failed']} failed, {st['missing']} missing")
     if st["degraded"]:
-        print(
-            f"degraded: {st['degraded']} MIDI tracks rendered without FluidSynth (install libfluidsynth3 and re-scan)"
-        )
+        print(f"degraded: {st['degraded']} MIDI tracks rendered without FluidSynth (install it and re-scan)")
+    from musicsim.audio.midi import fluidsynth_available
+    from musicsim.resources import fluidsynth_missing_note
+
+    if not fluidsynth_available():
+        print(f"midi:     {fluidsynth_missing_note()}")
     for r in st["roots"]:
         print(f"folder:   {printable(r)}")
     if st["warning"]:

@@ -29,6 +29,7 @@ from musicsim.gui.events import WindowEvents
 from musicsim.gui.icons import icon
 from musicsim.gui.jobs import Jobs
 from musicsim.gui.layout import WindowLayout
+from musicsim.gui.notices import show_once
 from musicsim.gui.organizing import Organizing
 from musicsim.gui.preview import Preview
 from musicsim.gui.scanning import Scanning
@@ -163,6 +164,7 @@ class MainWindow(QMainWindow):
         self.organizing.refresh_playlists()
         self.organizing.refresh_clusters()
         self.events.library_opened.emit()
+        QTimer.singleShot(0, lambda: show_once(self, self.settings))  # no FluidSynth: say so, once per user
 
     def _after_first_status(self, _status: dict) -> None:
         session = self.session
