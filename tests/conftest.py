@@ -36,21 +36,23 @@ def family_library(family_library_master, tmp_path):
 
 @pytest.fixture
 def schema_v2_migration(monkeypatch):
-    """A function that makes this musicsim have schema version 2, whose migration adds a
-    column to tracks (call it after creating the version-1 database); it returns the list the
-    migration appends its version to when it runs."""
+    """A function that makes this musicsim have one schema version more (NEXT = the real
+    SCHEMA_VERSION + 1), whose migration adds a column to tracks (call it after creating the
+    database at the real version); it returns the list the migration appends NEXT to when it runs."""
     from musicsim.store import db as dbmod
 
     def install() -> list[int]:
         calls = []
 
+        nxt = dbmod.SCHEMA_VERSION + 1
+
         def v2(_conn, engine):
-            calls.append(2)
+            calls.append(nxt)
             with engine.begin() as c:
                 c.exec_driver_sql("ALTER TABLE tracks ADD COLUMN rating INTEGER")
 
-        monkeypatch.setattr(dbmod, "SCHEMA_VERSION", 2)
-        monkeypatch.setitem(dbmod.MIGRATIONS, 2, v2)
+        monkeypatch.setattr(dbmod, "SCHEMA_VERSION", nxt)
+        monkeypatch.setitem(dbmod.MIGRATIONS, nxt, v2)
         return calls
 
     return install

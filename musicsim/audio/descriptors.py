@@ -50,7 +50,7 @@ class Descriptors:
 
     @property
     def key_name(self) -> str | None:
-        """"A minor", "Eb major"."""
+        """ "A minor", "Eb major"."""
         return f"{self.key} {self.mode}" if self.key and self.mode else None
 
 

@@ -36,7 +36,9 @@ def plan(db: Database, model_id: int, entries: list[FileEntry], *, retry_failed:
     with db.session() as s:
         known = repo.known_files(s)
         failed = repo.failed_files(s)
-        embedded = repo.embedded_track_ids(s, model_id)
+        embedded = repo.embedded_track_ids(s, model_id) & repo.described_track_ids(
+            s
+        )  # analysed before descriptors: again
     todo, skipped = [], 0
     for e in entries:
         k = known.get(e.path)
@@ -176,6 +178,8 @@ def _store(
             renderer=result["renderer"],
         )
         seq = repo.save_embedding(s, track.id, index.row.id, vec, seg_vecs, starts)
+        if result.get("descriptors") is not None:  # tempo, key, loudness... (musicsim.audio.descriptors)
+            repo.save_descriptors(s, track.id, result["descriptors"])
         tid = track.id
     index.add(np.array([tid]), vec[None, :], seq)
     if mels and mel_writer is not None:  # so that training on this library never decodes the track again

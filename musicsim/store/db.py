@@ -24,15 +24,23 @@ from sqlalchemy.orm import Session, sessionmaker
 from musicsim.errors import LibraryBusy, MusicsimError, SchemaTooNew
 from musicsim.store.schema import Base
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def _create_v1(conn: sqlite3.Connection | None, engine: Engine) -> None:
     Base.metadata.create_all(engine)
 
 
+def _add_descriptors(conn: sqlite3.Connection | None, engine: Engine) -> None:
+    """2: the ``descriptors`` table (tempo, key, loudness, ... per track). Tracks analysed before
+    it have no row until the next scan, which analyses them again (library.scan.plan)."""
+    from musicsim.store.schema import TrackDescriptors
+
+    Base.metadata.create_all(engine, tables=[TrackDescriptors.__table__])  # type: ignore[list-item]
+
+
 # version -> function that brings a database at version-1 up to version.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection | None, Engine], None]] = {1: _create_v1}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection | None, Engine], None]] = {1: _create_v1, 2: _add_descriptors}
 
 
 def read_version(path: Path) -> int:

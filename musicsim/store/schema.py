@@ -1,4 +1,4 @@
-"""SQLAlchemy models. Schema version 1; see db.py for migrations."""
+"""SQLAlchemy models. Schema version 2 (2 added ``descriptors``); see db.py for migrations."""
 
 from __future__ import annotations
 
@@ -142,3 +142,22 @@ class ClusterInfo(Base):
     name: Mapped[str] = mapped_column(String)
     size: Mapped[int] = mapped_column(Integer)
     centroid: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class TrackDescriptors(Base):
+    """A track's musical descriptors (musicsim.audio.descriptors), computed during the scan.
+
+    Independent of the model: one row per track, replaced when the file is analysed again.
+    """
+
+    __tablename__ = "descriptors"
+    track_id: Mapped[int] = mapped_column(ForeignKey("tracks.id", ondelete="CASCADE"), primary_key=True)
+    tempo: Mapped[float | None] = mapped_column(Float)
+    beat_clarity: Mapped[float | None] = mapped_column(Float)
+    key: Mapped[str | None] = mapped_column(String)
+    mode: Mapped[str | None] = mapped_column(String)
+    key_confidence: Mapped[float | None] = mapped_column(Float)
+    loudness: Mapped[float | None] = mapped_column(Float)
+    loudness_range: Mapped[float | None] = mapped_column(Float)
+    brightness: Mapped[float | None] = mapped_column(Float)
+    percussive: Mapped[float | None] = mapped_column(Float)

@@ -143,7 +143,7 @@ def test_disk_full(tmpfs, small_library, tmp_path, capsys, leave_kib):
     # No corruption, no lost rows, index consistent (or rebuilt), music untouched.
     assert _tracks(db) >= before_rows
     with Library(db) as lib:
-        assert lib.ann().live_ids() == live_track_ids(db)
+        assert lib.index.ann().live_ids() == live_track_ids(db)
     assert_index_matches(db)
     for p, tree in trees.items():
         assert_same_tree(tree, snapshot(p), f"{p} after disk full")
@@ -236,7 +236,7 @@ def test_index_save_fails(small_library, tmp_path, capsys, monkeypatch, code):
     monkeypatch.undo()
     assert _tracks(db) == before + 3  # the analysed tracks were committed
     with Library(db) as lib:
-        assert lib.ann().live_ids() == live_track_ids(db)  # caught up from the database
+        assert lib.index.ann().live_ids() == live_track_ids(db)  # caught up from the database
     assert_index_matches(db)
     _one_line_error(run)
     assert os.strerror(code) in run.errors[0]
@@ -266,7 +266,7 @@ def test_sql_write_fails(small_library, tmp_path, capsys, monkeypatch, message):
     monkeypatch.undo()
     assert _tracks(db) == before
     with Library(db) as lib:
-        assert lib.ann().live_ids() == live_track_ids(db)
+        assert lib.index.ann().live_ids() == live_track_ids(db)
     _one_line_error(run)
     assert message in run.errors[0]
 
@@ -277,16 +277,17 @@ def test_sql_write_fails(small_library, tmp_path, capsys, monkeypatch, message):
 def test_old_schema_migrates_after_backup_through_cli(small_library, capsys, schema_v2_migration):
     music, db = small_library
     rows = _tracks(db)
+    now = dbmod.SCHEMA_VERSION
     calls = schema_v2_migration()
     run = _cli(capsys, "--db", str(db), "status")
-    assert run.rc == 0 and not run.errors and not run.raised and calls == [2], run
-    backup = db.with_name(db.name + ".v1.bak")
+    assert run.rc == 0 and not run.errors and not run.raised and calls == [now + 1], run
+    backup = db.with_name(db.name + f".v{now}.bak")
     con = sqlite3.connect(backup)
-    assert con.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert con.execute("PRAGMA user_version").fetchone()[0] == now
     assert con.execute("SELECT count(*) FROM tracks").fetchone()[0] == rows
     con.close()
     con = sqlite3.connect(db)
-    assert con.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert con.execute("PRAGMA user_version").fetchone()[0] == now + 1
     assert "rating" in [r[1] for r in con.execute("PRAGMA table_info(tracks)")]
     con.close()
     assert _tracks(db) == rows

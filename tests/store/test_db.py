@@ -43,14 +43,14 @@ def test_migration_backs_up_first(tmp_path, schema_v2_migration):
         s.add(repo.Meta(key="hello", value="world"))
     calls = schema_v2_migration()
     with Database(p) as d:
-        assert calls == [2]
+        assert calls == [SCHEMA_VERSION + 1]
         with d.engine.connect() as c:
-            assert c.execute(text("PRAGMA user_version")).scalar() == 2
+            assert c.execute(text("PRAGMA user_version")).scalar() == SCHEMA_VERSION + 1
             cols = [r[1] for r in c.execute(text("PRAGMA table_info(tracks)"))]
         assert "rating" in cols
         bak = d.backup_path
     con = sqlite3.connect(bak)
-    assert con.execute("pragma user_version").fetchone()[0] == 1
+    assert con.execute("pragma user_version").fetchone()[0] == SCHEMA_VERSION
     assert con.execute("select value from meta where key='hello'").fetchone()[0] == "world"
     con.close()
 
