@@ -25,8 +25,6 @@ from musicsim.store.db import Database
 from musicsim.store.schema import Failure, Model, Track
 
 if TYPE_CHECKING:
-    from musicsim.index.ann import AnnIndex
-    from musicsim.index.norm import LibraryNorm
     from musicsim.library.organizing import Organizer
     from musicsim.model.checkpoint import LoadedModel
     from musicsim.model.embed import Embedder
@@ -117,25 +115,7 @@ class Library:
             self.index = IndexKeeper(self.db, row)
             self._organizer = None
 
-    # --- the index (musicsim.library.index) ----------------------------------------------------
-
-    def ann(self) -> AnnIndex:
-        return self.index.ann()
-
-    def index_path(self) -> Path:
-        return self.index.path
-
-    def sync_index(self, *, full: bool = False) -> None:
-        self.index.sync(full=full)
-
-    def save_index(self) -> None:
-        self.index.save()
-
-    def index_add(self, ids: np.ndarray, X: np.ndarray, seq: int) -> None:
-        self.index.add(ids, X, seq)
-
-    def library_norm(self) -> LibraryNorm:
-        return self.index.norm
+    # --- the index (musicsim.library.index: lib.index) ----------------------------------------
 
     def embeddings(self, *, raw: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """(track ids, unit vectors) of every live track (see :meth:`IndexKeeper.vectors`)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -18,6 +18,7 @@ import torch
 from musicsim.config import Config
 from musicsim.errors import Cancelled, NotFound
 from musicsim.jobs import CancelToken, EtaClock, ProgressFn, report
+from musicsim.library.index import IndexKeeper
 from musicsim.melcache import CachedMel, DecodeSettings, MelCache, ScanCacheWriter
 from musicsim.model.checkpoint import LoadedModel
 from musicsim.model.embed import Embedder
@@ -45,9 +46,8 @@ class OpenLibrary(Protocol):
 
     def activate(self, row: Model) -> None: ...
 
-    def ann(self) -> Any: ...
-
-    def save_index(self) -> None: ...
+    @property
+    def index(self) -> IndexKeeper: ...
 
 
 def reembed_library(
@@ -160,8 +160,8 @@ def activate_model(lib: OpenLibrary, model_id: int) -> Model:
         repo.set_active(s, row)
         s.flush()
     lib.activate(row)  # switches model, index and caches of this Library object
-    lib.ann()  # builds the model's index from its stored vectors
-    lib.save_index()
+    lib.index.ann()  # builds the model's index from its stored vectors
+    lib.index.save()
     return row
 
 

@@ -443,8 +443,8 @@ def test_a_new_built_in_model_is_switched_to_and_the_library_analysed_again(
     monkeypatch.setattr(checkpoint, "DEFAULT_RESOURCE", shipped)
     win = make_window(db)
     assert win.session.lib.model_row.name == "builtin-next" and win.session.lib.replaced_default[1] == "builtin-next"
-    qtbot.waitUntil(lambda: len(win.session.lib.ann()) == len(families) and win.runner.idle(), timeout=120_000)
-    assert win.session.lib.ann().dim == 2 * (16 + 32)
+    qtbot.waitUntil(lambda: len(win.session.lib.index.ann()) == len(families) and win.runner.idle(), timeout=120_000)
+    assert win.session.lib.index.ann().dim == 2 * (16 + 32)
     assert win.model.total == len(families)
 
 

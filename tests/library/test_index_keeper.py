@@ -19,7 +19,7 @@ def test_library_index_catches_up_and_rebuilds(family_library, tmp_path):
     with Library(db) as lib:
         lib.scan([str(root)])
         live = {t.id for t in lib.tracks()}
-        path = lib.index_path()
+        path = lib.index.path
     # 1. an index that lags the database (crash between commit and index save)
     meta = json.loads(path.with_suffix(".json").read_text())
     meta["seq"] = 0
@@ -30,17 +30,17 @@ def test_library_index_catches_up_and_rebuilds(family_library, tmp_path):
     idx.seq = 0
     idx.save(path)
     with Library(db, writable=False) as lib:
-        assert lib.ann().live_ids() == live
+        assert lib.index.ann().live_ids() == live
     # 2. a label the database no longer has
     idx = ann.load(path, dim=meta["dim"], checksum=meta["checksum"])
     idx.add(np.array([99999]), _unit(1, meta["dim"]), seq=idx.seq)
     idx.save(path)
     with Library(db) as lib:
-        assert lib.ann().live_ids() == live
+        assert lib.index.ann().live_ids() == live
     # 3. no index at all
     path.unlink()
     with Library(db) as lib:
-        assert lib.ann().live_ids() == live
+        assert lib.index.ann().live_ids() == live
         t = next(iter(lib.tracks()))
         assert lib.similar(t.id, n=3)
     assert path.exists()

@@ -90,10 +90,10 @@ def test_library_compares_and_indexes_library_space_vectors(family_library, tmp_
     db = tmp_path / "lib.db"
     with Library(db) as lib:
         lib.scan([str(root / "sine")])
-        first = lib.library_norm()
+        first = lib.index.norm
         assert first.n == 3
         lib.scan([str(root)])  # 3 -> 13 tracks: the statistics are refitted, the index rebuilt
-        norm = lib.library_norm()
+        norm = lib.index.norm
         ids, raw = lib.embeddings(raw=True)
         assert norm.n == len(ids) == len(families) and norm.tag != first.tag
         ids2, X = lib.embeddings()
@@ -101,22 +101,22 @@ def test_library_compares_and_indexes_library_space_vectors(family_library, tmp_
         assert np.allclose(X, norm.apply(raw), atol=1e-6) and not np.allclose(X, raw, atol=1e-3)
         tid = int(ids[0])
         assert np.allclose(lib.vector(tid), X[0], atol=1e-6)
-        held = lib.ann().index.get_items([tid])[0]
+        held = lib.index.ann().index.get_items([tid])[0]
         assert np.allclose(held / np.linalg.norm(held), X[0], atol=1e-5)  # what the index holds
         # similar tracks are the nearest in library space (exact on a library this small)
         cos = X @ X[0]
         want = [int(i) for i in ids[np.argsort(-cos, kind="stable")] if int(i) != tid][:5]
         got = [h.track.id for h in lib.similar(tid, 5)]
         assert got[:3] == want[:3]
-    meta = json.loads(sidecar(lib.index_path()).read_text())
+    meta = json.loads(sidecar(lib.index.path).read_text())
     assert meta["norm"]["n"] == len(families)
     with Library(db) as lib:  # reopened: the saved statistics are used, nothing is refitted
-        assert lib.library_norm().tag == norm.tag
+        assert lib.index.norm.tag == norm.tag
         assert lib.organizer.data()[1].shape == X.shape and np.allclose(lib.organizer.data()[1], X, atol=1e-6)
     # an index saved before library normalisation (no statistics beside it) is rebuilt on open
     meta.pop("norm")
-    sidecar(lib.index_path()).write_text(json.dumps(meta))
+    sidecar(lib.index.path).write_text(json.dumps(meta))
     with Library(db) as lib:
-        assert lib.library_norm().tag == norm.tag
+        assert lib.index.norm.tag == norm.tag
         assert np.allclose(lib.embeddings()[1], X, atol=1e-6)
-    assert json.loads(sidecar(lib.index_path()).read_text())["norm"]["n"] == len(families)
+    assert json.loads(sidecar(lib.index.path).read_text())["norm"]["n"] == len(families)

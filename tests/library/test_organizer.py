@@ -151,21 +151,21 @@ def test_model_list_and_use(family_library, tmp_path, capsys):
     with Library(db) as lib:
         lib.scan([str(root)])
         first = lib.model_row.name
-        assert lib.ann().dim == lib.loaded.config.track_dim  # 1,152 for the multi-band-pooled default
+        assert lib.index.ann().dim == lib.loaded.config.track_dim  # 1,152 for the multi-band-pooled default
         lib.register(load_model(ck))
         assert [m[0] for m in lib.models()] == [first, "small"]
         assert lib.use_model("small") == len(families)  # nothing embedded by it yet
         assert lib.model_row.name == "small"
         rep = lib.scan([str(root)])
         assert rep.analysed == len(families)  # the new model's embeddings are made by a re-scan
-        assert len(lib.ann()) == len(families) and lib.ann().dim == 32
+        assert len(lib.index.ann()) == len(families) and lib.index.ann().dim == 32
     assert main(["--db", str(db), "model", "list"]) == 0
     out = capsys.readouterr().out
     assert "* small" in out and first in out
     assert main(["--db", str(db), "model", "use", first]) == 0
     assert main(["--db", str(db), "model", "use", "nope"]) == 2
     with Library(db, writable=False) as lib:
-        assert lib.model_row.name == first and len(lib.ann()) == len(families)
+        assert lib.model_row.name == first and len(lib.index.ann()) == len(families)
 
 
 def test_track_rows_remove_root_and_stale_outliers(scanned):
@@ -212,7 +212,7 @@ def test_a_new_shipped_model_replaces_the_old_built_in_one(family_library, tmp_p
     with Library(db) as lib:
         assert lib.model_row.name == "builtin-v1" and lib.model_row.path is None and lib.replaced_default is None
         lib.scan([str(root)])
-        assert len(lib.ann()) == len(families)
+        assert len(lib.index.ann()) == len(families)
     with Library(db) as lib:  # the same musicsim: nothing changes
         assert lib.model_row.name == "builtin-v1" and lib.replaced_default is None
     ship(2, "builtin-v2")
@@ -228,7 +228,7 @@ def test_a_new_shipped_model_replaces_the_old_built_in_one(family_library, tmp_p
         assert lib.status()["tracks"] == len(families)  # no track was dropped
         rep = lib.scan([str(root)])
         assert rep.analysed == len(families)
-        assert len(lib.ann()) == len(families)
+        assert len(lib.index.ann()) == len(families)
         (track,) = lib.resolve(sorted(families)[0])
         assert len(lib.similar(track.id, 3)) == 3
     with Library(db) as lib:

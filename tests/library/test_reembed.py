@@ -62,7 +62,7 @@ def test_train_on_db_reembeds_and_activates(family_library, tmp_path):
         assert lib.loaded.config.pooling == "multiband"
         assert len(ids) == n_tracks and X.shape[1] == 2 * (16 + 64 + 32 + 16)
         assert np.allclose(np.linalg.norm(X, axis=1), 1.0, atol=1e-4)
-        assert len(lib.ann()) == n_tracks
+        assert len(lib.index.ann()) == n_tracks
         hits = lib.similar(int(ids[0]), n=3)
         assert len(hits) == 3
 
@@ -93,13 +93,13 @@ def test_reembed_library_directly_keeps_previous_selectable(family_library, tmp_
     assert out["active"] and out["embedded"] == len(lib.tracks())
     assert lib.model_row.id == out["model_id"] and lib.model_row.name == "direct"
     assert any(p.stage == "reembed" for p in seen)
-    assert len(lib.ann()) == len(lib.tracks())
+    assert len(lib.index.ann()) == len(lib.tracks())
     # switching back to the first model works and its index is intact
     with lib.db.session() as s:
         row = s.get(type(first), first.id)
         repo.set_active(s, row)
     lib.activate(row)
-    assert len(lib.ann()) == len(lib.tracks())
+    assert len(lib.index.ann()) == len(lib.tracks())
     lib.close()
 
 

@@ -39,7 +39,7 @@ def test_similar_distances_are_cosine_distances_of_library_space_vectors(scanned
         for h in lib.similar(seed, n=3):
             assert h.distance == pytest.approx(1.0 - float(v @ lib.vector(h.track.id)), abs=1e-5)
         # the exact ranking agrees with the HNSW index on a library this small (ef covers it all)
-        labels, _ = lib.ann().query(v, 4, ef=lib.config.ef_search)
+        labels, _ = lib.index.ann().query(v, 4, ef=lib.config.ef_search)
         assert [int(i) for i in labels if int(i) != seed][:3] == [h.track.id for h in lib.similar(seed, n=3)]
 
 

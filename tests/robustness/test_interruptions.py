@@ -36,12 +36,12 @@ from musicsim.library import Library
 
 def main():
     lib = Library(sys.argv[1])
-    idx = lib.ann()
+    idx = lib.index.ann()
     ids, X = lib.embeddings()
     print("ready", flush=True)
     while True:
-        lib.index_add(ids[:1], X[:1], idx.seq)  # same vector again: marks the index dirty
-        lib.save_index()
+        lib.index.add(ids[:1], X[:1], idx.seq)  # same vector again: marks the index dirty
+        lib.index.save()
 
 if __name__ == "__main__":
     main()
@@ -123,7 +123,7 @@ def test_sigkill_during_index_save(tmp_path):
     # The next open repairs or reuses the index; it matches the database exactly.
     with Library(db) as lib:
         assert lib.db.integrity_ok()
-        assert lib.ann().live_ids() == live_track_ids(db)
+        assert lib.index.ann().live_ids() == live_track_ids(db)
         assert len(lib.similar(1, n=5)) == 5
     health = assert_db_healthy(db)
     assert health["tracks"] == health["embeddings"] == N_TRACKS
@@ -140,9 +140,9 @@ def test_temporary_files_of_a_killed_save_are_cleaned_up(small_library):
         p.write_bytes(b"\0" * 4096)  # what a SIGKILL between mkstemp and os.replace leaves
     with Library(db) as lib:
         ids, X = lib.embeddings()
-        lib.index_add(ids[:1], X[:1], lib.ann().seq)
-        lib.save_index()
-        assert lib.ann().live_ids() == live_track_ids(db)
+        lib.index.add(ids[:1], X[:1], lib.index.ann().seq)
+        lib.index.save()
+        assert lib.index.ann().live_ids() == live_track_ids(db)
     assert_index_matches(db)
     left = [p.name for p in stale if p.exists()]
     assert not left, f"temporary files of a killed save were not cleaned up: {left}"

@@ -50,7 +50,7 @@ def test_scan_rescan_change_delete_purge(family_library, tmp_path):
         status = lib.status()
         assert status["missing"] == 1 and status["indexed"] == status["tracks"]
         gone_id = next(t.id for t in lib.tracks(status="missing"))
-        assert gone_id not in lib.ann().live_ids()
+        assert gone_id not in lib.index.ann().live_ids()
         assert lib.purge() == 1
         assert lib.status()["missing"] == 0
     after = _hashes(root)
@@ -115,7 +115,7 @@ def test_sigkill_mid_scan_then_resume(tmp_path):
         assert rep.failed == 0
         assert lib.status()["tracks"] == 16
         ids = {t.id for t in lib.tracks()}
-        assert lib.ann().live_ids() == ids
+        assert lib.index.ann().live_ids() == ids
     con = sqlite3.connect(db)
     assert con.execute("select count(*), count(distinct path) from tracks").fetchone() == (16, 16)
     assert con.execute("select count(*) from embeddings").fetchone()[0] == 16

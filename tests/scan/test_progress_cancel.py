@@ -28,7 +28,7 @@ def test_progress_reports_and_cancel_keeps_finished_work(family_library, tmp_pat
         assert any(p.eta_s is not None for p in scans)
         kept = lib.status()["tracks"]
         assert 3 <= kept < len(families)
-        assert lib.ann().live_ids() == {t.id for t in lib.tracks()}
+        assert lib.index.ann().live_ids() == {t.id for t in lib.tracks()}
         rest = lib.scan([str(root)])  # resumes: only what was not finished
         assert rest.analysed == len(families) - kept
         assert not rest.cancelled
