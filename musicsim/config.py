@@ -65,8 +65,8 @@ SETTINGS: tuple[Setting, ...] = (
         10.0,
         "how often folders that send no change events (network, too many folders) are checked",
     ),
-    Setting("mpd_address", str, "localhost:6600", "MPD to play in: HOST:PORT or a unix socket path"),
-    Setting("mpd_music_dir", str, "", "MPD's music directory as seen here; empty: ask MPD (local socket only)"),
+    Setting("player_mpd_address", str, "localhost:6600", "MPD to play in: HOST:PORT or a unix socket path"),
+    Setting("player_mpd_music_dir", str, "", "MPD's music directory as seen here; empty: ask MPD (local socket only)"),
     Setting("player_command", str, "", "program that opens a playlist file; empty: the desktop's default"),
 )
 
@@ -89,8 +89,8 @@ class Config:
     watch_folders: bool = True
     watch_settle_seconds: float = 1.0
     watch_poll_minutes: float = 10.0
-    mpd_address: str = "localhost:6600"
-    mpd_music_dir: str = ""
+    player_mpd_address: str = "localhost:6600"
+    player_mpd_music_dir: str = ""
     player_command: str = ""
 
     @classmethod

@@ -13,6 +13,7 @@ SYSTEM_PACKAGES=(
   libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3 libglib2.0-0
   libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-shape0 libxcb-xinerama0
   xvfb xauth                                          # a real window for GUI tests and screenshots
+  mpd                                                 # a real MPD for the Play in MPD tests (null output)
 )
 
 missing=()

@@ -19,7 +19,7 @@ import sys
 from typing import Any
 
 from musicsim import __version__
-from musicsim.cli import handoffs, library, models, organizing, search
+from musicsim.cli import desktop, handoffs, library, models, organizing, play, search, watch
 from musicsim.cli.common import Command, execute
 from musicsim.cli.handoffs import Handoff
 from musicsim.config import SETTINGS
@@ -30,12 +30,16 @@ SUBCOMMANDS: tuple[Command | Handoff, ...] = (
     handoffs.GUI,
     library.STATUS,
     search.SIMILAR,
+    search.SHOW,
     search.EXPORT,
     library.FAILURES,
     library.PURGE,
     handoffs.EVALUATE,
     models.MODEL,
     *organizing.COMMANDS,
+    watch.WATCH,
+    play.PLAY,
+    desktop.INSTALL_DESKTOP,
 )
 COMMANDS: dict[str, Command] = {c.name: c for c in SUBCOMMANDS if isinstance(c, Command)}
 
@@ -67,4 +71,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command in (None, handoffs.GUI.name):
         return handoffs.gui(args)
+    if args.command == desktop.INSTALL_DESKTOP.name:
+        return desktop.run(args)
     return execute(COMMANDS[args.command], args)

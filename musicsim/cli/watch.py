@@ -1,0 +1,65 @@
+"""``musicsim watch``: keep the library up to date with its folders, in the foreground (Ctrl+C stops)."""
+
+from __future__ import annotations
+
+import argparse
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from musicsim.cli.common import Bar, Command, eprint, printable
+from musicsim.jobs import CancelToken
+
+if TYPE_CHECKING:
+    from musicsim.library import Library
+    from musicsim.library.watch import Batch, WatchReport
+
+
+def _arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="*", metavar="PATH", help="folders to watch (default: the library's folders)")
+
+
+def watch(lib: Library, args: argparse.Namespace, *, stop: threading.Event | None = None) -> int:
+    from musicsim.library.watch import run
+
+    roots = list(args.paths) or lib.status()["roots"]
+    if not roots:
+        eprint("musicsim: the library has no folders yet; `musicsim scan FOLDER` or `musicsim watch FOLDER`")
+        return 2
+    if args.paths:
+        lib.scan(list(args.paths))  # new folders are added and brought up to date first
+    stop = stop or threading.Event()
+    bar, cancel = Bar(), CancelToken()
+    print(f"watching {len(roots)} folder(s); Ctrl+C stops", flush=True)
+
+    def reported(batch: Batch, rep: WatchReport) -> None:
+        bar.close()
+        stamp = time.strftime("%H:%M:%S")
+        print(f"{stamp} {len(batch)} change(s): {rep.summary() or 'nothing to do'}", flush=True)
+        for path, reason in rep.failures:
+            print(f"  failed: {printable(path)}: {reason}", flush=True)
+
+    try:
+        run(
+            lib,
+            roots,
+            stop=stop,
+            on_report=reported,
+            on_notice=lambda m: eprint(f"note: {printable(m)}"),
+            progress=bar,
+            cancel=cancel,
+        )
+    except KeyboardInterrupt:
+        cancel.cancel()
+        bar.close()
+        print("stopped watching; finished tracks are saved")
+    return 0
+
+
+WATCH = Command(
+    "watch",
+    "watch the library folders and analyse files as they are added, changed, moved or deleted",
+    watch,
+    _arguments,
+    writes=True,
+)
