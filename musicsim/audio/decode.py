@@ -1,8 +1,15 @@
 """Decode any supported music file to mono float32 samples at a fixed rate.
 
 libsndfile (bundled with the ``soundfile`` wheel) reads MP3, FLAC, Ogg/Opus, WAV and AIFF;
-an ``ffmpeg`` subprocess reads the container formats libsndfile cannot (M4A, AAC, WMA);
-MIDI is rendered by :mod:`musicsim.audio.midi`. Files are only ever opened for reading.
+an ``ffmpeg`` subprocess (:mod:`musicsim.audio.ffmpeg`) reads the container formats libsndfile
+cannot (M4A, AAC, WMA); MIDI is rendered by :mod:`musicsim.audio.midi`. Files are only ever
+opened for reading.
+
+libsndfile is trusted only where the file's structure agrees with its header
+(:mod:`musicsim.audio.structure`): a length it does not know or that is impossible, MP3 frames
+that add up to another length, joined or chained streams, and reading that stops early or
+fails all send the file to ffmpeg, which decodes it to its end (docs/design.md, "Decoding
+that tells the truth").
 
 Every failure raises :class:`~musicsim.errors.DecodeError` (or a subclass) with a one-line
 reason, so a library scan can record it and move on.
@@ -10,22 +17,20 @@ reason, so a library scan can record it and move on.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import shutil
-import subprocess
-import tempfile
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import numpy as np
 import soundfile
 import soxr
 
 from musicsim.audio import midi
+from musicsim.audio.ffmpeg import FfmpegSource
 from musicsim.audio.sniff import MIDI_EXTENSIONS, check_file, check_samples
-from musicsim.errors import DecodeError, MissingDecoder
+from musicsim.audio.structure import codec_label, declared_data_bytes, ogg_is_chained, scan_mpeg
+from musicsim.errors import DecodeError
 
 FFMPEG_EXTENSIONS = frozenset({".m4a", ".aac", ".mp4", ".wma"})
 
@@ -46,7 +51,9 @@ _FORMAT_NAMES = {
 # ~3 s at 44.1 kHz: large enough that per-call overhead vanishes, small enough that a
 # whole-track decode never holds more than one multi-channel block besides the mono output.
 _BLOCK_FRAMES = 1 << 17
-_FFMPEG_BATCH = 30  # windows per ffmpeg process; keeps command lines short (Windows: 32k chars)
+_UNKNOWN_SECONDS = 1e6  # libsndfile says ~2**63 frames when a header does not know its length
+_PCM_BYTES = {"PCM_S8": 1, "PCM_U8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8}
+_PCM_BYTES.update({"ULAW": 1, "ALAW": 1})
 
 
 @dataclass
@@ -59,21 +66,44 @@ class Decoded:
     sr: int
     degraded: bool = False
     renderer: str = ""
+    warnings: list[str] = field(default_factory=list)  # the decoders' complaints, for the log
+
+
+class _Unreliable(Exception):
+    """libsndfile cannot be trusted with this file after all (it stopped early or failed reading)."""
+
+    def __init__(self, why: str, error: DecodeError | None = None) -> None:
+        super().__init__(why)
+        self.why, self.error = why, error
 
 
 class _Source:
-    """A decodable track: ``duration`` in seconds and ``read(offset, seconds)`` -> mono at sr."""
+    """A decodable track: ``duration`` in seconds (None: unknown until decoded) and ``read(offset, seconds)``."""
 
     degraded = False
     renderer = ""
-    duration = 0.0
+    duration: float | None = 0.0
     sr: int  # set by each subclass
+    exact = True  # the length is known, not merely a header's promise
+    warnings: list[str]
 
     def read(self, offset: float, seconds: float | None) -> np.ndarray:
         raise NotImplementedError
 
     def read_many(self, offsets: list[float], seconds: float) -> list[np.ndarray]:
         return [self.read(offset, seconds) for offset in offsets]
+
+    def read_capped(self, cap_seconds: float | None) -> tuple[np.ndarray | None, float]:
+        """The whole track when it lasts at most ``cap_seconds`` (else None), and its length."""
+        audio = self.read(0.0, None if cap_seconds is None else cap_seconds + 1.0)
+        if cap_seconds is not None and len(audio) > cap_seconds * self.sr:
+            self.duration = self._measure()
+            return None, self.duration
+        self.duration = len(audio) / self.sr
+        return audio, self.duration
+
+    def _measure(self) -> float:
+        raise NotImplementedError
 
     def close(self) -> None:
         pass
@@ -84,6 +114,7 @@ class _SndfileSource(_Source):
 
     def __init__(self, path: str | os.PathLike, ext: str, sr: int) -> None:
         self.path, self.ext, self.sr = path, ext, sr
+        self.warnings = []
         try:
             self.f = soundfile.SoundFile(os.fspath(path), "r")
         except Exception as exc:
@@ -94,8 +125,36 @@ class _SndfileSource(_Source):
                 f"implausible {_FORMAT_NAMES[ext]} header ({self.f.samplerate} Hz, {self.f.channels} channels)",
                 path=path,
             )
-        self.duration = max(self.f.frames, 0) / self.f.samplerate
         self._pos = 0  # frame the next read starts at
+        self.error: DecodeError | None = None  # the reason to give should ffmpeg fail too
+        header = self.f.frames / self.f.samplerate
+        self.doubt = self._doubt(header)  # why the header cannot be trusted, or None
+        self.duration = None if header <= 0 or header > _UNKNOWN_SECONDS else header
+        self.header_frames = self.f.frames if self.duration is not None else None
+
+    def _doubt(self, header: float) -> str | None:
+        """Why libsndfile's view of this file is not to be trusted, or None."""
+        f = self.f
+        if header <= 0 or header > _UNKNOWN_SECONDS:
+            return "the header does not say how long the audio is"
+        width = _PCM_BYTES.get(f.subtype) if f.format not in ("FLAC", "OGG", "MPEG") else None
+        size = os.stat(self.path).st_size
+        if width and f.frames * f.channels * width > size + width * f.channels:
+            return f"the header promises {header:.1f} s, more than the file can hold"
+        if self.ext == ".mp3" or f.subtype.startswith("MPEG"):
+            scan = scan_mpeg(self.path)
+            if scan is not None and scan.frames == 0:
+                self.error = DecodeError(
+                    "truncated or not MPEG audio: no complete audio frame in the file", path=self.path
+                )
+                return "no MPEG audio frames found (another codec inside?)"
+            if scan is not None and scan.several_streams:
+                return "several MPEG streams joined in one file"
+            if scan is not None and abs(scan.seconds - header) > 0.03 * scan.seconds + 0.15:
+                return f"the header says {header:.1f} s, the MPEG frames add up to {scan.seconds:.1f} s"
+        if f.format == "OGG" and ogg_is_chained(self.path):
+            return "chained Ogg streams (libsndfile reads only the first)"
+        return None
 
     def _seek(self, start: int) -> None:
         """Go to frame ``start``; formats libsndfile cannot seek in (GSM 6.10 WAV) are re-read."""
@@ -121,11 +180,17 @@ class _SndfileSource(_Source):
         msg = getattr(exc, "error_string", None) or str(exc)
         if "does not exist" in msg and os.path.isfile(self.path):  # libsndfile's catch-all
             msg = "no decodable audio data found"
+        if "unimplemented format" in msg:
+            label = codec_label(self.path, self.ext)
+            if label:
+                return _precise(f"unsupported codec: {label}", self.path)
+        if self.ext == ".mp3" and (scan := scan_mpeg(self.path)) is not None and scan.frames == 0:
+            return _precise("truncated or not MPEG audio: no complete audio frame in the file", self.path)
         return DecodeError(f"truncated or corrupt {_FORMAT_NAMES[self.ext]}: {msg}", path=self.path)
 
     def read(self, offset: float, seconds: float | None) -> np.ndarray:
         f, sr_in = self.f, self.f.samplerate
-        start = min(int(round(offset * sr_in)), max(f.frames, 0))
+        start = int(round(offset * sr_in))
         remaining = None if seconds is None else int(round(seconds * sr_in))
         # Streaming resampler: memory stays one block plus the mono output, whatever the length.
         stream = None if sr_in == self.sr else soxr.ResampleStream(sr_in, self.sr, 1, dtype="float32")
@@ -149,193 +214,104 @@ class _SndfileSource(_Source):
         except DecodeError:
             raise
         except Exception as exc:
-            raise self._error(exc) from None
+            raise _Unreliable(f"libsndfile failed at {self._pos / sr_in:.1f} s", self._error(exc)) from None
         if stream is not None:
             out.append(stream.resample_chunk(np.zeros(0, np.float32), last=True))
         return np.concatenate(out).astype(np.float32, copy=False) if out else np.zeros(0, np.float32)
+
+    def _measure(self) -> float:
+        self._seek(0)
+        frames = 0
+        while got := len(self.f.read(_BLOCK_FRAMES, dtype="float32", always_2d=True)):
+            frames += got
+        self._pos = frames
+        return frames / self.f.samplerate
 
     def close(self) -> None:
         self.f.close()
 
 
-def _run(cmd: list[str], *, path, timeout: float) -> subprocess.CompletedProcess:
-    flags = getattr(subprocess, "CREATE_NO_WINDOW", 0)  # no console flashes on Windows
-    try:
-        return subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, creationflags=flags)
-    except subprocess.TimeoutExpired:
-        raise DecodeError(f"{Path(cmd[0]).stem} timed out after {timeout:.0f} s", path=path) from None
-    except OSError as exc:
-        raise MissingDecoder(f"cannot run {cmd[0]}: {exc.strerror or exc}", path=path) from None
-
-
-def _stderr_reason(proc: subprocess.CompletedProcess, path) -> str:
-    lines = [ln.strip() for ln in proc.stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
-    msg = lines[-1] if lines else f"exit status {proc.returncode}"
-    for name in (os.fspath(Path(path).absolute()), os.fspath(path)):  # the caller adds the path
-        msg = msg.replace("file:" + name, "").replace(name, "")
-    return msg.strip(" :")[:200]
-
-
-class _FfmpegSource(_Source):
-    renderer = "ffmpeg"
-
-    def __init__(self, path: str | os.PathLike, ext: str, sr: int) -> None:
-        self.path, self.ext, self.sr = path, ext, sr
-        ffmpeg = shutil.which("ffmpeg")
-        if ffmpeg is None:
-            raise MissingDecoder(f"ffmpeg is not installed; needed for {ext}", path=path)
-        self.ffmpeg: str = ffmpeg
-        # "file:" keeps names starting with "-" or containing "proto:" from being misread.
-        self.url = "file:" + os.fspath(Path(path).absolute())
-        self.duration = self._probe()
-
-    def _probe(self) -> float:
-        ffprobe = shutil.which("ffprobe")
-        if ffprobe is None:  # ffmpeg alone can still measure by decoding at a low rate
-            return len(self._decode(0.0, None, sr=8000)) / 8000
-        proc = _run(
-            [
-                ffprobe,
-                "-v",
-                "error",
-                "-select_streams",
-                "a:0",
-                "-show_entries",
-                "stream=duration:format=duration",
-                "-of",
-                "json",
-                self.url,
-            ],
-            path=self.path,
-            timeout=60,
-        )
-        if proc.returncode != 0:
-            raise DecodeError(
-                f"corrupt or unreadable {_FORMAT_NAMES[self.ext]}: {_stderr_reason(proc, self.path)}", path=self.path
-            )
-        try:
-            info = json.loads(proc.stdout or b"{}")
-        except ValueError:
-            info = {}
-        if not info.get("streams"):
-            raise DecodeError("no audio stream in file", path=self.path)
-        for value in (info["streams"][0].get("duration"), info.get("format", {}).get("duration")):
-            try:
-                if value is not None and math.isfinite(float(value)) and float(value) > 0:
-                    return float(value)
-            except ValueError:
-                pass
-        return len(self._decode(0.0, None, sr=8000)) / 8000
-
-    def _decode(self, offset: float, seconds: float | None, *, sr: int) -> np.ndarray:
-        cmd = [self.ffmpeg, "-nostdin", "-v", "error"]
-        if offset > 0:
-            cmd += ["-ss", f"{offset:.6f}"]  # before -i: seeks in the input, no full decode
-        cmd += ["-i", self.url, "-map", "0:a:0", "-vn", "-sn", "-dn"]
-        if seconds is not None:
-            cmd += ["-t", f"{seconds:.6f}"]
-        cmd += ["-ac", "1", "-ar", str(sr), "-f", "f32le", "-"]
-        # Generous: ffmpeg decodes far faster than real time, but a hang must still end.
-        span = seconds if seconds is not None else (self.duration or 36000.0)
-        proc = _run(cmd, path=self.path, timeout=60 + 0.05 * span)
-        if proc.returncode != 0:
-            reason = _stderr_reason(proc, self.path)
-            if "matches no streams" in reason:
-                raise DecodeError("no audio stream in file", path=self.path)
-            raise DecodeError(f"corrupt or unreadable {_FORMAT_NAMES[self.ext]}: {reason}", path=self.path)
-        audio = np.frombuffer(proc.stdout[: len(proc.stdout) // 4 * 4], dtype="<f4").astype(np.float32)
-        check_samples(audio, self.path)
-        return audio
-
-    def read(self, offset: float, seconds: float | None) -> np.ndarray:
-        return self._decode(offset, seconds, sr=self.sr)
-
-    def read_many(self, offsets: list[float], seconds: float) -> list[np.ndarray]:
-        # One ffmpeg process per batch of windows, each an input seeked with -ss: process
-        # start-up dominates a 6 s window, so this is ~10x faster than one process each.
-        out: list[np.ndarray] = []
-        with tempfile.TemporaryDirectory(prefix="musicsim-") as tmp:
-            for first in range(0, len(offsets), _FFMPEG_BATCH):
-                batch = offsets[first : first + _FFMPEG_BATCH]
-                cmd = [self.ffmpeg, "-nostdin", "-v", "error", "-y"]
-                for offset in batch:
-                    cmd += ["-ss", f"{offset:.6f}", "-t", f"{seconds:.6f}", "-i", self.url]
-                names = [os.path.join(tmp, f"{i}.f32") for i in range(len(batch))]
-                for i, name in enumerate(names):
-                    cmd += ["-map", f"{i}:a:0", "-ac", "1", "-ar", str(self.sr), "-f", "f32le", name]
-                proc = _run(cmd, path=self.path, timeout=60 + 2 * seconds * len(batch))
-                if proc.returncode != 0:
-                    raise DecodeError(
-                        f"corrupt or unreadable {_FORMAT_NAMES[self.ext]}: {_stderr_reason(proc, self.path)}",
-                        path=self.path,
-                    )
-                for name in names:
-                    audio = np.fromfile(name, dtype="<f4").astype(np.float32)
-                    check_samples(audio, self.path)
-                    out.append(audio)
-        return out
-
-
 class _RenderedSource(_Source):
-    """MIDI, rendered once to memory (rendering is capped in length by midi.render_midi)."""
+    """MIDI, rendered whole (up to the length decode_for_analysis allows) or in windows."""
 
     def __init__(self, path: str | os.PathLike, sr: int, soundfont: str | None) -> None:
-        self.audio, self.degraded, self.renderer = midi.render_midi(path, sr=sr, soundfont=soundfont)
-        self.sr = sr
-        self.duration = len(self.audio) / sr
+        self.path, self.sr, self.soundfont = path, sr, soundfont
+        self.warnings = []
+        self.pm = midi.load(path)
+        self.length = midi.playing_time(self.pm)
+        self.duration = self.length
 
     def read(self, offset: float, seconds: float | None) -> np.ndarray:
-        start = int(round(offset * self.sr))
-        stop = None if seconds is None else start + int(round(seconds * self.sr))
-        return self.audio[start:stop]
+        return self.read_many([offset], self.length + 1.0 if seconds is None else seconds)[0]
+
+    def read_many(self, offsets: list[float], seconds: float) -> list[np.ndarray]:
+        chunks, self.degraded, self.renderer = midi.render_windows(
+            self.pm, offsets, seconds, sr=self.sr, soundfont=self.soundfont, path=self.path
+        )
+        return chunks
 
 
-def _mp3_lacks_length_header(path: str | os.PathLike) -> bool:
-    """True for an MP3 without a Xing/Info/VBRI header.
-
-    libsndfile then guesses the length from the first frame's bitrate and stops decoding
-    there, silently truncating VBR files (a 60 s file can come back as 20 s); ffmpeg reads
-    to the end of the file.
-    """
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(10)
-            if head[:3] == b"ID3" and len(head) == 10:  # skip the ID3v2 tag (syncsafe size)
-                size = (head[6] & 0x7F) << 21 | (head[7] & 0x7F) << 14 | (head[8] & 0x7F) << 7 | head[9] & 0x7F
-                fh.seek(10 + size + (10 if head[5] & 0x10 else 0))
-            else:
-                fh.seek(0)
-            data = fh.read(8192)
-    except OSError:
-        return False
-    for i in range(len(data) - 1):
-        if data[i] == 0xFF and data[i + 1] & 0xE0 == 0xE0:
-            return not any(tag in data[i : i + 200] for tag in (b"Xing", b"Info", b"VBRI"))
-    return False
+def _ffmpeg_instead(path: str | os.PathLike, ext: str, sr: int, why: str, error: DecodeError | None) -> FfmpegSource:
+    """ffmpeg, decoding to the end, for a file libsndfile cannot be trusted with."""
+    if shutil.which("ffmpeg") is None:
+        if error is not None:
+            raise error
+        raise DecodeError(f"{why}; ffmpeg is needed to read this file and is not installed", path=path)
+    src = FfmpegSource(path, _FORMAT_NAMES[ext], sr, exact=True)
+    src.warnings.append(f"decoded with ffmpeg: {why}")
+    src.preferred_error = error
+    return src
 
 
-def _open(path: str | os.PathLike, sr: int, soundfont: str | None) -> _Source:
+def _open(path: str | os.PathLike, sr: int, soundfont: str | None) -> _Source | FfmpegSource:
     if int(sr) != sr or not 1000 <= sr <= 384_000:
         raise ValueError(f"sr must be an integer between 1000 and 384000, got {sr!r}")
     sr = int(sr)
     ext = check_file(path)
     if ext in MIDI_EXTENSIONS:
         return _RenderedSource(path, sr, soundfont)
-    if ext in FFMPEG_EXTENSIONS or (
-        ext == ".mp3" and shutil.which("ffmpeg") is not None and _mp3_lacks_length_header(path)
-    ):
-        return _FfmpegSource(path, ext, sr)
+    if ext in FFMPEG_EXTENSIONS:
+        return FfmpegSource(path, _FORMAT_NAMES[ext], sr, exact=False)
     try:
-        return _SndfileSource(path, ext, sr)
+        src = _SndfileSource(path, ext, sr)
     except DecodeError as err:
-        # Some files libsndfile rejects (odd WAV codecs, MP3 quirks) are fine for ffmpeg;
-        # if ffmpeg also fails, libsndfile's reason is the more useful one to report.
-        if shutil.which("ffmpeg") is None:
+        # Some files libsndfile rejects (other codecs in a WAV, ADTS named .mp3) are fine for ffmpeg.
+        return _ffmpeg_instead(path, ext, sr, f"libsndfile cannot open it ({err.reason})", err)
+    if src.doubt is not None and shutil.which("ffmpeg") is not None:
+        src.close()
+        return _ffmpeg_instead(path, ext, sr, src.doubt, src.error)
+    return src
+
+
+_PRECISE = ("no audio stream", "unsupported codec", "truncated")
+
+
+def _precise(reason: str, path) -> DecodeError:
+    err = DecodeError(reason, path=path)
+    err.precise = True  # type: ignore[attr-defined]
+    return err
+
+
+def _reason(ffmpeg_error: DecodeError, other: DecodeError | None, path, ext: str) -> DecodeError:
+    """The more telling of ffmpeg's and libsndfile's reasons, when both failed."""
+    label = codec_label(path, ext) if ffmpeg_error.reason.startswith("unsupported codec") else None
+    if label:
+        return _precise(f"unsupported codec: {label}", path)
+    if other is not None and getattr(other, "precise", False):
+        return other
+    if other is None or ffmpeg_error.reason.startswith(_PRECISE):
+        return ffmpeg_error
+    return other
+
+
+def _read(src: _Source | FfmpegSource, fn):
+    """``fn(src)``, turning an ffmpeg failure into the most telling reason."""
+    try:
+        return fn(src)
+    except DecodeError as err:
+        if not isinstance(src, FfmpegSource):
             raise
-        try:
-            return _FfmpegSource(path, ext, sr)
-        except DecodeError:
-            raise err from None
+        raise _reason(err, src.preferred_error, src.path, check_file(src.path)) from None
 
 
 def probe_duration(path: str | os.PathLike, *, soundfont: str | None = None) -> float:
@@ -357,8 +333,12 @@ def probe_duration(path: str | os.PathLike, *, soundfont: str | None = None) -> 
     if ext in MIDI_EXTENSIONS:
         return float(midi.midi_info(path)["duration"])
     src = _open(path, 22050, soundfont)
-    src.close()
-    return src.duration
+    try:
+        if src.duration is None:  # a header that does not know: measured by decoding
+            return src.read_capped(0.0)[1]
+        return src.duration
+    finally:
+        src.close()
 
 
 def load(
@@ -398,12 +378,24 @@ def load(
         raise ValueError("offset must be >= 0 and duration > 0")
     src = _open(path, sr, soundfont)
     try:
-        audio = src.read(offset, duration)
+        try:
+            audio = _read(src, lambda s: s.read(offset, duration))
+        except _Unreliable as bad:
+            src.close()
+            src = _ffmpeg_instead(path, check_file(path), sr, bad.why, bad.error)
+            audio = _read(src, lambda s: s.read(offset, duration))
     finally:
         src.close()
     if audio.size == 0:
-        raise DecodeError("no audio samples", path=path)
+        raise _no_samples(path)
     return audio
+
+
+def _no_samples(path: str | os.PathLike) -> DecodeError:
+    declared = declared_data_bytes(path)
+    if declared == 0:
+        return DecodeError("no audio samples: the file holds none", path=path)
+    return DecodeError("truncated: no audio samples after the header (it ends before its audio data)", path=path)
 
 
 def decode_for_analysis(
@@ -446,26 +438,52 @@ def decode_for_analysis(
     """
     if windows < 0 or window_seconds <= 0 or max_seconds <= 0:
         raise ValueError("windows must be >= 0; window_seconds and max_seconds > 0")
+    n = windows if windows > 0 else math.ceil(max_seconds / window_seconds)
     src = _open(path, sr, soundfont)
-    sr = src.sr
     try:
-        total = src.duration
-        n = windows if windows > 0 else math.ceil(max_seconds / window_seconds)
-        if (windows == 0 and total <= max_seconds) or total <= n * window_seconds:
-            starts: list[float] = [0.0]
-            chunks = [src.read(0.0, None)]
-            total = len(chunks[0]) / sr  # the decoded length beats a header's estimate
-        else:
-            step = (total - window_seconds) / (n - 1) if n > 1 else (total - window_seconds) / 2
-            starts = [i * step if n > 1 else step for i in range(n)]
-            chunks = src.read_many(starts, window_seconds)
-            # A header may overstate the length (VBR MP3): drop windows that came back empty.
-            kept = [(s, c) for s, c in zip(starts, chunks, strict=True) if c.size]
-            if kept and len(kept) < len(starts):
-                total = kept[-1][0] + len(kept[-1][1]) / sr
-            starts, chunks = [s for s, _ in kept], [c for _, c in kept]
+        try:
+            dec = _read(src, lambda s: _analyse(s, n, window_seconds))
+        except _Unreliable as bad:  # libsndfile stopped early or failed: ffmpeg reads to the end
+            src.close()
+            src = _ffmpeg_instead(path, check_file(path), sr, bad.why, bad.error)
+            dec = _read(src, lambda s: _analyse(s, n, window_seconds))
     finally:
         src.close()
-    if not chunks or chunks[0].size == 0:
-        raise DecodeError("no audio samples", path=path)
-    return Decoded(chunks=chunks, starts=starts, duration=total, sr=sr, degraded=src.degraded, renderer=src.renderer)
+    if not dec.chunks or dec.chunks[0].size == 0:
+        raise _no_samples(path)
+    dec.warnings = list(src.warnings)
+    return dec
+
+
+def _analyse(src: _Source | FfmpegSource, n: int, window_seconds: float) -> Decoded:
+    """The whole track when it lasts at most ``n`` windows, else ``n`` windows spread over its real length."""
+    sr, cap = src.sr, n * window_seconds
+    if src.duration is None:  # a header that does not know: decode, and keep it if short enough
+        audio, total = src.read_capped(cap)
+    elif src.duration <= cap:
+        audio = src.read(0.0, None)
+        total = len(audio) / sr  # the decoded length beats a header's estimate
+    else:
+        audio, total = None, src.duration
+    if audio is not None:
+        _check_complete(src, [audio], [0.0], None)
+        return Decoded([audio], [0.0], total, sr, src.degraded, src.renderer)
+    step = (total - window_seconds) / (n - 1) if n > 1 else (total - window_seconds) / 2
+    starts = [i * step if n > 1 else step for i in range(n)]
+    chunks = src.read_many(starts, window_seconds)
+    _check_complete(src, chunks, starts, window_seconds)
+    return Decoded(chunks, starts, total, sr, src.degraded, src.renderer)
+
+
+def _check_complete(src: _Source | FfmpegSource, chunks: list[np.ndarray], starts: list[float], window) -> None:
+    """Raise _Unreliable when libsndfile (or ffmpeg seeking by an index) delivered less than the
+    header or index promised: it stopped early, and ffmpeg must decode the file to its end."""
+    if src.duration is None or not (isinstance(src, _SndfileSource) or not src.exact):
+        return
+    for start, chunk in zip(starts, chunks, strict=True):
+        want = (src.duration - start) if window is None else min(window, src.duration - start)
+        got = len(chunk) / src.sr
+        if got < 0.97 * want - 0.1:
+            raise _Unreliable(
+                f"{src.renderer} stopped at {start + got:.1f} s of the {src.duration:.1f} s its header promises"
+            )

@@ -71,7 +71,7 @@ def test_no_notes_is_decode_error(tmp_path):
     [
         (b"", "empty file"),
         (b"RIFF\x00\x00\x00\x00WAVEfmt ", "not a MIDI file"),
-        (b"MThd\x00\x00\x00\x06\x00\x01\x00\x02\x01\xe0MTrk\x00\x00\xff\xff\x00\x90", "corrupt MIDI file"),
+        (b"MThd\x00\x00\x00\x06\x00\x01\x00\x02\x01\xe0MTrk\x00\x00\xff\xff\x00\x90", "truncated MIDI file"),
     ],
 )
 def test_corrupt_midi_is_decode_error(tmp_path, content, reason):
