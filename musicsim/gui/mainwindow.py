@@ -10,6 +10,8 @@ The window composes controllers, each owning its own state and given what it nee
                     duplicates
 ``scanning``        :class:`~musicsim.gui.scanning.Scanning`: scans, failures, forgetting missing tracks
 ``training_jobs``   :class:`~musicsim.gui.training_jobs.TrainingJobs`: training runs and model switches
+``watching``        :class:`~musicsim.gui.watching.Watching`: the library folders watched, changes analysed
+``players``         :class:`~musicsim.gui.players.Players`: Play in MPD, Open in player
 
 They announce what happened on ``events`` (:class:`~musicsim.gui.events.WindowEvents`); this
 module connects the actions and the events to them. Widgets never call the core: everything
@@ -31,6 +33,7 @@ from musicsim.gui.jobs import Jobs
 from musicsim.gui.layout import WindowLayout
 from musicsim.gui.notices import show_once
 from musicsim.gui.organizing import Organizing
+from musicsim.gui.players import Players
 from musicsim.gui.preview import Preview
 from musicsim.gui.scanning import Scanning
 from musicsim.gui.selection import Selection
@@ -38,6 +41,7 @@ from musicsim.gui.session import LibrarySession
 from musicsim.gui.settings import SettingsDialog, SettingsStore
 from musicsim.gui.tablemodel import TrackTableModel
 from musicsim.gui.training_jobs import TrainingJobs
+from musicsim.gui.watching import Watching
 from musicsim.gui.workers import JobRunner
 
 log = logging.getLogger("musicsim.gui")
@@ -106,6 +110,16 @@ class MainWindow(QMainWindow):
             events=self.events,
             rescan=self.scanning.start_scan,
             parent=self,
+        )
+        self.watching = Watching(window=self, jobs=self.jobs, session=self.session, events=self.events)
+        ui = self.ui
+        self.players = Players(
+            jobs=self.jobs,
+            session=self.session,
+            selected_ids=self.selection.selected_ids,
+            playlist_panel=ui.playlist_panel,
+            act_mpd=ui.act_play_mpd,
+            act_open=ui.act_open_player,
         )
 
     def _wire_actions(self) -> None:
@@ -227,6 +241,8 @@ class MainWindow(QMainWindow):
         ui.act_cancel.setEnabled(self.jobs.long_job is not None)
         for a in (ui.act_similar, ui.act_playlist, ui.act_show_map, ui.act_open_folder, ui.act_copy_path, ui.act_train):
             a.setEnabled(has_tracks)
+        for a in (ui.act_play_mpd, ui.act_open_player):
+            a.setEnabled(has_tracks)
         ui.act_clusters.setEnabled(can_cluster)
         ui.cluster_page.compute_button.setEnabled(can_cluster)
         if self.preview.available:
@@ -275,6 +291,7 @@ class MainWindow(QMainWindow):
 
     def apply_settings(self) -> None:
         self.session.apply_settings()
+        self.watching.sync()
         self.jobs.notify("Settings saved (they apply to the next scan)")
 
     def about(self) -> None:
@@ -312,6 +329,7 @@ class MainWindow(QMainWindow):
         except Exception as e:  # noqa: BLE001 - never block closing
             log.warning("could not save the window state: %s", e)
         self.preview.close()
+        self.watching.stop()
         self.scanning.stop_refreshing()
         self.runner.cancel_all()
         if not self.runner.wait(60_000):

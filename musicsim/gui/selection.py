@@ -114,6 +114,8 @@ class Selection(QObject):
                 None,
                 ui.act_play,
                 ui.act_stop,
+                ui.act_play_mpd,
+                ui.act_open_player,
                 None,
                 ui.act_show_map,
                 ui.act_open_folder,

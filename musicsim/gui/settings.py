@@ -40,6 +40,8 @@ _GROUPED = (
     ("MIDI", ("soundfont",)),
     ("Performance", ("device", "workers", "batch_size", "ef_search", "mel_cache_gb")),
     ("Start-up", ("rescan_on_start",)),
+    ("Watching", ("watch_folders", "watch_settle_seconds", "watch_poll_minutes")),
+    ("Players", ("player_mpd_address", "player_mpd_music_dir", "player_command")),
 )
 LABELS = {
     "soundfont": "SoundFont",
@@ -53,6 +55,12 @@ LABELS = {
     "rescan_on_start": "Re-scan library folders at start",
     "decode_timeout": "Give up decoding after",
     "mel_cache_gb": "Mel cache for training (GB)",
+    "watch_folders": "Watch library folders for changes",
+    "watch_settle_seconds": "Analyse a change after (s quiet)",
+    "watch_poll_minutes": "Check folders without events every (min)",
+    "player_mpd_address": "MPD address",
+    "player_mpd_music_dir": "MPD music directory",
+    "player_command": "Player command",
 }
 
 

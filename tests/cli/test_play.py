@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import subprocess
 import time
 from pathlib import Path
 
@@ -14,6 +11,7 @@ import pytest
 from musicsim.cli import main
 from musicsim.library import Library, players
 from tests.fixtures.generate import synth, write_audio
+from tests.fixtures.mpd import running_mpd
 
 ARTISTS = ("Ann", "Ann", "Bob", "Bob", "Cat", "Cat")
 
@@ -39,42 +37,11 @@ def scanned(tmp_path_factory):
     return base, music, db, pid
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def mpd_server(scanned, tmp_path):
-    if shutil.which("mpd") is None:
-        pytest.skip("mpd is not installed (Debian package mpd; packaging/setup.sh installs it)")
     _, music, _, _ = scanned
-    port = _free_port()
-    conf = tmp_path / "mpd.conf"
-    conf.write_text(
-        f'music_directory "{music}"\ndb_file "{tmp_path / "mpd.db"}"\nlog_file "{tmp_path / "mpd.log"}"\n'
-        f'bind_to_address "127.0.0.1"\nport "{port}"\nauto_update "no"\n'
-        'audio_output {\n type "null"\n name "silent"\n}\n'
-    )
-    proc = subprocess.Popen(["mpd", "--no-daemon", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    address = f"127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            players.connect(address, timeout=2).disconnect()
-            break
-        except players.PlayerError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"mpd did not start: {proc.stderr.read().decode(errors='replace')[-500:]}")
-            time.sleep(0.1)
-    yield address
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with running_mpd(music, tmp_path) as address:
+        yield address
 
 
 def test_play_a_playlist_in_mpd_reports_tracks_outside_its_music_dir(scanned, mpd_server, capsys):
