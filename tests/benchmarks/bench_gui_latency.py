@@ -8,9 +8,16 @@ is a stall the user would feel. Phases:
 ``big``       (``--big N``) a synthetic N-track library (tags + random clustered vectors
               written straight into a database): open it, sort by similarity, filter,
               sort by columns, select all, and optionally (``--big-clusters``) cluster it;
-``train``     (when ``Library.train`` exists) a short training run from the Training panel.
+``train``     (when ``Library.train`` exists) a short training run from the Training panel;
+``startup``   (``--startup RUNS``) launch the app (``musicsim.gui.app.run``, a fresh process each
+              run) on a synthetic library of ``--startup-tracks`` tracks and time, from the
+              launch: the first paint of the window, the first paint of the table with rows,
+              whether the first-run screen was ever painted, torch / scikit-learn loaded by
+              then, and the worst stall until the background warm-up is done
+              (``--startup-only`` runs this phase alone).
 
     QT_QPA_PLATFORM=offscreen python tests/benchmarks/bench_gui_latency.py [--files 48] [--big 100000]
+    QT_QPA_PLATFORM=offscreen python tests/benchmarks/bench_gui_latency.py --startup 5 --startup-only
 
 Prints, per phase: duration, max stall, 95th / 99th percentile stall, stalls over 100 ms.
 ``--trace-stalls`` also names what every thread was doing during each stall (a watchdog
@@ -155,7 +162,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--train-minutes", type=float, default=0.5)
     ap.add_argument("--trace-stalls", action="store_true", help="sample thread stacks during stalls")
     ap.add_argument("--switch-interval", type=float, help="override the app's GIL switch interval (seconds)")
+    ap.add_argument("--startup", type=int, default=0, metavar="RUNS", help="time the app's start-up RUNS times")
+    ap.add_argument("--startup-tracks", type=int, default=113, help="tracks of the start-up phase's library")
+    ap.add_argument("--startup-only", action="store_true", help="run the start-up phase only")
+    ap.add_argument("--startup-child", nargs=2, metavar=("DB", "T0"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.startup_child:
+        return startup_child(args.startup_child[0], float(args.startup_child[1]))
 
     tmp = Path(tempfile.mkdtemp(prefix="musicsim-bench-gui-"))
     os.environ["MUSICSIM_HOME"] = str(tmp / "home")
@@ -206,6 +219,10 @@ def main(argv: list[str] | None = None) -> int:
         f"platform {os.environ.get('QT_QPA_PLATFORM')}",
         flush=True,
     )
+    if args.startup:
+        startup(tmp, runs=args.startup, tracks=args.startup_tracks)
+        if args.startup_only:
+            return 0
 
     # --- scan -------------------------------------------------------------------------------
     if args.library:
@@ -314,6 +331,121 @@ def main(argv: list[str] | None = None) -> int:
             f"({'OK' if max(busy) <= 100 else 'over the 100 ms budget'})"
         )
     print(f"worst stall in any phase: {worst:.1f} ms")
+    return 0
+
+
+def startup(tmp: Path, *, runs: int, tracks: int) -> list[dict]:
+    """Launch the app ``runs`` times on a synthetic library; print each run and the medians."""
+    import json
+    import subprocess
+
+    db = tmp / "startup" / "library.db"
+    synthesise(db, tracks)
+    rows = []
+    for i in range(runs):
+        t0 = time.time()
+        out = subprocess.run(
+            [sys.executable, __file__, "--startup-child", str(db), repr(t0)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
+        if out.returncode or not lines:
+            print(out.stdout[-2000:], out.stderr[-4000:], flush=True)
+            raise SystemExit("the start-up run failed")
+        r = json.loads(lines[-1])
+        rows.append(r)
+        print(
+            f"start-up run {i + 1} ({tracks} tracks): window {r['window_s']:.2f} s, table {r['table_s']:.2f} s, "
+            f"first-run screen painted: {r['welcome_painted']}, at the table torch {r['torch_at_table']} "
+            f"sklearn {r['sklearn_at_table']}; warm-up done {r['warm_s']:.2f} s; worst stall "
+            f"{r['max_stall_ms']:.1f} ms ({r['over_100ms']} over 100 ms), before the table {r['max_stall_table_ms']:.1f} ms",
+            flush=True,
+        )
+    for key in ("window_s", "table_s", "warm_s", "max_stall_ms"):
+        vals = [r[key] for r in rows]
+        print(
+            f"    {key:<14} median {np.median(vals):7.2f}  first run {vals[0]:7.2f}  max {max(vals):7.2f}", flush=True
+        )
+    return rows
+
+
+def startup_child(db: str, t0: float) -> int:
+    """One launch of the app, timed from ``t0`` (the parent's clock before it started this process)."""
+    import json
+
+    from PySide6.QtCore import QEvent, QObject, Qt, QTimer  # noqa: TID251 - a GUI benchmark
+    from PySide6.QtWidgets import QApplication  # noqa: TID251
+
+    import musicsim.gui  # noqa: F401
+    from musicsim.gui import app as gui_app
+
+    qapp = QApplication.instance() or QApplication([sys.argv[0]])  # run() reuses it
+    res: dict = {"welcome_painted": False, "window_s": None, "table_s": None}
+    state: dict = {"win": None, "idle_since": None}
+    gaps: list[tuple[float, float]] = []  # (when, gap)
+    last = [None]
+
+    def now() -> float:
+        return time.time() - t0
+
+    class Watch(QObject):
+        def eventFilter(self, obj, ev):  # noqa: N802
+            if ev.type() == QEvent.Type.Paint:
+                name = type(obj).__name__
+                if res["window_s"] is None and obj.isWindow() and name == "MainWindow":
+                    res["window_s"] = now()
+                    state["win"] = obj
+                if name == "WelcomePage":
+                    res["welcome_painted"] = True
+                win = state["win"]
+                if (
+                    res["table_s"] is None
+                    and win is not None
+                    and obj is win.ui.library_page.table.viewport()
+                    and win.model.rowCount() > 0
+                ):
+                    res["table_s"] = now()
+                    res["torch_at_table"] = "torch" in sys.modules
+                    res["sklearn_at_table"] = "sklearn" in sys.modules
+            return False
+
+    def tick() -> None:
+        t = time.perf_counter()
+        if last[0] is not None:
+            gaps.append((now(), max(0.0, t - last[0] - 0.01)))
+        last[0] = t
+        win = state["win"]
+        if win is None or res["table_s"] is None:
+            return
+        if not win.runner.idle():
+            state["idle_since"] = None
+        elif state["idle_since"] is None:
+            state["idle_since"] = t
+        elif t - state["idle_since"] > 1.0 or now() > 120:
+            res["warm_s"] = now() - 1.0
+            res["torch_at_end"] = "torch" in sys.modules
+            win.close()
+
+    watch = Watch()
+    qapp.installEventFilter(watch)
+    timer = QTimer()
+    timer.setTimerType(Qt.TimerType.PreciseTimer)
+    timer.setInterval(10)
+    timer.timeout.connect(tick)
+    QTimer.singleShot(0, timer.start)
+    settings = Path(db).with_suffix(".ini")
+    rc = gui_app.run(["--db", db, "--settings", str(settings)])
+    g = [gap for _, gap in gaps]
+    before = [gap for at, gap in gaps if res["table_s"] is not None and at <= res["table_s"]]
+    res.update(
+        rc=rc,
+        max_stall_ms=1000 * max(g or [0.0]),
+        over_100ms=sum(x > 0.1 for x in g),
+        max_stall_table_ms=1000 * max(before or [0.0]),
+    )
+    print(json.dumps(res), flush=True)
     return 0
 
 
