@@ -144,17 +144,32 @@ def path(lib: Library, args: argparse.Namespace) -> int:
 
 
 def _clusters_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-k", type=int, default=None)
+    p.add_argument("-k", type=int, default=None, help="compute the groups again and show this many")
+    p.add_argument(
+        "--level",
+        type=int,
+        default=None,
+        metavar="K",
+        help="show the hierarchy's level of K groups (2 to about the square root of the track count); "
+        "instant once the groups are computed",
+    )
     add_json(p)
 
 
 def clusters(lib: Library, args: argparse.Namespace) -> int:
-    summary = lib.organizer.clusters(args.k)
+    if args.level is not None and args.k is None:
+        summary = lib.organizer.show_level(args.level)
+    else:
+        summary = lib.organizer.clusters(args.k)
     if args.json:
         rows = [{"id": c, "name": summary.names[c], "size": summary.sizes[c]} for c in sorted(summary.sizes)]
-        print(json.dumps({"k": summary.k, "clusters": rows}))
+        out = {"k": summary.k, "level": summary.level, "levels": list(summary.levels), "default": summary.default}
+        print(json.dumps({**out, "clusters": rows}))
         return 0
-    print(f"{summary.k} clusters")
+    lo, hi = (summary.levels[0], summary.levels[-1]) if summary.levels else (summary.k, summary.k)
+    print(
+        f"{summary.k} clusters (level {summary.level} of {lo}-{hi}; default {summary.default}; --level K for another)"
+    )
     for c in sorted(summary.sizes, key=lambda c: -summary.sizes[c]):
         print(f"  {c:3d}  {summary.sizes[c]:6d} tracks  {summary.names[c]}")
     return 0

@@ -1,4 +1,4 @@
-"""Commands that look tracks up: similar, export."""
+"""Commands that look tracks up: similar, show, export."""
 
 from __future__ import annotations
 
@@ -38,6 +38,33 @@ def similar(lib: Library, args: argparse.Namespace) -> int:
     return 0
 
 
+def _show_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("query", help="a path, a track id, or title/artist words")
+    add_json(p)
+
+
+def show(lib: Library, args: argparse.Namespace) -> int:
+    """A track's tags and its musical descriptors (tempo, key, loudness, brightness, texture)."""
+    from musicsim.organize.words import describe_values
+
+    track = lib.resolve(args.query)[0]
+    desc = lib.organizer.descriptors([track.id]).get(track.id)
+    tags = {k: getattr(track, k) for k in ("title", "artist", "album", "genre", "year", "duration")}
+    if args.json:
+        print(json.dumps({"id": track.id, "path": track.path, **tags, "descriptors": desc}))
+        return 0
+    print(f"[{track.id}] {label(track)}")
+    print(f"  path: {printable(track.path)}")
+    for k, v in tags.items():
+        if v is not None:
+            print(f"  {k}: {round(v, 1) if isinstance(v, float) else v}")
+    if desc is None:
+        print("  descriptors: not yet computed (the next scan analyses the track again)")
+    for name, text in describe_values(desc or {}).items():
+        print(f"  {name}: {text}")
+    return 0
+
+
 def _export_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--format", choices=("npz", "csv"), default=None, help="default: from the file extension")
@@ -53,4 +80,5 @@ def export(lib: Library, args: argparse.Namespace) -> int:
 SIMILAR = Command(
     "similar", "tracks that sound like QUERY (a path, a track id, or title/artist words)", similar, _similar_arguments
 )
+SHOW = Command("show", "a track's tags and musical descriptors (tempo, key, loudness, ...)", show, _show_arguments)
 EXPORT = Command("export", "write every track's embedding to a file", export, _export_arguments)

@@ -41,6 +41,9 @@ class ClusterSummary:
     k: int
     names: dict[int, str]
     sizes: dict[int, int]
+    level: int = 0  # the level shown (k groups)
+    levels: tuple[int, ...] = ()  # every level of the hierarchy
+    default: int = 0  # the level shown unless one is asked for
 
 
 class Organizer:
@@ -92,6 +95,12 @@ class Organizer:
         if len(ids) < n:
             raise MusicsimError(f"the library has {len(ids)} analysed tracks; this needs at least {n}")
         return ids, X, meta
+
+    def descriptors(self, track_ids: list[int] | None = None) -> dict[int, dict]:
+        """track id -> descriptors (tempo, key, loudness, ...: musicsim.audio.descriptors) of the
+        given tracks, or of every live track; a track scanned before descriptors existed has none."""
+        with self.db.session() as s:
+            return repo.descriptors(s, None if track_ids is None else [int(t) for t in track_ids])
 
     # --- similarity and playlists ------------------------------------------------------------
 
@@ -253,37 +262,117 @@ class Organizer:
     # --- clusters, outliers, duplicates ------------------------------------------------------
 
     def clusters(
-        self, k: int | None = None, *, progress: ProgressFn | None = None, cancel: CancelToken | None = None
+        self,
+        k: int | None = None,
+        *,
+        level: int | None = None,
+        progress: ProgressFn | None = None,
+        cancel: CancelToken | None = None,
     ) -> ClusterSummary:
-        """Cluster the library, name the clusters, place tracks on a 2-D map, score outliers; store all."""
-        from musicsim.organize.clusters import cluster, map_2d, name_clusters
+        """Group the library at every scale (one Ward tree, 2 to about sqrt(n) groups), name each
+        level's groups, place tracks on a 2-D map, score outliers; store all. ``k`` / ``level``:
+        the level shown (default: the hierarchy's, :func:`musicsim.organize.hierarchy.build`)."""
+        from musicsim.organize.clusters import map_2d
+        from musicsim.organize.hierarchy import build, centroids
         from musicsim.organize.outliers import outlier_scores
 
         ids, X, meta = self._need(3)
-        mid = self.index.row.id
         report(progress, "clusters", 0, 4, "clustering")
-        with self.db.session() as s:
-            old = {
-                c.cluster: np.frombuffer(c.centroid, np.float32)
-                for c in s.scalars(select(ClusterInfo).where(ClusterInfo.model_id == mid))
-            }
-        prev = _stack_centroids(old) if old else None
-        labels, centroids = cluster(X, k=k, previous_centroids=prev)
+        tree = build(X)
+        wanted = level if level is not None else k
+        shown = tree.default if wanted is None else min(max(int(wanted), tree.levels[0]), tree.levels[-1])
         _check(cancel)
         report(progress, "clusters", 1, 4, "naming")
-        names = name_clusters(labels, ids, meta)
+        names = self._level_names(tree, ids, meta)
         report(progress, "clusters", 2, 4, "map")
         xy = map_2d(X)
         _check(cancel)
         report(progress, "clusters", 3, 4, "outliers")
+        labels = tree.at(shown)
+        cents = centroids(X, labels)
         _, knn_d = self._knn(X, 6)  # self + 5 neighbours, from the index: no O(n^2) search
-        scores, reasons = outlier_scores(X, labels, centroids, k=5, knn_distances=knn_d[:, -1])
-        self._store_clusters(ids, labels, centroids, names, xy, scores, reasons)
+        scores, reasons = outlier_scores(X, labels, cents, k=5, knn_distances=knn_d[:, -1])
+        self._store_clusters(ids, labels, cents, names[shown], xy, scores, reasons, tree.labels.T)
+        self._store_hierarchy(
+            {
+                "levels": list(tree.levels),
+                "default": tree.default,
+                "shown": shown,
+                "silhouette": {str(a): round(b, 4) for a, b in tree.scores.items()},
+                "names": {str(a): {str(c): n for c, n in b.items()} for a, b in names.items()},
+            }
+        )
         report(progress, "clusters", 4, 4, "done")
-        sizes = {int(c): int(n) for c, n in zip(*np.unique(labels, return_counts=True))}
-        return ClusterSummary(len(sizes), {int(c): names[int(c)] for c in sizes}, sizes)
+        return self._summary(shown, labels, names[shown], tree.levels, tree.default)
 
-    def _store_clusters(self, ids, labels, centroids, names, xy, scores, reasons) -> None:
+    def _level_names(self, tree, ids: np.ndarray, meta: dict[int, TrackMeta]) -> dict[int, dict[int, str]]:
+        from musicsim.organize.hierarchy import name_levels
+
+        return name_levels(tree, ids, meta, self.descriptors())
+
+    @staticmethod
+    def _summary(shown: int, labels: np.ndarray, names: dict[int, str], levels, default: int) -> ClusterSummary:
+        sizes = {int(c): int(n) for c, n in zip(*np.unique(labels, return_counts=True))}
+        return ClusterSummary(len(sizes), {c: names[c] for c in sizes}, sizes, shown, tuple(levels), default)
+
+    def hierarchy(self) -> dict:
+        """The stored hierarchy: levels, default, shown, silhouette per level, names per level
+        (level -> group id -> name, as strings from JSON); {} before clusters were computed."""
+        import json
+
+        with self.db.session() as s:
+            row = s.get(Meta, f"hierarchy:{self.index.row.id}")
+            return json.loads(row.value) if row is not None else {}
+
+    def _store_hierarchy(self, info: dict) -> None:
+        import json
+
+        with self.db.session() as s:
+            key = f"hierarchy:{self.index.row.id}"
+            row = s.get(Meta, key) or Meta(key=key, value="{}")
+            row.value = json.dumps(info)
+            s.add(row)
+
+    def level_labels(self) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
+        """(track ids, labels (tracks x levels), levels) of the stored hierarchy: every level's
+        groups at once, so a view moves between levels without asking again."""
+        info = self.hierarchy()
+        levels = tuple(int(v) for v in info.get("levels", ()))
+        with self.db.session() as s:
+            rows = repo.level_rows(s, self.index.row.id)
+        if not rows or not levels:
+            return np.zeros(0, np.int64), np.zeros((0, len(levels)), np.int64), levels
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        labels = np.stack([np.frombuffer(r[1], np.int16).astype(np.int64) for r in rows])
+        return ids, labels, levels
+
+    def show_level(self, level: int) -> ClusterSummary:
+        """Make ``level`` the one shown (clusters, names, outliers' groups); computes the clusters
+        first when there are none or the library changed."""
+        info = self.hierarchy()
+        if not info or self.clusters_stale():
+            return self.clusters(level=level)
+        from musicsim.organize.hierarchy import centroids
+
+        levels = [int(v) for v in info["levels"]]
+        shown = min(max(int(level), levels[0]), levels[-1])
+        ids, labels, _ = self.level_labels()
+        lab = labels[:, levels.index(shown)]
+        names = {int(c): n for c, n in info["names"][str(shown)].items()}
+        all_ids, X, _ = self.data()
+        from musicsim.organize import row_of
+
+        cents = centroids(X[row_of(all_ids, ids)], lab)
+        self.db.require_writer()
+        with self.db.session() as s:
+            repo.set_shown_level(
+                s, self.index.row.id, ids, lab, {c: (names[c], cents[c]) for c in np.unique(lab).tolist()}
+            )
+        info["shown"] = shown
+        self._store_hierarchy(info)
+        return self._summary(shown, lab, names, levels, int(info["default"]))
+
+    def _store_clusters(self, ids, labels, centroids, names, xy, scores, reasons, levels) -> None:
         self.db.require_writer()
         mid = self.index.row.id
         with self.db.session() as s:
@@ -298,8 +387,9 @@ class Organizer:
                     y=float(p[1]),
                     outlier=float(o),
                     reason=_jsonable(r),
+                    levels=np.asarray(lv, np.int16).tobytes(),
                 )
-                for t, c, p, o, r in zip(ids, labels, xy, scores, reasons)
+                for t, c, p, o, r, lv in zip(ids, labels, xy, scores, reasons, levels)
             )
             for c, n in zip(*np.unique(labels, return_counts=True)):
                 s.add(
@@ -396,14 +486,6 @@ def write_playlist(
     else:
         raise MusicsimError(f"unknown playlist format '{fmt}' (use .m3u8 or .xspf)", path=path)
     return len(entries)
-
-
-def _stack_centroids(old: dict[int, np.ndarray]) -> np.ndarray:
-    dim = len(next(iter(old.values())))
-    out = np.zeros((max(old) + 1, dim), np.float32)
-    for c, v in old.items():
-        out[c] = v
-    return out
 
 
 def _jsonable(d: dict) -> dict:

@@ -17,6 +17,7 @@ from musicsim.organize import TrackMeta, as_matrix
 
 _SAMPLE = 5000  # silhouette is O(n^2): score k on a sample this big at most
 _MINIBATCH_ABOVE = 20_000
+TSNE_MAX = 5000  # above this the map is PCA (t-SNE would take minutes)
 # A cluster is named after a tag only when enough of its members share it: a genre by 40 %, an
 # artist by a quarter (a genre's cluster often holds a few artists), an album or a folder by
 # half. Below that the name would describe a part of the cluster, not the cluster (on the dev
@@ -225,17 +226,35 @@ def name_clusters(labels: np.ndarray, ids: np.ndarray, meta: dict[int, TrackMeta
     return names
 
 
-def map_2d(X: np.ndarray, *, method: Literal["pca", "umap"] = "pca", seed: int = 0) -> np.ndarray:
+def map_2d(X: np.ndarray, *, method: Literal["auto", "pca", "tsne", "umap"] = "auto", seed: int = 0) -> np.ndarray:
     """Project embeddings to 2-D for a map view.
 
-    "pca" uses an SVD of the d x d covariance (fast for any n, deterministic signs);
-    "umap" needs the optional umap-learn package.
+    "auto" is t-SNE up to :data:`TSNE_MAX` tracks and PCA above: t-SNE keeps far more of each
+    track's nearest neighbours together on the map (docs/benchmarks.md: the share of the 10
+    nearest kept), PCA is instant at any size. "pca" uses an SVD of the d x d covariance
+    (deterministic signs); "tsne" scikit-learn's (cosine distance, PCA start, seeded); "umap"
+    needs the optional umap-learn package.
 
     Returns
     -------
     ndarray (n, 2) float32
     """
     X = as_matrix(X)
+    n = X.shape[0]
+    if method == "auto":
+        method = "tsne" if 10 <= n <= TSNE_MAX else "pca"
+    if method == "tsne":
+        from sklearn.manifold import TSNE
+
+        with threadpool_limits(limits=1):  # see _ONE_THREAD
+            xy = TSNE(
+                n_components=2,
+                metric="cosine",
+                init="pca",
+                perplexity=float(min(30.0, max(2.0, (n - 1) / 3))),
+                random_state=seed,
+            ).fit_transform(X)
+        return np.asarray(xy, dtype=np.float32)
     if method == "umap":
         try:
             import umap  # optional dependency, imported only on request
@@ -244,8 +263,8 @@ def map_2d(X: np.ndarray, *, method: Literal["pca", "umap"] = "pca", seed: int =
         reducer = umap.UMAP(n_components=2, metric="cosine", random_state=seed)
         return np.asarray(reducer.fit_transform(X), dtype=np.float32)
     if method != "pca":
-        raise MusicsimError(f"unknown map method {method!r}; use 'pca' or 'umap'")
-    if X.shape[0] == 0:
+        raise MusicsimError(f"unknown map method {method!r}; use 'auto', 'pca', 'tsne' or 'umap'")
+    if n == 0:
         return np.zeros((0, 2), dtype=np.float32)
     centred = X - X.mean(axis=0)
     cov = (centred.T @ centred).astype(np.float64)
@@ -255,3 +274,24 @@ def map_2d(X: np.ndarray, *, method: Literal["pca", "umap"] = "pca", seed: int =
     signs = np.sign(axes[np.argmax(np.abs(axes), axis=0), np.arange(2)])
     axes = axes * np.where(signs == 0, 1.0, signs)
     return (centred @ axes.astype(np.float32)).astype(np.float32)
+
+
+def neighbours_kept(X: np.ndarray, xy: np.ndarray, *, k: int = 10, sample: int = 2000, seed: int = 0) -> float:
+    """Mean share of each track's ``k`` nearest neighbours (cosine, in ``X``) that are also among
+    its ``k`` nearest on the map ``xy``, over a sample of at most ``sample`` tracks."""
+    X = as_matrix(X)
+    n = X.shape[0]
+    k = min(k, n - 1)
+    if k < 1:
+        return 1.0
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(n, sample, replace=False)) if n > sample else np.arange(n)
+    kept = []
+    for r in rows:
+        d_hi = 1.0 - X @ X[r]
+        d_lo = np.sum((xy - xy[r]) ** 2, axis=1)
+        d_hi[r] = d_lo[r] = np.inf
+        a = set(np.argpartition(d_hi, k)[:k].tolist())
+        b = set(np.argpartition(d_lo, k)[:k].tolist())
+        kept.append(len(a & b) / k)
+    return float(np.mean(kept))

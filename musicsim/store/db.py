@@ -32,11 +32,15 @@ def _create_v1(conn: sqlite3.Connection | None, engine: Engine) -> None:
 
 
 def _add_descriptors(conn: sqlite3.Connection | None, engine: Engine) -> None:
-    """2: the ``descriptors`` table (tempo, key, loudness, ... per track). Tracks analysed before
-    it have no row until the next scan, which analyses them again (library.scan.plan)."""
+    """2: the ``descriptors`` table (tempo, key, loudness, ... per track), and each track's group
+    at every level of the cluster hierarchy (``track_maps.levels``). Tracks analysed before
+    have no descriptors until the next scan, which analyses them again (library.scan.plan)."""
     from musicsim.store.schema import TrackDescriptors
 
     Base.metadata.create_all(engine, tables=[TrackDescriptors.__table__])  # type: ignore[list-item]
+    with engine.begin() as c:
+        if "levels" not in [r[1] for r in c.exec_driver_sql("PRAGMA table_info(track_maps)")]:
+            c.exec_driver_sql("ALTER TABLE track_maps ADD COLUMN levels BLOB")
 
 
 # version -> function that brings a database at version-1 up to version.

@@ -8,7 +8,18 @@ import numpy as np
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from musicsim.store.schema import Embedding, Failure, Meta, Model, Root, Track, TrackDescriptors, utcnow
+from musicsim.store.schema import (
+    ClusterInfo,
+    Embedding,
+    Failure,
+    Meta,
+    Model,
+    Root,
+    Track,
+    TrackDescriptors,
+    TrackMap,
+    utcnow,
+)
 
 TAG_FIELDS = ("title", "artist", "album", "albumartist", "genre", "year", "tracknumber", "duration")
 
@@ -221,6 +232,11 @@ def find_tracks(s: Session, query: str, *, limit: int = 20) -> list[Track]:
     return list(s.scalars(stmt.order_by(Track.artist, Track.title).limit(limit)))
 
 
+def tracks_of_size(s: Session, size: int) -> list[Track]:
+    """Tracks whose file had ``size`` bytes when analysed (the candidates for a hard link to a file)."""
+    return list(s.scalars(select(Track).where(Track.size == size, Track.status == "ok").order_by(Track.id)))
+
+
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -408,3 +424,38 @@ def descriptors(s: Session, ids: Iterable[int] | None = None) -> dict[int, dict]
         for row in s.execute(qq):
             out[int(row[0])] = dict(zip(DESCRIPTOR_FIELDS, row[1:]))
     return out
+
+
+# --- the cluster hierarchy -------------------------------------------------------------------
+
+
+def level_rows(s: Session, model_id: int) -> list[tuple[int, bytes]]:
+    """(track id, int16 group ids at every level) of the live tracks with a stored hierarchy."""
+    q = (
+        select(TrackMap.track_id, TrackMap.levels)
+        .join(Track, Track.id == TrackMap.track_id)
+        .where(TrackMap.model_id == model_id, Track.status == "ok", TrackMap.levels.is_not(None))
+        .order_by(TrackMap.track_id)
+    )
+    return [(int(t), bytes(b or b"")) for t, b in s.execute(q)]
+
+
+def set_shown_level(
+    s: Session, model_id: int, track_ids: np.ndarray, labels: np.ndarray, groups: dict[int, tuple[str, np.ndarray]]
+) -> None:
+    """Show another level: each track's cluster, and the groups' names, sizes and centres."""
+    rows = [{"track_id": t, "model_id": model_id, "cluster": c} for t, c in zip(track_ids.tolist(), labels.tolist())]
+    if rows:
+        s.execute(update(TrackMap), rows)  # one executemany by primary key
+    s.execute(delete(ClusterInfo).where(ClusterInfo.model_id == model_id))
+    sizes = np.bincount(labels)
+    for c, (name, centre) in groups.items():
+        s.add(
+            ClusterInfo(
+                model_id=model_id,
+                cluster=int(c),
+                name=name,
+                size=int(sizes[c]),
+                centroid=np.asarray(centre, np.float32).tobytes(),
+            )
+        )

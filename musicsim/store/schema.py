@@ -133,6 +133,9 @@ class TrackMap(Base):
     y: Mapped[float] = mapped_column(Float)
     outlier: Mapped[float | None] = mapped_column(Float)
     reason: Mapped[dict] = mapped_column(JSON, default=dict)
+    # The track's group at every level of the cluster hierarchy (int16 ids, level 2 first;
+    # schema 2); ``cluster`` is its group at the level shown.
+    levels: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class ClusterInfo(Base):

@@ -7,7 +7,7 @@ import pytest
 from sklearn.metrics import normalized_mutual_info_score
 
 from musicsim.errors import MusicsimError
-from musicsim.organize.clusters import align_labels, choose_k, cluster, map_2d, name_clusters
+from musicsim.organize.clusters import align_labels, choose_k, cluster, map_2d, name_clusters, neighbours_kept
 
 from . import FAMILY_SIZES, make_families
 
@@ -115,14 +115,21 @@ def test_a_tag_few_members_share_does_not_name_the_cluster():
 
 def test_map_2d_pca():
     lib = make_families()
-    xy = map_2d(lib.X)
+    xy = map_2d(lib.X, method="pca")
     assert xy.shape == (len(lib.ids), 2) and xy.dtype == np.float32
-    np.testing.assert_array_equal(xy, map_2d(lib.X))
+    np.testing.assert_array_equal(xy, map_2d(lib.X, method="pca"))
     # Families stay apart on the map: each family's spread is small next to the map's.
     spread = np.mean([xy[lib.family == f].std(axis=0).mean() for f in range(5)])
     assert spread < xy.std(axis=0).mean()
     with pytest.raises(MusicsimError):
-        map_2d(lib.X, method="tsne")
+        map_2d(lib.X, method="mds")
+
+
+def test_default_map_keeps_more_neighbours_than_pca():
+    lib = make_families()
+    auto = map_2d(lib.X)
+    np.testing.assert_array_equal(auto, map_2d(lib.X))  # seeded: the same map every time
+    assert neighbours_kept(lib.X, auto) > neighbours_kept(lib.X, map_2d(lib.X, method="pca"))
 
 
 def test_map_2d_umap_missing_is_a_clean_error():

@@ -17,6 +17,7 @@ def test_version_1_library_gains_descriptors_after_a_backup(tmp_path):
         s.add(Track(path="/m/a.ogg", size=1, mtime=1.0, format="ogg", extra={}))
     con = sqlite3.connect(p)  # make it what musicsim 1 wrote: no descriptors table, version 1
     con.execute("DROP TABLE descriptors")
+    con.execute("ALTER TABLE track_maps DROP COLUMN levels")
     con.execute("PRAGMA user_version=1")
     con.commit()
     con.close()
@@ -31,6 +32,7 @@ def test_version_1_library_gains_descriptors_after_a_backup(tmp_path):
     assert got["tempo"] == 120.0 and got["key"] == "A" and got["loudness"] is None
     con = sqlite3.connect(p)
     assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert "levels" in [r[1] for r in con.execute("PRAGMA table_info(track_maps)")]
     con.close()
     bak = sqlite3.connect(tmp_path / "old.db.v1.bak")
     assert bak.execute("SELECT count(*) FROM tracks").fetchone()[0] == 1
