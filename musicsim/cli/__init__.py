@@ -31,6 +31,7 @@ SUBCOMMANDS: tuple[Command | Handoff, ...] = (
     library.STATUS,
     search.SIMILAR,
     search.SHOW,
+    search.SHOW,
     search.EXPORT,
     library.FAILURES,
     library.PURGE,
