@@ -31,7 +31,6 @@ SUBCOMMANDS: tuple[Command | Handoff, ...] = (
     library.STATUS,
     search.SIMILAR,
     search.SHOW,
-    search.SHOW,
     search.EXPORT,
     library.FAILURES,
     library.PURGE,
