@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import threading
 from typing import TYPE_CHECKING
 
 from musicsim.cli.common import Command, eprint, label, printable
@@ -48,7 +47,7 @@ def _tracks(lib: Library, args: argparse.Namespace) -> tuple[list[Track], str]:
     return tracks, label(tracks[0]) if tracks else "musicsim"
 
 
-def play(lib: Library, args: argparse.Namespace, *, stop: threading.Event | None = None) -> int:
+def play(lib: Library, args: argparse.Namespace) -> int:
     from musicsim.library import players
 
     tracks, name = _tracks(lib, args)
@@ -68,9 +67,8 @@ def play(lib: Library, args: argparse.Namespace, *, stop: threading.Event | None
         if args.radio:
             radio = players.Radio(lib, client, root, ahead=args.ahead, no_same_artist=args.no_same_artist)
             print("sound-alike radio on; Ctrl+C stops", flush=True)
-            stop = stop or threading.Event()
             try:
-                radio.run(stop.is_set)
+                radio.run(lambda: False)
             except KeyboardInterrupt:
                 print("radio stopped; MPD keeps playing its queue")
         return 0 if rep.added or not tracks else 1

@@ -19,7 +19,7 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="*", metavar="PATH", help="folders to watch (default: the library's folders)")
 
 
-def watch(lib: Library, args: argparse.Namespace, *, stop: threading.Event | None = None) -> int:
+def watch(lib: Library, args: argparse.Namespace) -> int:
     from musicsim.library.watch import run
 
     roots = list(args.paths) or lib.status()["roots"]
@@ -28,7 +28,7 @@ def watch(lib: Library, args: argparse.Namespace, *, stop: threading.Event | Non
         return 2
     if args.paths:
         lib.scan(list(args.paths))  # new folders are added and brought up to date first
-    stop = stop or threading.Event()
+    stop = threading.Event()  # Ctrl+C ends the wait; run() stops the watch on the way out
     bar, cancel = Bar(), CancelToken()
     print(f"watching {len(roots)} folder(s); Ctrl+C stops", flush=True)
 
