@@ -9,9 +9,12 @@ found again wherever musicsim is installed.
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from musicsim import resources
 from musicsim.errors import ModelMismatch, NotFound
 from musicsim.store import repo
 from musicsim.store.db import Database
@@ -37,6 +40,10 @@ class ModelRegistry:
         self.row: Model = self._ensure_active()
 
     # --- the active model at opening ---------------------------------------------------------
+    # Opening reads rows only: the network (torch, 2-3 s) loads on first use (``loaded``). The
+    # shipped default is compared by its checksum read without torch (musicsim.model.peek);
+    # torch loads here only when the default has to be registered (a new library, a new
+    # built-in model after an upgrade) or the checkpoint cannot be read that way.
 
     def _ensure_active(self) -> Model:
         with self.db.session() as s:
@@ -55,15 +62,25 @@ class ModelRegistry:
     def _offer_default(self) -> None:
         """A library still on the untrained seed learns of a shipped trained default (not activated:
         switching means re-analysing every track, the user's choice)."""
-        from musicsim.model.checkpoint import DEFAULT_RESOURCE, default_model
+        shipped = shipped_default()
+        if not shipped.exists():
+            return
+        checksum = shipped_checksum(shipped)
+        if checksum is not None:
+            with self.db.session() as s:
+                if any(m.checksum == checksum for m in repo.list_models(s)):
+                    return  # already offered
+        from musicsim.model.checkpoint import default_model
 
-        if DEFAULT_RESOURCE.exists():
-            self.register(default_model())
+        self.register(default_model())
 
     def _follow_shipped_default(self, row: Model) -> Model:
         """The active model is the built-in one. If this musicsim ships another (it was upgraded),
         the old weights are gone: the shipped model becomes active and the next scan analyses the
         library's tracks again with it (``replaced_default``). The old model stays listed."""
+        shipped = shipped_default()
+        if shipped.exists() and shipped_checksum(shipped) == row.checksum:
+            return row  # the same built-in model: its network loads on first use
         from musicsim.model.checkpoint import default_model
 
         loaded = default_model()
@@ -139,6 +156,7 @@ class ModelRegistry:
     def loaded(self) -> LoadedModel:
         """The active model's network and front end (loaded on first use)."""
         if self._loaded is None or self._loaded.checksum != self.row.checksum:
+            preload_torch()
             self._loaded = self.load(self.row)
         return self._loaded
 
@@ -171,9 +189,60 @@ class ModelRegistry:
         return Embedder(self.loaded, device=config.device, batch_size=config.batch_size)
 
 
+# torch's shared libraries, in dependency order (torch/lib on Linux)
+TORCH_LIBRARIES = ("libc10.so", "libtorch_cpu.so", "libtorch.so", "libshm.so", "libtorch_python.so")
+
+
+def preload_torch() -> None:
+    """Load torch's shared libraries before torch is imported, without holding the GIL.
+
+    ``import torch`` dlopens ~450 MB of libraries while holding the GIL, and ctypes.CDLL does
+    too: the app's window froze for 0.6-1.6 s while the network loaded in a worker thread.
+    dlopen called as a foreign function through ctypes runs with the GIL released; torch's own
+    import then finds the libraries loaded. Linux only, best effort: torch loads what is left.
+    """
+    if not sys.platform.startswith("linux") or "torch" in sys.modules:
+        return
+    import ctypes
+    import importlib.util
+
+    spec = importlib.util.find_spec("torch")
+    if spec is None or not spec.submodule_search_locations:
+        return
+    lib = Path(next(iter(spec.submodule_search_locations))) / "lib"
+    dlopen = ctypes.CDLL(None).dlopen  # a foreign call: ctypes releases the GIL around it
+    dlopen.restype, dlopen.argtypes = ctypes.c_void_p, [ctypes.c_char_p, ctypes.c_int]
+    for name in TORCH_LIBRARIES:
+        path = lib / name
+        if not path.exists() or not dlopen(os.fsencode(path), RTLD_NOW | ctypes.RTLD_GLOBAL):
+            log.debug("preloading %s: not loaded", path)
+            return
+
+
+RTLD_NOW = 2
+
+
+def shipped_default() -> Path:
+    """The shipped model's file, as :data:`musicsim.model.checkpoint.DEFAULT_RESOURCE` says when
+    that module is loaded (tests point it elsewhere), else from musicsim.resources (no torch)."""
+    checkpoint = sys.modules.get("musicsim.model.checkpoint")
+    return Path(checkpoint.DEFAULT_RESOURCE) if checkpoint is not None else resources.default_model()
+
+
+def shipped_checksum(path: Path) -> str | None:
+    """The model checksum of a checkpoint read without torch, or None when that is not possible."""
+    from musicsim.model.peek import PeekError, identity
+
+    try:
+        return identity(path).checksum
+    except PeekError as e:
+        log.info("reading %s without torch: %s", path, e)
+        return None
+
+
 def track_dim(row: Model) -> int:
     """The length of a track vector of model ``row``."""
-    from musicsim.model.resnet import ModelConfig
+    from musicsim.model.arch import ModelConfig
 
     config: dict[str, Any] = row.config
     return ModelConfig.from_dict(config).track_dim
