@@ -9,6 +9,7 @@ ROOT=$(pwd)
 SYSTEM_PACKAGES=(
   python3 python3-venv python3-dev build-essential   # hnswlib builds from source
   ffmpeg libsndfile1                                  # M4A/AAC/WMA decoding; audio I/O
+  sox flac lame vorbis-tools opus-tools               # tests: the real-world decoding corpus (tests/robustness/realworld.py)
   libfluidsynth3 fluid-soundfont-gm                   # MIDI rendering with a General MIDI SoundFont
   libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3 libglib2.0-0
   libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-shape0 libxcb-xinerama0
