@@ -186,7 +186,7 @@ def outliers(lib: Library, args: argparse.Namespace) -> int:
         print(json.dumps([{"id": t.id, "path": t.path, "score": s, "reason": r} for t, s, r in rows]))
         return 0
     for rank, (t, s, r) in enumerate(rows, 1):
-        why = (
+        why = r.get("why") or (
             f"{r.get('centroid_distance', 0):.3f} from the centre of '{r.get('cluster_name')}' "
             f"(spread {r.get('cluster_spread', 0):.3f}); nearest neighbours {r.get('knn_distance', 0):.3f} away"
         )

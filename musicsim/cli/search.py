@@ -15,6 +15,11 @@ if TYPE_CHECKING:
 def _similar_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("query")
     p.add_argument("-n", type=int, default=10, help="how many (default 10)")
+    p.add_argument(
+        "--explain",
+        action="store_true",
+        help="say why each track is similar: the parts of the sound that agree most, tempo, key, loudness",
+    )
     add_json(p)
 
 
@@ -23,8 +28,12 @@ def similar(lib: Library, args: argparse.Namespace) -> int:
     seed = matches[0]
     hits = lib.similar(seed.id, args.n)
     warning = None if lib.trained else lib.status()["warning"]
+    why = lib.organizer.explain_many(seed.id, [h.track.id for h in hits]) if args.explain and hits else {}
     if args.json:
         results = [{"id": h.track.id, "path": h.track.path, "distance": round(h.distance, 6)} for h in hits]
+        for r in results:
+            if r["id"] in why:
+                r["why"] = {"shared": why[r["id"]].shared, "different": why[r["id"]].different}
         out = {"seed": {"id": seed.id, "path": seed.path}, "untrained": warning is not None, "results": results}
         print(json.dumps(out))
         return 0
@@ -35,6 +44,8 @@ def similar(lib: Library, args: argparse.Namespace) -> int:
     print(f"similar to [{seed.id}] {label(seed)}")
     for rank, h in enumerate(hits, 1):
         print(f"{rank:3d}. {h.distance:.4f}  [{h.track.id}] {label(h.track)}  ({printable(h.track.path)})")
+        if h.track.id in why:
+            print(f"       {why[h.track.id].text}")
     return 0
 
 

@@ -11,10 +11,12 @@ HEADERS = ("Score", "Title", "Artist", "Nearest cluster", "Why it stands out")
 
 
 def reason_text(reason: dict) -> str:
-    """One line: how far from its cluster's centre (against the cluster's usual spread) and
-    from its nearest neighbours."""
+    """One line: what sets the track apart from its nearest group in words; else how far from its
+    cluster's centre (against the cluster's usual spread) and from its nearest neighbours."""
     if reason.get("stale"):
         return "tracks changed since the clusters were computed: press Compute (Clusters tab) for the reasons"
+    if reason.get("why"):  # in words: what sets it apart from its nearest group, and which group
+        return str(reason["why"])
     parts = []
     cd, spread = reason.get("centroid_distance"), reason.get("cluster_spread")
     if cd is not None:

@@ -54,6 +54,7 @@ class Organizer:
         self.index = index
         self.config = config
         self._cache: tuple | None = None
+        self._parts_cache: tuple | None = None
 
     # --- data -------------------------------------------------------------------------------
 
@@ -101,6 +102,41 @@ class Organizer:
         given tracks, or of every live track; a track scanned before descriptors existed has none."""
         with self.db.session() as s:
             return repo.descriptors(s, None if track_ids is None else [int(t) for t in track_ids])
+
+    def _parts(self) -> tuple[list, np.ndarray]:
+        """The named parts of this model's track vector and how much two library tracks usually
+        agree in each (musicsim.organize.explain), cached with the data."""
+        from musicsim.model.arch import POOLING_LEVELS, ModelConfig
+        from musicsim.organize.explain import Part, part_baseline, vector_parts
+
+        _, X, _ = self._need(2)
+        key = (id(X), X.shape)
+        if self._parts_cache is None or self._parts_cache[0] != key:
+            cfg = ModelConfig.from_dict(self.index.row.config)
+            parts = vector_parts(cfg.parts, bands=cfg.bands, pooling_levels=POOLING_LEVELS[cfg.pooling])
+            if not parts or parts[-1].stop != X.shape[1]:  # "mean" pooling: the embedding alone
+                parts = [Part("overall sound (the network's embedding)", 0, X.shape[1])]
+            self._parts_cache = (key, parts, part_baseline(X, parts))
+        return self._parts_cache[1], self._parts_cache[2]
+
+    def explain(self, a_id: int, b_id: int):
+        """Why tracks ``a_id`` and ``b_id`` sound alike (or not): an
+        :class:`~musicsim.organize.explain.Explanation` (``.text`` is one line)."""
+        return self.explain_many(a_id, [b_id])[int(b_id)]
+
+    def explain_many(self, seed_id: int, track_ids: list[int]) -> dict:
+        """track id -> Explanation of its likeness to ``seed_id``."""
+        from musicsim.organize import row_of
+        from musicsim.organize.explain import explain_pair
+
+        ids, X, _ = self._need(2)
+        parts, base = self._parts()
+        desc = self.descriptors([seed_id, *track_ids])
+        rows = row_of(ids, [seed_id, *track_ids])
+        return {
+            int(t): explain_pair(X[rows[0]], X[r], parts, base, desc.get(int(seed_id)), desc.get(int(t)))
+            for t, r in zip(track_ids, rows[1:])
+        }
 
     # --- similarity and playlists ------------------------------------------------------------
 
@@ -448,7 +484,39 @@ class Organizer:
                 .limit(n)
             ).all()
         names = self.cluster_names()
-        return [(t, float(o), {**r, "cluster_name": names.get(r.get("cluster")), "stale": stale}) for t, o, r in rows]
+        out = [(t, float(o), {**r, "cluster_name": names.get(r.get("cluster")), "stale": stale}) for t, o, r in rows]
+        for _, _, r in out:
+            r["why"] = ""
+        if out and not stale:
+            self._outlier_words(out)
+        return out
+
+    def _outlier_words(self, rows: list[tuple[Track, float, dict]]) -> None:
+        """Each outlier's reason in words (``why``): what sets it apart from its group, which group."""
+        from musicsim.organize import row_of
+        from musicsim.organize.explain import explain_outlier
+        from musicsim.organize.hierarchy import centroids
+
+        ids, X, _ = self.data()
+        table = {r["track_id"]: r["cluster"] for r in self.cluster_table()}
+        known = [t for t in ids.tolist() if t in table]
+        if len(known) < 3:
+            return
+        lab = np.array([table[t] for t in known], dtype=np.int64)
+        Xk = X[row_of(ids, known)]
+        cents = centroids(Xk, lab)
+        parts, base = self._parts()
+        desc = self.descriptors()
+        library = list(desc.values())
+        for t, _, r in rows:
+            c = r.get("cluster")
+            if t.id not in table or c is None or c >= len(cents):
+                continue
+            group = [desc[m] for m, g in zip(known, lab.tolist()) if g == c and m != t.id and m in desc]
+            x = Xk[known.index(t.id)]
+            r["why"] = explain_outlier(
+                x, cents[c], parts, base, desc.get(t.id, {}), group, library, str(r.get("cluster_name") or c)
+            )
 
     def duplicates(
         self, *, threshold: float | None = None, duration_tol: float = 2.0
