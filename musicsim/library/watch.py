@@ -109,7 +109,7 @@ def count_dirs(root: str, cap: int) -> int:
         n += 1
         try:
             with os.scandir(stack.pop()) as it:
-                stack.extend(e.path for e in it if e.is_dir(follow_symlinks=False) and not e.name.startswith("."))
+                stack.extend(e.path for e in it if e.is_dir(follow_symlinks=False))  # hidden ones are watched too
         except OSError:
             continue
     return n
@@ -248,17 +248,19 @@ class FolderWatch:
     def _on_move(self, src: str, dest: str, is_dir: bool, now: float) -> None:
         if is_dir:
             return  # watchdog follows a folder's move with one event per file inside it
-        if src in self._changed or not is_music(src):  # a file written under a temporary name, then renamed
-            self._changed.pop(src, None)
+        if not is_music(src):  # written under a temporary name, then renamed into place
             if is_music(dest):
                 self._changed[dest] = now
             return
+        written = self._changed.pop(src, None) is not None  # changed, then moved: both, in that order
         origin = next((a for a, b in self._moved.items() if b == src), src)  # a -> b, then b -> c
         self._moved.pop(origin, None)
-        if is_music(dest):
-            self._moved[origin] = dest
-        else:
+        if not is_music(dest):
             self._removed.add(origin)
+            return
+        self._moved[origin] = dest
+        if written:
+            self._changed[dest] = now
 
     # --- handing on -------------------------------------------------------------------------
 
@@ -270,7 +272,7 @@ class FolderWatch:
         """What has settled since the last call (empty when nothing has)."""
         now = time.monotonic() if now is None else now
         batch = Batch()
-        if now - self._health_at >= self.health_seconds:
+        if self._observer is not None and now - self._health_at >= self.health_seconds:
             self._health_at = now
             self._check_roots(batch, now)
         with self._lock:

@@ -11,7 +11,10 @@ changing, in this process: the watcher's timer loop, its folder checks and watch
 thread (an idle watch analyses nothing, so the library is not involved), as CPU seconds per
 wall second (1.0 = one core).
 
-    python tests/benchmarks/bench_watch.py [--library LIBRARY] [--burst 500] [--idle-seconds 60]
+With ``--idle-process`` the library is scanned into a new database and ``musicsim watch``
+itself is timed idle (its process's CPU from /proc, Linux).
+
+    python tests/benchmarks/bench_watch.py [--library LIBRARY [--idle-process]] [--burst 500] [--idle-seconds 60]
 """
 
 from __future__ import annotations
@@ -108,6 +111,33 @@ def idle(root: Path, seconds: float) -> None:
     print(f"idle watch over {seconds:.0f} s: {cpu:.3f} CPU s = {100 * cpu / wall:.3f} % of one core")
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process (Linux /proc), its waited-for children included."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def idle_process(root: Path, work: Path, seconds: float) -> None:
+    """``musicsim watch`` itself, idle over a scanned ``root``: its process's CPU over ``seconds``."""
+    db, env = work / "idle.db", {**os.environ, "MUSICSIM_HOME": str(work / "home")}
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "musicsim", "--db", str(db), "scan", str(root)], env=env, check=False)
+    print(f"scanned {root} in {time.perf_counter() - t0:.0f} s", flush=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "musicsim", "--db", str(db), "watch"], stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().startswith("watching")
+        time.sleep(5.0)
+        cpu0, wall0 = _cpu_seconds(proc.pid), time.perf_counter()
+        time.sleep(seconds)
+        cpu, wall = _cpu_seconds(proc.pid) - cpu0, time.perf_counter() - wall0
+        print(f"musicsim watch idle over {wall:.0f} s: {cpu:.2f} CPU s = {100 * cpu / wall:.2f} % of one core")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--library", help="folder to watch for the idle measurement (default: the generated one)")
@@ -115,12 +145,15 @@ def main() -> None:
     ap.add_argument("--settle", type=float, default=1.0, help="watch_settle_seconds (the default is 1.0)")
     ap.add_argument("--idle-seconds", type=float, default=60.0)
     ap.add_argument("--skip-latency", action="store_true")
+    ap.add_argument("--idle-process", action="store_true", help="also scan --library and time musicsim watch idle")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         if not args.skip_latency:
             latency(work, args.burst, args.settle)
         idle(Path(args.library) if args.library else work, args.idle_seconds)
+        if args.idle_process and args.library:
+            idle_process(Path(args.library), work, args.idle_seconds)
 
 
 if __name__ == "__main__":
