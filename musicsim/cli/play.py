@@ -55,10 +55,12 @@ def play(lib: Library, args: argparse.Namespace) -> int:
         out = players.open_in_player(tracks, name=name, command=lib.config.player_command)
         print(f"opened {len(tracks)} track(s) in the default player: {printable(out)}")
         return 0
-    client = players.connect(args.mpd or lib.config.player_mpd_address)
+    address = args.mpd or lib.config.player_mpd_address
+    client = players.connect(address)
     try:
-        root = players.music_dir(client, lib.config.player_mpd_music_dir)
-        rep = players.queue(client, [t.path for t in tracks], root, replace=args.replace)
+        with players.mpd_errors(address):
+            root = players.music_dir(client, lib.config.player_mpd_music_dir)
+            rep = players.queue(client, [t.path for t in tracks], root, replace=args.replace)
         print(f"queued {rep.added} of {len(tracks)} track(s) in MPD")
         for p in rep.outside:
             eprint(f"  not under MPD's music directory ({printable(root)}): {printable(p)}")
@@ -73,7 +75,7 @@ def play(lib: Library, args: argparse.Namespace) -> int:
                 print("radio stopped; MPD keeps playing its queue")
         return 0 if rep.added or not tracks else 1
     finally:
-        client.disconnect()
+        players.disconnect(client)
 
 
 PLAY = Command(

@@ -120,6 +120,7 @@ class MainWindow(QMainWindow):
             playlist_panel=ui.playlist_panel,
             act_mpd=ui.act_play_mpd,
             act_open=ui.act_open_player,
+            act_radio=ui.act_mpd_radio,
         )
 
     def _wire_actions(self) -> None:

@@ -9,13 +9,15 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu
 
 from musicsim.gui.jobs import Jobs
 from musicsim.gui.session import LibrarySession
 from musicsim.library import players
+
+RADIO_EVERY_MS = 2000
 
 
 class Players(QObject):
@@ -34,11 +36,20 @@ class Players(QObject):
         playlist_panel,
         act_mpd: QAction,
         act_open: QAction,
+        act_radio: QAction,
     ) -> None:
         super().__init__(playlist_panel)
         self.jobs, self.session, self.selected_ids, self.panel = jobs, session, selected_ids, playlist_panel
         act_mpd.triggered.connect(lambda _c=False: self.play_in_mpd(self.selected_ids()))
         act_open.triggered.connect(lambda _c=False: self.open_in_player(self.selected_ids()))
+        self.act_radio = act_radio
+        act_radio.setCheckable(True)
+        act_radio.toggled.connect(self.set_radio)
+        self.radio: players.Radio | None = None
+        self._stepping = False
+        self._radio_timer = QTimer(self)
+        self._radio_timer.setInterval(RADIO_EVERY_MS)
+        self._radio_timer.timeout.connect(self._radio_step)
         lst = playlist_panel.list
         lst.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         lst.customContextMenuRequested.connect(self._playlist_menu)
@@ -50,6 +61,7 @@ class Players(QObject):
         menu = QMenu(self.panel.list)
         menu.addAction("Play in MPD", lambda: self.play_in_mpd(playlist=pid))
         menu.addAction("Open in player", lambda: self.open_in_player(playlist=pid))
+        menu.addAction(self.act_radio)
         menu.popup(self.panel.list.viewport().mapToGlobal(pos))
 
     def _tracks(self, ids: list[int] | None, playlist: int | None):
@@ -101,6 +113,61 @@ class Players(QObject):
             self.jobs.notify(f"Opened {n} track(s) in the default player ({path})")
 
         return self.jobs.run_job(work, name="Open in player", on_result=done, user_action=True)
+
+    # --- the sound-alike radio ----------------------------------------------------------------
+
+    def set_radio(self, on: bool) -> None:
+        """Start or stop keeping MPD's queue topped up (steps and the disconnect run one at a time)."""
+        if not on:
+            self._radio_timer.stop()
+            old, self.radio = self.radio, None
+            if old is not None:
+                self.jobs.run_job(lambda: players.disconnect(old.client), name="Stopping the radio", lane="write")
+            return
+        if self.radio is not None or not self.session.need_library():
+            return
+        lib, cfg = self.session.lib, self.session.config
+
+        def start() -> players.Radio:
+            client = players.connect(cfg.player_mpd_address)
+            with players.mpd_errors(cfg.player_mpd_address):
+                return players.Radio(lib, client, players.music_dir(client, cfg.player_mpd_music_dir))
+
+        def started(radio: players.Radio) -> None:
+            if not self.act_radio.isChecked():
+                players.disconnect(radio.client)
+                return
+            self.radio = radio
+            self._radio_timer.start()
+            self._radio_step()
+            self.jobs.notify("Sound-alike radio on: MPD's queue is kept topped up")
+
+        self.jobs.run_job(start, name="Sound-alike radio", on_result=started, on_error=self._radio_failed)
+
+    def _radio_step(self) -> None:
+        radio = self.radio
+        if radio is None or self._stepping:
+            return
+        self._stepping = True
+
+        def work() -> list[int]:
+            with players.mpd_errors():
+                return radio.step()
+
+        def done(added: list[int]) -> None:
+            self._stepping = False
+            if added:
+                self.jobs.notify(f"Radio: queued {len(added)} sound-alike track(s)")
+
+        def failed(err) -> None:
+            self._stepping = False
+            self._radio_failed(err)
+
+        self.jobs.run_job(work, name="Radio", lane="write", on_result=done, on_error=failed)
+
+    def _radio_failed(self, err) -> None:
+        self.jobs.notify(f"Sound-alike radio stopped: {err}", error=True)
+        self.act_radio.setChecked(False)
 
 
 __all__ = ["Players"]

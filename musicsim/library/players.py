@@ -19,7 +19,8 @@ import subprocess
 import sys
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,17 @@ if TYPE_CHECKING:
 
 class PlayerError(MusicsimError):
     """A player could not be reached or told what to play."""
+
+
+@contextmanager
+def mpd_errors(address: str = "MPD") -> Iterator[None]:
+    """python-mpd2's errors (a lost connection, a refused command) as one-line PlayerErrors."""
+    from mpd import MPDError
+
+    try:
+        yield
+    except (MPDError, OSError) as e:
+        raise PlayerError(f"{address}: {e or type(e).__name__}") from e
 
 
 @dataclass
@@ -127,13 +139,21 @@ def _update(client: Any, uris: list[str], wait_s: float) -> None:
 
 def play_in_mpd(lib: Library, tracks: list[Track], *, address: str | None = None, replace: bool = False) -> QueueReport:
     """Queue ``tracks`` in the MPD of ``address`` (default ``Config.player_mpd_address``) and start playing."""
-    client = connect(address or lib.config.player_mpd_address)
+    address = address or lib.config.player_mpd_address
+    client = connect(address)
     try:
-        return queue(
-            client, [t.path for t in tracks], music_dir(client, lib.config.player_mpd_music_dir), replace=replace
-        )
+        with mpd_errors(address):
+            root = music_dir(client, lib.config.player_mpd_music_dir)
+            return queue(client, [t.path for t in tracks], root, replace=replace)
     finally:
+        disconnect(client)
+
+
+def disconnect(client: Any) -> None:
+    try:
         client.disconnect()
+    except Exception:  # noqa: BLE001 - the connection may be gone already
+        pass
 
 
 class Radio:
@@ -201,7 +221,8 @@ class Radio:
 
     def run(self, stop: Callable[[], bool], *, every: float = 2.0) -> None:
         while not stop():
-            self.step()
+            with mpd_errors():
+                self.step()
             time.sleep(every)
 
 

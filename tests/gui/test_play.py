@@ -18,6 +18,7 @@ def test_play_the_selection_in_mpd(qtbot, window_on_scanned, tmp_path):
         win.apply_settings()
         ids = win.model.cols.ids[:3].tolist()
         win.selection.select_tracks(ids)
+        qtbot.wait(300)  # the selection's own status message comes first
         assert win.ui.act_play_mpd.isEnabled()
         win.ui.act_play_mpd.trigger()
         wait_idle(qtbot, win)
@@ -58,3 +59,25 @@ def test_open_a_playlist_in_the_desktop_player(qtbot, window_on_scanned, tmp_pat
     while not record.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert record.read_text().strip().endswith(".m3u8")
+
+
+def test_the_sound_alike_radio_keeps_mpds_queue_topped_up(qtbot, window_on_scanned, tmp_path):
+    win, root, _families = window_on_scanned
+    with running_mpd(root, tmp_path) as address:
+        win.settings.update({"player_mpd_address": address, "player_mpd_music_dir": str(root)})
+        win.apply_settings()
+        win.selection.select_tracks(win.model.cols.ids[:1].tolist())
+        win.ui.act_play_mpd.trigger()
+        wait_idle(qtbot, win)
+        client = players.connect(address)
+        try:
+            assert len(client.playlistinfo()) == 1
+            win.ui.act_mpd_radio.setChecked(True)
+            qtbot.waitUntil(lambda: len(client.playlistinfo()) >= 4, timeout=30_000)
+            files = [s["file"] for s in client.playlistinfo()]
+            assert len(files) == len(set(files))  # no repeats
+            win.ui.act_mpd_radio.setChecked(False)
+            wait_idle(qtbot, win)
+            assert win.players.radio is None
+        finally:
+            client.disconnect()
