@@ -118,13 +118,16 @@ def _read_midi(path: str | os.PathLike, result: dict) -> dict:
     return result
 
 
-def read_tags(path: str | os.PathLike) -> dict:
+def read_tags(path: str | os.PathLike, *, measure: bool = True) -> dict:
     """Read title, artist, album and other tags from an audio or MIDI file.
 
     Parameters
     ----------
     path : str or PathLike
         Music file; opened read-only. Never raises for malformed tags.
+    measure : bool
+        When the tags hold no length, ask the decoder for one (a scan, which decodes the file
+        anyway and stores the decoded length, passes False).
 
     Returns
     -------
@@ -174,7 +177,7 @@ def read_tags(path: str | os.PathLike) -> dict:
     length = getattr(info, "length", None)
     if isinstance(length, (int, float)) and 0 < length < 1e7:
         result["duration"] = float(length)
-    else:
+    elif measure:
         try:  # mutagen could not say; libsndfile/ffprobe often can
             result["duration"] = decode.probe_duration(path)
         except Exception:

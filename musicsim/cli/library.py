@@ -35,9 +35,14 @@ def scan(lib: Library, args: argparse.Namespace) -> int:
     )
     for path, reason in rep.failures:
         print(f"  failed: {printable(path)}: {reason}")
+    if rep.still_failing:
+        print(
+            f"{rep.still_failing} unchanged files still fail (musicsim failures lists the reasons; "
+            "--retry-failed tries them again)"
+        )
     if rep.cancelled:
         print("scan cancelled; run it again to resume")
-    return 1 if rep.failed or rep.failures else 0
+    return 1 if rep.failed or rep.failures or rep.still_failing else 0
 
 
 def status(lib: Library, args: argparse.Namespace) -> int:

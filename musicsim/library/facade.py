@@ -20,6 +20,7 @@ from musicsim.errors import NotFound
 from musicsim.jobs import CancelToken, ProgressFn
 from musicsim.library.index import IndexKeeper
 from musicsim.library.models import ModelRegistry
+from musicsim.scan.walker import exists
 from musicsim.store import repo
 from musicsim.store.db import Database
 from musicsim.store.schema import Failure, Model, Track
@@ -180,7 +181,7 @@ class Library:
         """Delete missing tracks (and their embeddings) and failures of files that are gone."""
         self.db.require_writer()
         with self.db.session() as s:
-            gone = repo.purge_missing(s, os.path.exists)
+            gone = repo.purge_missing(s, exists)  # a very long path is not a missing one
         self.index.remove(gone)
         self.index.save()
         return len(gone)
@@ -213,12 +214,31 @@ class Library:
     # --- queries ----------------------------------------------------------------------------
 
     def resolve(self, query: str) -> list[Track]:
-        q = os.path.abspath(query) if os.path.exists(query) else query
-        with self.db.session() as s:
-            found = repo.find_tracks(s, q)
+        """Tracks matching an id, text, or a path: any path that reaches an analysed file (a
+        symlink or a hard link to it) resolves to that file's track."""
+        found = self._by_file(query) if os.path.exists(query) else []
+        if not found:
+            with self.db.session() as s:
+                found = repo.find_tracks(s, query)
         if not found:
             raise NotFound(f"no track matches '{query}'")
         return found
+
+    def _by_file(self, query: str) -> list[Track]:
+        """The track of the file ``query`` reaches: by its path, its real path, or its identity (device, inode)."""
+        with self.db.session() as s:
+            for path in dict.fromkeys((os.path.abspath(query), os.path.realpath(query))):
+                found = repo.find_tracks(s, path)
+                if found and found[0].path == path:
+                    return found
+            st = os.stat(query)
+            for track in repo.tracks_of_size(s, st.st_size):
+                try:
+                    if os.path.samefile(track.path, query):
+                        return [track]
+                except OSError:
+                    continue
+        return []
 
     def vector(self, track_id: int) -> np.ndarray:
         """A track's library-space vector (as the index holds it)."""

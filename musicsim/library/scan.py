@@ -31,15 +31,20 @@ if TYPE_CHECKING:
     from musicsim.store.db import Database
 
 
-def plan(db: Database, model_id: int, entries: list[FileEntry], *, retry_failed: bool) -> tuple[list[FileEntry], int]:
-    """Which files need analysis: new, changed, not yet embedded by the active model, or (on request) failed."""
+def plan(
+    db: Database, model_id: int, entries: list[FileEntry], *, retry_failed: bool
+) -> tuple[list[FileEntry], int, int]:
+    """Which files need analysis: new, changed, not yet embedded by the active model, or (on request) failed.
+
+    Returns the files to analyse, how many are skipped, and how many of those skipped failed
+    before and are unchanged (still failing: the scan's exit code says so)."""
     with db.session() as s:
         known = repo.known_files(s)
         failed = repo.failed_files(s)
         embedded = repo.embedded_track_ids(s, model_id) & repo.described_track_ids(
             s
         )  # analysed before descriptors: again
-    todo, skipped = [], 0
+    todo, skipped, still_failing = [], 0, 0
     for e in entries:
         k = known.get(e.path)
         if k is not None and k[1] == e.size and k[2] == e.mtime and k[3] != "failed" and k[0] in embedded:
@@ -48,9 +53,10 @@ def plan(db: Database, model_id: int, entries: list[FileEntry], *, retry_failed:
         f = failed.get(e.path)
         if f is not None and f == (e.size, e.mtime) and not retry_failed:
             skipped += 1  # failed before and unchanged: the recorded reason stands
+            still_failing += 1
             continue
         todo.append(e)
-    return todo, skipped
+    return todo, skipped, still_failing
 
 
 def mark_missing(db: Database, index: IndexKeeper, roots: list[str], seen: set[str]) -> int:
@@ -108,12 +114,14 @@ def scan(
         rep.failures.append((p, r))
     readable_roots = [r for r in roots if os.path.isdir(r) and not any(p == r for p, _ in walk_errors)]
     rep.missing = mark_missing(db, index, readable_roots, {e.path for e in entries})
-    todo, rep.skipped = plan(db, models.row.id, entries, retry_failed=retry_failed)
+    todo, rep.skipped, rep.still_failing = plan(db, models.row.id, entries, retry_failed=retry_failed)
     tracker = Tracker(len(todo), progress)
     embedder = models.embedder(config) if todo else None  # loading the model costs seconds; skip it when idle
     mel_writer = ScanCacheWriter(config, embedder.fe) if embedder is not None else None
 
     def handle(entry: FileEntry, result: dict) -> None:
+        for line in result.get("warnings", ()):  # decoders' complaints: the log, under the file's name
+            logging.getLogger("musicsim.decode").info("%s: %s", entry.path, line)
         rep.stage_seconds["decode"] += result.get("t", 0.0)
         rep.worker_peak_mb = max(rep.worker_peak_mb, result.get("peak_mb", 0.0))
         if not result["ok"]:

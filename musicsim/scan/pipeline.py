@@ -9,16 +9,18 @@ one by one in a fresh process and the one that crashes again is recorded as a fa
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import sys
+import tempfile
 
 try:
     import resource
 except ImportError:  # Windows
     resource = None
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures import TimeoutError as FuturesTimeout
 from concurrent.futures.process import BrokenProcessPool
@@ -36,6 +38,7 @@ class ScanReport:
     analysed: int = 0
     skipped: int = 0
     failed: int = 0
+    still_failing: int = 0  # skipped: failed before and unchanged since
     missing: int = 0
     cancelled: bool = False
     seconds: float = 0.0
@@ -55,11 +58,44 @@ class DecodeParams:
 
 
 def analyse_file(path: str, params: DecodeParams) -> dict:
-    """Worker: read tags and decode. Never raises; errors come back as a one-line reason."""
-    result = _analyse(path, params)
+    """Worker: read tags and decode. Never raises; errors come back as a one-line reason.
+
+    What native decoders print to stderr meanwhile (libmpg123's "Xing stream size off") comes
+    back in ``result["warnings"]`` with the decoders' own notes, for the log under the file's name.
+    """
+    printed: list[str] = []
+    with _stderr_lines(printed):
+        result = _analyse(path, params)
+    result["warnings"] = list(dict.fromkeys(result.get("warnings", []) + printed))[:_MAX_WARNINGS]
     if resource is not None:  # KiB on Linux: the worker's own peak, for the benchmark
         result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return result
+
+
+_MAX_WARNINGS = 20
+
+
+@contextlib.contextmanager
+def _stderr_lines(out: list[str]) -> Iterator[None]:
+    """Collect what is written to file descriptor 2 (where C libraries print) into ``out``."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError, ValueError):
+                sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            text = tmp.read(1 << 16).decode("utf-8", "replace")
+            out.extend(" ".join(line.split())[:300] for line in text.splitlines() if line.strip())
 
 
 def _analyse(path: str, params: DecodeParams) -> dict:
@@ -69,7 +105,7 @@ def _analyse(path: str, params: DecodeParams) -> dict:
         from musicsim.audio.descriptors import describe
         from musicsim.audio.tags import read_tags
 
-        tags = read_tags(path)
+        tags = read_tags(path, measure=False)  # the decoder measures the length below
         dec = decode_for_analysis(
             path,
             sr=params.sr,
@@ -78,8 +114,7 @@ def _analyse(path: str, params: DecodeParams) -> dict:
             max_seconds=params.max_seconds,
             soundfont=params.soundfont,
         )
-        if tags.get("duration") is None:
-            tags["duration"] = dec.duration
+        tags["duration"] = dec.duration  # what was decoded, not what a header claims (issue 28)
         return {
             "ok": True,
             "tags": tags,
@@ -88,6 +123,7 @@ def _analyse(path: str, params: DecodeParams) -> dict:
             "duration": dec.duration,
             "degraded": dec.degraded,
             "renderer": dec.renderer,
+            "warnings": dec.warnings,
             "descriptors": describe(dec.chunks, params.sr),  # tempo, key, loudness... (issue 31)
             "t": time.perf_counter() - t0,
         }

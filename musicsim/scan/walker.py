@@ -7,6 +7,7 @@ as text, so such a file could be neither stored nor named in a failure.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Callable, Iterable, Iterator
@@ -32,6 +33,47 @@ OnError = Callable[[str, str], None]
 def normalise(path: str | os.PathLike) -> str:
     """Absolute path as the user sees it (symlinks are not resolved)."""
     return os.path.abspath(os.path.expanduser(os.fspath(path)))
+
+
+def exists(path: str) -> bool:
+    """Whether ``path`` exists; True when that cannot be told (a permission, an I/O error), so
+    nothing is forgotten on a doubt. A path longer than the system's limit (``ENAMETOOLONG``,
+    4096 bytes on Linux) is followed folder by folder."""
+    try:
+        os.stat(path)
+        return True
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError as exc:
+        if exc.errno != errno.ENAMETOOLONG:
+            return True
+    except ValueError:  # a NUL in the name: no file has it
+        return False
+    return _exists_by_parts(path)
+
+
+def _exists_by_parts(path: str) -> bool:
+    parts = [p for p in os.fsencode(os.path.abspath(path)).split(b"/") if p]
+    if not parts or any(len(p) > 255 for p in parts):  # no file system allows a longer name
+        return False
+    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
+    try:
+        fd = os.open("/", flags)
+    except OSError:
+        return True
+    try:
+        for name in parts[:-1]:
+            nxt = os.open(name, flags, dir_fd=fd)
+            os.close(fd)
+            fd = nxt
+        os.stat(parts[-1], dir_fd=fd)
+        return True
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
 
 
 def is_music(path: str) -> bool:

@@ -83,3 +83,15 @@ def small_library(small_library_master, tmp_path):
 @pytest.fixture
 def small_config():
     return _small_config()
+
+
+@pytest.fixture(scope="session")
+def realworld(tmp_path_factory):
+    """The real-world corpus of tests/robustness/realworld.py, built once: (root, cases)."""
+    from tests.robustness.realworld import make_realworld, missing_tools
+
+    missing = missing_tools()
+    if missing:
+        pytest.skip(f"the corpus needs {', '.join(missing)} (packaging/setup.sh installs them)")
+    root = tmp_path_factory.mktemp("realworld") / "music"
+    return root, make_realworld(root)

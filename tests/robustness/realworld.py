@@ -30,8 +30,8 @@ import numpy as np
 import soundfile
 
 TOOLS = ("ffmpeg", "sox", "flac", "lame", "oggenc", "oggdec", "opusenc", "opusdec")
-LONG = 120.0  # the max_seconds the corpus is scanned with: longer cases are analysed in windows
-PARTIAL_PROMISED, PARTIAL_HELD = 900.0, 90.0  # a download that promises 15 minutes and holds 1.5
+LONG = 60.0  # the max_seconds the corpus is scanned with: longer cases are analysed in windows
+PARTIAL_PROMISED, PARTIAL_HELD = 300.0, 30.0  # a download that promises 5 minutes and holds half of one
 
 
 @dataclass(frozen=True)
@@ -150,10 +150,10 @@ def _lying_headers(b: _Builder) -> None:
     p = b.out("flac/sox-pipe.flac")
     _pipe_to(p, "sox", src, "-t", "flac", "-")
     b.ok("flac/sox-pipe", p, 6)
-    long_src = b.src(200, sr)
+    long_src = b.src(100, sr)
     p = b.out("flac/pipe-unknown-long.flac")
     _pipe_to(p, "ffmpeg", "-nostdin", "-v", "error", "-i", long_src, "-f", "flac", "pipe:1")
-    b.ok("flac/pipe-unknown-long", p, 200)
+    b.ok("flac/pipe-unknown-long", p, 100)
 
     p = b.out("wav/ffmpeg-pipe.wav")
     _pipe_to(p, "ffmpeg", "-nostdin", "-v", "error", "-i", src, "-f", "wav", "pipe:1")
@@ -164,7 +164,7 @@ def _lying_headers(b: _Builder) -> None:
     for name, value, source, seconds in (
         ("wav/sizes-zero", 0, src, 6),
         ("wav/sizes-ffffffff", 0xFFFFFFFF, src, 6),
-        ("wav/sizes-zero-long", 0, long_src, 200),
+        ("wav/sizes-zero-long", 0, long_src, 100),
     ):
         p = b.out(name + ".wav")
         shutil.copy(source, p)
@@ -234,7 +234,7 @@ def _xing(data: bytes) -> int:
 
 
 def _mp3_headers(b: _Builder) -> None:
-    for name, seconds, sr, scale in (("mp3/vbr-xing-off", 8, 22050, 0.5), ("mp3/vbr-xing-off-long", 200, 16000, 0.3)):
+    for name, seconds, sr, scale in (("mp3/vbr-xing-off", 8, 22050, 0.5), ("mp3/vbr-xing-off-long", 100, 16000, 0.3)):
         mp3 = b.out(name + ".mp3")
         _run("lame", "--quiet", "-V", "6", b.src(seconds, sr), mp3)
         data = mp3.read_bytes()
@@ -271,7 +271,7 @@ def _flac_frames(data: bytes) -> tuple[bytes, bytes]:
 def _stale_seektables(b: _Builder) -> None:
     """The metadata (seek table included) of one encoding over the frames of another: a tag
     editor or a re-encode that kept the old seek table. The seek points then land mid-frame."""
-    for name, seconds in (("flac/stale-seektable", 8), ("flac/stale-seektable-long", 200)):
+    for name, seconds in (("flac/stale-seektable", 8), ("flac/stale-seektable-long", 100)):
         src = b.src(seconds, 8000)
         old, new = b.tmp("old.flac"), b.tmp("new.flac")
         _run("flac", "-s", "-f", "-0", "--blocksize=4608", "-S", "1s", "-o", old, src)
@@ -305,7 +305,7 @@ def _several_streams(b: _Builder) -> None:
         part = mp3(4, 22050, "-V", "4", "--tt", f"Part {i}", "--ta", "Someone", "--add-id3v2")
         tagged.append(part)
     b.ok("mp3/cat-vbr-tagged", _cat(b.out("mp3/cat-vbr-tagged.mp3"), tagged), 8)
-    b.ok("mp3/cat-long", _cat(b.out("mp3/cat-long.mp3"), [mp3(100, 16000), mp3(100, 16000)]), 200)
+    b.ok("mp3/cat-long", _cat(b.out("mp3/cat-long.mp3"), [mp3(50, 16000), mp3(50, 16000)]), 100)
 
     def ogg(seconds: float, sr: int) -> Path:
         out = b.tmp("part.ogg")
@@ -321,7 +321,7 @@ def _several_streams(b: _Builder) -> None:
     b.ok("ogg/vorbis-chained-rates", _cat(b.out("ogg/vorbis-chained-rates.ogg"), [ogg(4, 22050), ogg(4, 44100)]), 8)
     radio = [ogg(2, 22050) for _ in range(5)]  # a stream recorder: a new link at every title change
     b.ok("ogg/vorbis-chained-radio", _cat(b.out("ogg/vorbis-chained-radio.ogg"), radio), 10)
-    b.ok("ogg/vorbis-chained-long", _cat(b.out("ogg/vorbis-chained-long.ogg"), [ogg(100, 8000), ogg(100, 8000)]), 200)
+    b.ok("ogg/vorbis-chained-long", _cat(b.out("ogg/vorbis-chained-long.ogg"), [ogg(50, 8000), ogg(50, 8000)]), 100)
     b.ok("opus/chained", _cat(b.out("opus/chained.opus"), [opus(4, 16000), opus(4, 16000)]), 8)
 
     a, c = b.src(6, 22050), b.src(3, 22050)
@@ -398,8 +398,8 @@ def _midi(
 def _midi_cases(b: _Builder) -> None:
     # A 40-minute quartet exported at 10,080 ticks per beat: 24 million ticks.
     b.ok("midi/10080-tpq-40min", _midi(b.out("midi/10080-tpq-40min.mid"), tpq=10080, bpm=60, seconds=2400), 2400)
-    # 32,767 ticks per beat (the most a header holds) at a fast tempo: 11 million ticks in 70 s.
-    b.ok("midi/32767-tpq-70s", _midi(b.out("midi/32767-tpq-70s.mid"), tpq=32767, bpm=300, seconds=70), 70)
+    # 32,767 ticks per beat (the most a header holds) at a fast tempo: 11 million ticks in 50 s.
+    b.ok("midi/32767-tpq-50s", _midi(b.out("midi/32767-tpq-50s.mid"), tpq=32767, bpm=400, seconds=50), 50)
     b.ok("midi/960-tpq-control", _midi(b.out("midi/960-tpq-control.mid"), tpq=960, bpm=120, seconds=8), 8)
     p = _midi(b.out("midi/notes-never-released.mid"), tpq=480, bpm=120, seconds=8, release=False)
     b.fail("midi/notes-never-released", p, "never released")
