@@ -56,6 +56,7 @@ def _old_decoder(rev: str, tmp: Path):
     spec = importlib.util.spec_from_file_location("decode_before", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules["decode_before"] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module.decode_for_analysis
 
