@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
 SYSTEM_PACKAGES=(
-  python3 python3-venv python3-dev build-essential   # hnswlib builds from source
+  python3 python3-venv                                # every Python dependency is a wheel: no compiler
   ffmpeg libsndfile1                                  # M4A/AAC/WMA decoding; audio I/O
   sox flac lame vorbis-tools opus-tools               # tests: the real-world decoding corpus (tests/robustness/realworld.py)
   libfluidsynth3 fluid-soundfont-gm                   # MIDI rendering with a General MIDI SoundFont

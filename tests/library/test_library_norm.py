@@ -101,7 +101,7 @@ def test_library_compares_and_indexes_library_space_vectors(family_library, tmp_
         assert np.allclose(X, norm.apply(raw), atol=1e-6) and not np.allclose(X, raw, atol=1e-3)
         tid = int(ids[0])
         assert np.allclose(lib.vector(tid), X[0], atol=1e-6)
-        held = lib.index.ann().index.get_items([tid])[0]
+        held = lib.index.ann().index.get_vector(tid)
         assert np.allclose(held / np.linalg.norm(held), X[0], atol=1e-5)  # what the index holds
         # similar tracks are the nearest in library space (exact on a library this small)
         cos = X @ X[0]
