@@ -62,6 +62,11 @@ def _playlist_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-same-album", action="store_true", help="no two tracks of one album (seeds' albums too)")
     p.add_argument("--exclude", action="append", default=[], metavar="Q", help="tracks never to include")
     p.add_argument("--smooth", action="store_true", help="order for smooth transitions")
+    p.add_argument(
+        "--dj",
+        action="store_true",
+        help="with --smooth: also keep tempi within 6 %% and keys that mix (Camelot: same, relative, a fifth)",
+    )
     p.add_argument("--name", help="name stored in the library")
     p.add_argument("--out", help="write .m3u8 or .xspf")
     p.add_argument("--relative", action="store_true", help="M3U8 paths relative to the playlist file")
@@ -78,7 +83,8 @@ def playlist(lib: Library, args: argparse.Namespace) -> int:
         no_same_artist=args.no_same_artist,
         no_same_album=args.no_same_album,
         exclude=exclude,
-        smooth=args.smooth,
+        smooth=args.smooth or args.dj,
+        dj=args.dj,
         name=args.name,
     )
     _print_list(lib, info.track_ids, args, {"playlist": info.name, "id": info.id})
@@ -92,6 +98,11 @@ def playlist(lib: Library, args: argparse.Namespace) -> int:
 def _sort_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("playlist", help=".m3u/.m3u8/.xspf of library tracks")
     p.add_argument("--seed", help="sort by similarity to this track instead")
+    p.add_argument(
+        "--dj",
+        action="store_true",
+        help="smooth order that also keeps tempi within 6 %% and keys that mix (Camelot wheel)",
+    )
     p.add_argument("--out", required=True)
     add_json(p)
 
@@ -119,7 +130,7 @@ def sort(lib: Library, args: argparse.Namespace) -> int:
         ranked = lib.organizer.sort(ids, _one(lib, args.seed))
         ids, dists = [i for i, _ in ranked], dict(ranked)
     else:
-        ids, stats = lib.organizer.smooth(ids)
+        ids, stats = lib.organizer.smooth(ids, dj=args.dj)
     _print_list(lib, ids, args, {k: round(v, 4) for k, v in stats.items()}, dists)
     _write(lib, ids, args.out)
     return 1 if unknown else 0

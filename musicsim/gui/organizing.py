@@ -8,7 +8,9 @@ in the library as ``Library.similar`` and so as ``musicsim similar``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
+import numpy as np
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import QListWidgetItem
@@ -26,6 +28,35 @@ from musicsim.gui.workers import Job
 
 MAX_SEEDS = 500  # a similarity sort uses at most this many selected tracks
 MAX_PLAYLIST_SEEDS = 100
+EXPLAIN_TOP = 200  # the nearest tracks of a similarity sort get a "why" tooltip
+
+
+@dataclass
+class Levels:
+    """Every level of the cluster hierarchy, loaded once, so the slider needs no worker."""
+
+    ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    labels: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int64))  # tracks x levels
+    levels: tuple[int, ...] = ()
+    names: dict[int, dict[int, str]] = field(default_factory=dict)
+    default: int = 0
+    shown: int = 0
+
+
+def load_levels(backend) -> Levels:
+    """Read in a worker: the stored hierarchy of the active model."""
+    org = backend.org
+    info = org.hierarchy()
+    ids, labels, levels = org.level_labels()
+    if not info or not levels:
+        return Levels()
+    names = {int(k): {int(c): n for c, n in v.items()} for k, v in info.get("names", {}).items()}
+    return Levels(ids, labels, levels, names, int(info.get("default", 0)), int(info.get("shown", 0)))
+
+
+def load_clusters(backend) -> tuple:
+    """(ClusterData, Levels, descriptors by track id), read in one worker job."""
+    return backend.cluster_data(), load_levels(backend), backend.org.descriptors()
 
 
 class Organizing(QObject):
@@ -59,6 +90,8 @@ class Organizing(QObject):
         ui.playlist_panel.make_requested.connect(self.make_playlist_dialog)
         ui.playlist_panel.list_changed.connect(lambda pid: self.refresh_playlists(select=pid))
         self.clusters.compute_button.clicked.connect(lambda: self.compute_clusters())
+        self.levels = Levels()
+        self.clusters.level_slider.valueChanged.connect(self.show_level)
         self.page.clear_button.clicked.connect(self.clear_similarity)
 
     # --- similarity ---------------------------------------------------------------------------
@@ -75,8 +108,15 @@ class Organizing(QObject):
             self.jobs.notify(f"Using the first {MAX_SEEDS} selected tracks as seeds")
         backend = self.session.backend
 
+        def work():
+            ids_, dist = backend.rank(seeds)
+            top = [int(i) for i in list(ids_)[:EXPLAIN_TOP]]
+            why = {t: e.text for t, e in backend.org.explain_many(seeds[0], top).items()} if top else {}
+            return ids_, dist, why
+
         def done(result) -> None:
-            ids_, dist = result
+            ids_, dist, why = result
+            self.model.why = why
             self.model.set_similarity(seeds, ids_, dist)
             self.page.show_distance(True)
             self.selection.select_tracks(seeds)
@@ -85,7 +125,7 @@ class Organizing(QObject):
             self.actions_changed()
             self.events.similarity_done.emit()
 
-        return self.jobs.run_job(lambda: backend.rank(seeds), name="Sorting by similarity", on_result=done)
+        return self.jobs.run_job(work, name="Sorting by similarity", on_result=done)
 
     def clear_similarity(self) -> None:
         self.model.clear_similarity()
@@ -152,7 +192,8 @@ class Organizing(QObject):
         backend = self.session.backend
 
         def work(progress, cancel):
-            return backend.compute_clusters(k, progress=progress, cancel=cancel)
+            backend.compute_clusters(k, progress=progress, cancel=cancel)
+            return load_clusters(backend)
 
         def failed(err) -> None:
             if auto:
@@ -176,9 +217,41 @@ class Organizing(QObject):
     def refresh_clusters(self) -> None:
         if self.session.backend is None:
             return
-        self.jobs.run_job(self.session.backend.cluster_data, name="Loading clusters", on_result=self._set_clusters)
+        backend = self.session.backend
+        self.jobs.run_job(lambda: load_clusters(backend), name="Loading clusters", on_result=self._set_clusters)
 
-    def _set_clusters(self, data: ClusterData) -> None:
+    def _set_clusters(self, result) -> None:
+        data, levels, descriptors = result if isinstance(result, tuple) else (result, Levels(), None)
+        if descriptors is not None:
+            self.model.set_descriptors(descriptors)
+        self.levels = levels
+        slider = self.clusters.level_slider
+        self.clusters.level_row.setVisible(bool(levels.levels) and len(data) > 0)
+        if levels.levels:
+            slider.blockSignals(True)
+            slider.setRange(levels.levels[0], levels.levels[-1])
+            slider.setValue(levels.shown or levels.default)
+            slider.blockSignals(False)
+            self._level_text(slider.value())
+        self._show_data(data)
+
+    def _level_text(self, k: int) -> None:
+        default = " (the default)" if k == self.levels.default else ""
+        self.clusters.level_label.setText(f"{k} groups{default}")
+
+    def show_level(self, k: int) -> None:
+        """Show the hierarchy's level of ``k`` groups: a lookup in what is loaded (instant)."""
+        lv = self.levels
+        data = self.cluster_data
+        if not lv.levels or not len(data) or k not in lv.levels:
+            return
+        at = {int(t): i for i, t in enumerate(lv.ids.tolist())}
+        col = lv.labels[:, lv.levels.index(k)]
+        cluster = np.array([col[at[int(t)]] if int(t) in at else -1 for t in data.ids.tolist()], dtype=np.int64)
+        self._level_text(k)
+        self._show_data(replace(data, cluster=cluster, names=dict(lv.names.get(k, {}))))
+
+    def _show_data(self, data: ClusterData) -> None:
         self.cluster_data = data
         self.model.set_cluster_data(data)
         cmap = self.clusters.map

@@ -15,9 +15,7 @@ def reason_text(reason: dict) -> str:
     cluster's centre (against the cluster's usual spread) and from its nearest neighbours."""
     if reason.get("stale"):
         return "tracks changed since the clusters were computed: press Compute (Clusters tab) for the reasons"
-    if reason.get("why"):  # in words: what sets it apart from its nearest group, and which group
-        return str(reason["why"])
-    parts = []
+    parts = [str(reason["why"])] if reason.get("why") else []  # in words: what sets it apart, from which group
     cd, spread = reason.get("centroid_distance"), reason.get("cluster_spread")
     if cd is not None:
         if spread:

@@ -162,10 +162,19 @@ class PlaylistPanel(QWidget):
             lambda item: self.show_track.emit(int(item.data(Qt.ItemDataRole.UserRole)))
         )
         layout.addWidget(self.tracks, 1)
+        self.why = QLabel("")  # why the current track follows the one before it
+        self.why.setWordWrap(True)
+        self.why.setToolTip("Why the selected track follows the one before it")
+        layout.addWidget(self.why)
+        self.tracks.currentRowChanged.connect(self._explain_row)
         row2 = QHBoxLayout()
         self.smooth_button = QPushButton("Smooth order")
         self.smooth_button.setToolTip("Re-order so that consecutive tracks sound alike")
         self.smooth_button.clicked.connect(self.smooth)
+        self.dj_check = QCheckBox("DJ")
+        self.dj_check.setToolTip(
+            "Smooth order that also keeps tempi within 6 % and keys that mix (Camelot: same, relative, a fifth)"
+        )
         self.export_button = QToolButton()
         self.export_button.setText("Export")
         self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
@@ -178,6 +187,7 @@ class PlaylistPanel(QWidget):
         emenu.addAction(self.relative)
         self.export_button.setMenu(emenu)
         row2.addWidget(self.smooth_button)
+        row2.addWidget(self.dj_check)
         row2.addWidget(self.export_button)
         row2.addStretch(1)
         layout.addLayout(row2)
@@ -266,9 +276,27 @@ class PlaylistPanel(QWidget):
             on_result=lambda _r: self.jobs.notify("Playlist order saved"),
         )
 
+    def _explain_row(self, row: int) -> None:
+        """A line saying what the selected track shares with the one before it (in a worker)."""
+        self.why.setText("")
+        if row < 1 or self.session.backend is None:
+            return
+        prev, cur = (int(self.tracks.item(r).data(Qt.ItemDataRole.UserRole)) for r in (row - 1, row))
+        org = self.session.backend.org
+        label = self.tracks.item(row - 1).text()
+
+        def done(text: str) -> None:
+            if self.tracks.currentRow() == row:
+                self.why.setText(f"After “{label}”: {text}")
+
+        self.jobs.run_job(lambda: org.explain(prev, cur).text, name="Explaining", on_result=done)
+
     def smooth(self) -> None:
         pid = self.current_pid
         if pid is None:
+            return
+        if self.dj_check.isChecked():
+            self._smooth_dj(pid)
             return
 
         def done(result):
@@ -284,6 +312,25 @@ class PlaylistPanel(QWidget):
         self.jobs.run_job(
             lambda: self.session.backend.smooth_playlist(pid), name="Ordering playlist", lane="write", on_result=done
         )
+
+    def _smooth_dj(self, pid: int) -> None:
+        backend = self.session.backend
+
+        def work():
+            ids = [int(t[0]) for t in backend.playlist_tracks(pid)]
+            ordered, stats = backend.org.smooth(ids, dj=True)
+            backend.org.set_playlist_tracks(pid, ordered)
+            return stats
+
+        def done(stats: dict) -> None:
+            self._load(pid)
+            if "dj_both_ok" in stats:
+                self.jobs.notify(
+                    f"DJ order: {stats['dj_both_ok']:.0%} of the steps keep tempo and key "
+                    f"(before: {stats['before_both_ok']:.0%})"
+                )
+
+        self.jobs.run_job(work, name="Ordering playlist", lane="write", on_result=done)
 
     def export_dialog(self, fmt: str = "m3u8") -> None:
         if self.current_pid is None:

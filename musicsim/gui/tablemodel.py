@@ -28,10 +28,20 @@ COLUMNS = (
     ("cluster", "Cluster"),
     ("outlier", "Outlier"),
     ("distance", "Distance"),
+    ("tempo", "BPM"),
+    ("key", "Key"),
+    ("loudness", "LUFS"),
+    ("brightness", "Brightness"),
+    ("percussive", "Percussive"),
 )
 COL = {key: i for i, (key, _) in enumerate(COLUMNS)}
 TEXT_COLUMNS = ("title", "artist", "album", "genre", "format")
-NUMERIC_COLUMNS = ("duration", "outlier", "distance")
+# The musical descriptors (musicsim.audio.descriptors): hidden until chosen from the header's menu.
+DESCRIPTOR_COLUMNS = ("tempo", "loudness", "brightness", "percussive")
+OPTIONAL_COLUMNS = ("tempo", "key", "loudness", "brightness", "percussive")
+NUMERIC_COLUMNS = ("duration", "outlier", "distance", *DESCRIPTOR_COLUMNS)
+# Filter words on descriptors: "bpm>120", "lufs<-14", "bright>2000", "perc>0.5", "key:Am" / "key:8A".
+_FILTER_FIELDS = {"bpm": "tempo", "tempo": "tempo", "lufs": "loudness", "bright": "brightness", "perc": "percussive"}
 TRACK_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 SORT_ROLE = Qt.ItemDataRole.UserRole + 2
 
@@ -70,6 +80,11 @@ class TrackTableModel(QAbstractTableModel):
         self._dist_vals: np.ndarray | None = None
         self._bold = QFont()
         self._bold.setBold(True)
+        self.why: dict[int, str] = {}  # track id -> why it is like the seed (the Distance column's tooltip)
+        self._descriptors: dict[int, dict] = {}
+        self.desc: dict[str, np.ndarray] = {k: np.zeros(0) for k in DESCRIPTOR_COLUMNS}
+        self.keys: list[str] = []
+        self.camelot: list[str] = []
 
     # --- Qt interface -----------------------------------------------------------------------
 
@@ -88,7 +103,13 @@ class TrackTableModel(QAbstractTableModel):
                 return {
                     "cluster": "Cluster of similar-sounding tracks (Library > Compute clusters)",
                     "outlier": "How unusual the track is within the library (higher: fits nowhere)",
-                    "distance": "Distance to the seed track(s) of the similarity sort (0: identical)",
+                    "distance": "Distance to the seed track(s) of the similarity sort (0: identical); "
+                    "hover a value for why",
+                    "tempo": "Tempo in beats per minute (filter: bpm>120)",
+                    "key": "Key and mode, with its Camelot code (filter: key:Am or key:8A)",
+                    "loudness": "Integrated loudness, EBU R128 (filter: lufs<-14)",
+                    "brightness": "Spectral centroid in Hz: higher sounds brighter (filter: bright>2000)",
+                    "percussive": "Share of percussive energy: 0 tonal, 1 percussive (filter: perc>0.5)",
                 }.get(key)
         elif role == Qt.ItemDataRole.DisplayRole:
             return str(section + 1)
@@ -107,6 +128,8 @@ class TrackTableModel(QAbstractTableModel):
         if role == TRACK_ID_ROLE:
             return int(self.cols.ids[pos])
         if role == Qt.ItemDataRole.ToolTipRole:
+            if key == "distance" and int(self.cols.ids[pos]) in self.why:
+                return self.why[int(self.cols.ids[pos])]
             return self.cols.path[pos]
         if role == Qt.ItemDataRole.TextAlignmentRole and key in NUMERIC_COLUMNS:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -130,6 +153,11 @@ class TrackTableModel(QAbstractTableModel):
                 return "seed"
             v = self.distance[pos]
             return "" if math.isnan(v) else f"{v:.4f}"
+        if key == "key":
+            return self.keys[pos] if pos < len(self.keys) else ""
+        if key in DESCRIPTOR_COLUMNS:
+            v = self.desc[key][pos] if pos < len(self.desc[key]) else math.nan
+            return "" if math.isnan(v) else _DESC_FORMAT[key].format(v)
         return ""
 
     def sort(self, column: int, order=Qt.SortOrder.AscendingOrder) -> None:
@@ -294,6 +322,7 @@ class TrackTableModel(QAbstractTableModel):
             distance[ok] = self._dist_vals[at[ok]]
         if self.seed_ids and m:
             seed = np.isin(ids, np.asarray(self.seed_ids, dtype=np.int64))
+        self._desc_columns()
         if full:
             self.cluster, self.outlier, self.distance, self.seed = cluster, outlier, distance, seed
         else:
@@ -301,6 +330,27 @@ class TrackTableModel(QAbstractTableModel):
             self.outlier = np.concatenate([self.outlier[:start], outlier])
             self.distance = np.concatenate([self.distance[:start], distance])
             self.seed = np.concatenate([self.seed[:start], seed])
+
+    def set_descriptors(self, descriptors: dict[int, dict]) -> None:
+        """track id -> descriptors (tempo, key, loudness, ...), shown in the optional columns."""
+        self._descriptors = dict(descriptors)
+        self._desc_columns()
+        if self.sort_key in OPTIONAL_COLUMNS or self.filter_text:
+            self._last_mask = None
+            self._relayout()
+        else:
+            self._emit_all_changed()
+
+    def _desc_columns(self) -> None:
+        from musicsim.library.organizing import camelot_code
+
+        ids = self.cols.ids.tolist()
+        get = self._descriptors.get
+        for k in DESCRIPTOR_COLUMNS:
+            self.desc[k] = np.array([_num((get(i) or {}).get(k)) for i in ids], dtype=np.float64)
+        rows = [get(i) or {} for i in ids]
+        self.keys = [f"{d['key']} {d['mode'][:3]}" if d.get("key") and d.get("mode") else "" for d in rows]
+        self.camelot = [camelot_code(d["key"], d["mode"]) if d.get("key") and d.get("mode") else "" for d in rows]
 
     def set_cluster_data(self, data: ClusterData) -> None:
         self._cluster_data = data
@@ -366,6 +416,10 @@ class TrackTableModel(QAbstractTableModel):
             rank[unnamed] = len(names) + np.arange(unnamed.size)
             values = np.where(self.cluster >= 0, rank[np.maximum(self.cluster, 0)], -1).astype(np.float64)
             values[self.cluster < 0] = np.nan
+        elif key == "key":
+            values = np.array([_camelot_rank(c) for c in self.camelot], dtype=np.float64)
+        elif key in DESCRIPTOR_COLUMNS:
+            values = self.desc[key].copy()
         else:
             values = {"duration": self.cols.duration, "outlier": self.outlier, "distance": self.distance}[key].copy()
             if key == "distance":
@@ -380,6 +434,15 @@ class TrackTableModel(QAbstractTableModel):
         matched the shorter text are searched again."""
         text = self.filter_text.casefold()
         tokens = text.split()
+        conditions = [c for c in (_condition(t) for t in tokens) if c is not None]
+        if conditions:
+            words = [t for t in tokens if _condition(t) is None]
+            mask = self._desc_mask(conditions)
+            if words:
+                hay = self.cols.hay if self.cols.hay is not None else self.cols.prepare().hay
+                mask &= np.fromiter((all(t in h for t in words) for h in hay), dtype=bool, count=len(hay))
+            self._last_mask = None
+            return mask
         if not tokens:
             self._last_mask = None
             return None
@@ -397,6 +460,18 @@ class TrackTableModel(QAbstractTableModel):
         else:
             mask = np.fromiter((all(t in h for t in tokens) for h in hay), dtype=bool, count=len(hay))
         self._last_mask = (text, self.cols, mask)
+        return mask
+
+    def _desc_mask(self, conditions: list) -> np.ndarray:
+        mask = np.ones(len(self.cols), dtype=bool)
+        for name, op, value in conditions:
+            if name == "key":
+                mask &= np.array([_key_matches(str(value), k, c) for k, c in zip(self.keys, self.camelot)], dtype=bool)
+                continue
+            v = self.desc[name]
+            with np.errstate(invalid="ignore"):
+                ok = {">": v > value, "<": v < value, ">=": v >= value, "<=": v <= value, "=": np.isclose(v, value)}[op]
+            mask &= ok & ~np.isnan(v)
         return mask
 
     def _apply_view(self) -> None:
@@ -438,6 +513,45 @@ class TrackTableModel(QAbstractTableModel):
         self.view_changed.emit()
 
 
+_DESC_FORMAT = {"tempo": "{:.0f}", "loudness": "{:.1f}", "brightness": "{:.0f}", "percussive": "{:.2f}"}
+
+
+def _num(v) -> float:
+    return float(v) if isinstance(v, (int, float)) else math.nan
+
+
+def _camelot_rank(code: str) -> float:
+    """Camelot codes in wheel order (1A, 1B, 2A, ...), unknown last (NaN)."""
+    if not code or code == "?":
+        return math.nan
+    return int(code[:-1]) * 2 + (code[-1] == "B")
+
+
+def _condition(token: str) -> tuple[str, str, object] | None:
+    """A filter word on a descriptor: ("tempo", ">", 120.0), ("key", ":", "am"), or None."""
+    if token.startswith("key:") and len(token) > 4:
+        return ("key", ":", token[4:])
+    for op in (">=", "<=", ">", "<", "="):
+        name, sep, value = token.partition(op)
+        if sep and name in _FILTER_FIELDS:
+            try:
+                return (_FILTER_FIELDS[name], op, float(value))
+            except ValueError:
+                return None
+    return None
+
+
+def _key_matches(value: str, key: str, camelot: str) -> bool:
+    """ "am" / "a minor" style ("c#", "ebm") or a Camelot code ("8a")."""
+    if not key:
+        return False
+    if value == camelot.casefold():
+        return True
+    tonic, mode = key.split()
+    want_minor = value.endswith("m") and len(value) > 1 and value[:-1].casefold() == tonic.casefold()
+    return (value == tonic.casefold() and mode == "maj") or (want_minor and mode == "min")
+
+
 def _lookup(keys: np.ndarray, query: np.ndarray) -> np.ndarray:
     """Index of each query value in ``keys`` (any order), -1 where absent."""
     keys = np.asarray(keys, dtype=np.int64)
@@ -449,4 +563,4 @@ def _lookup(keys: np.ndarray, query: np.ndarray) -> np.ndarray:
     return np.where(keys[found] == query, found, -1)
 
 
-__all__ = ["COLUMNS", "COL", "TRACK_ID_ROLE", "TrackTableModel", "format_duration"]
+__all__ = ["COLUMNS", "COL", "OPTIONAL_COLUMNS", "TRACK_ID_ROLE", "TrackTableModel", "format_duration"]

@@ -19,6 +19,7 @@ from musicsim.errors import MusicsimError, NotFound
 from musicsim.jobs import CancelToken, ProgressFn, report
 from musicsim.organize import TrackMeta
 from musicsim.organize.similar import Mode
+from musicsim.organize.words import camelot_code
 from musicsim.store import repo
 from musicsim.store.schema import ClusterInfo, Meta, Playlist, PlaylistItem, Track, TrackMap
 
@@ -26,6 +27,9 @@ if TYPE_CHECKING:
     from musicsim.config import Config
     from musicsim.library.index import IndexKeeper
     from musicsim.store.db import Database
+
+
+__all__ = ["ClusterSummary", "Organizer", "PlaylistInfo", "camelot_code", "write_playlist"]
 
 
 @dataclass
@@ -156,16 +160,30 @@ class Organizer:
         ids, X, _ = self._need()
         return [(int(i), float(d)) for i, d in sort_by_similarity(X, ids, list(track_ids), seed_id)]
 
-    def smooth(self, track_ids: list[int]) -> tuple[list[int], dict]:
-        """Re-order a list for smooth transitions (keeps its first track first)."""
+    def smooth(self, track_ids: list[int], *, dj: bool = False) -> tuple[list[int], dict]:
+        """Re-order a list for smooth transitions (keeps its first track first). ``dj``: also
+        weigh tempo closeness and key compatibility (musicsim.organize.transitions); the stats
+        then say which share of the steps mix, before and after."""
         from musicsim.organize import row_of
-        from musicsim.organize.order import smooth_order
+        from musicsim.organize.order import cosine_distance_matrix, smooth_order
+        from musicsim.organize.transitions import dj_cost, transition_stats
 
         ids, X, _ = self._need()
         if len(track_ids) < 3:
             return list(track_ids), {}
         rows = row_of(ids, list(track_ids))
-        order, stats = smooth_order(X[rows], start=0)
+        extra = None
+        if dj:
+            found = self.descriptors(list(track_ids))
+            desc = [found.get(int(t), {}) for t in track_ids]
+            D = cosine_distance_matrix(X[rows])
+            extra = dj_cost(desc, D)
+        order, stats = smooth_order(X[rows], start=0, extra_cost=extra)
+        if dj:
+            before = transition_stats(list(range(len(track_ids))), desc, D)
+            after = transition_stats(order, desc, D)
+            stats.update({f"before_{k}": v for k, v in before.items()})
+            stats.update({f"dj_{k}": v for k, v in after.items()})
         return [int(track_ids[i]) for i in order], stats
 
     def path(self, a_id: int, b_id: int, *, steps: int = 10) -> list[int]:
@@ -184,6 +202,7 @@ class Organizer:
         no_same_album: bool = False,
         exclude=(),
         smooth: bool = False,
+        dj: bool = False,
         name: str | None = None,
         save: bool = True,
     ) -> PlaylistInfo:
@@ -204,6 +223,8 @@ class Organizer:
             dup_threshold=self.dup_threshold(),
         )
         chosen = [int(i) for i in chosen]
+        if dj and len(chosen) > 2:  # the smooth order again, tempo and key weighed in
+            chosen = self.smooth(chosen, dj=True)[0]
         first = meta.get(int(seed_ids[0]))
         name = name or (f"Like {first.title or os.path.basename(first.path)}" if first else "Playlist")
         params = {
@@ -213,6 +234,7 @@ class Organizer:
             "no_same_artist": no_same_artist,
             "no_same_album": no_same_album,
             "smooth": smooth,
+            "dj": dj,
             "model": self.index.row.name,
         }
         pid = self.save_playlist(name, chosen, params) if save else None

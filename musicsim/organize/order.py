@@ -71,7 +71,11 @@ def _two_opt(D: np.ndarray, path: np.ndarray, deadline: float) -> np.ndarray:
 
 
 def smooth_order(
-    X_subset: np.ndarray, *, start: int | None = 0, time_budget_s: float = 0.8
+    X_subset: np.ndarray,
+    *,
+    start: int | None = 0,
+    time_budget_s: float = 0.8,
+    extra_cost: np.ndarray | None = None,
 ) -> tuple[list[int], dict[str, float]]:
     """Order tracks so consecutive ones sound alike (a short open path).
 
@@ -86,13 +90,16 @@ def smooth_order(
         Position in ``X_subset`` that must come first, or None to let it float.
     time_budget_s : float
         Soft limit on 2-opt time; the greedy chain is always computed in full.
+    extra_cost : ndarray (m, m), optional
+        Added to the cosine distance of each step (e.g. a DJ's tempo and key mismatch,
+        :func:`musicsim.organize.transitions.dj_cost`); the stats stay in sound distance.
 
     Returns
     -------
     (order, stats)
         ``order`` lists positions into ``X_subset``. ``stats`` has "length" (sum of
         consecutive cosine distances), "greedy_length" and "random_length" (mean over
-        random orders with a fixed seed). length <= greedy_length always holds.
+        random orders with a fixed seed). length <= greedy_length always holds without ``extra_cost``.
     """
     X = as_matrix(X_subset, name="X_subset")
     m = X.shape[0]
@@ -104,20 +111,21 @@ def smooth_order(
         return trivial, {"length": length, "greedy_length": length, "random_length": length}
     deadline = time.perf_counter() + max(0.0, time_budget_s)
     D = cosine_distance_matrix(X)
+    C = D if extra_cost is None else D + np.asarray(extra_cost, dtype=D.dtype)
     first = start if start is not None else _extreme_point(X)
-    greedy = _greedy_chain(D, first)
+    greedy = _greedy_chain(C, first)
     # A dummy node at zero distance from everything frees the path's end (and start),
     # turning "open path" into the fixed-endpoint case 2-opt handles directly.
     Dx = np.zeros((m + 1, m + 1))
-    Dx[:m, :m] = D
+    Dx[:m, :m] = C
     dummy = np.array([m])
     path = np.concatenate([greedy, dummy]) if start is not None else np.concatenate([dummy, greedy, dummy])
     improved = _two_opt(Dx, path, deadline)
     order = improved[improved != m]
+    if path_length(C, order) > path_length(C, greedy):  # cannot happen with strict gains; guard float drift
+        order = greedy
     greedy_length = path_length(D, greedy)
     length = path_length(D, order)
-    if length > greedy_length:  # cannot happen with strict gains; guard float drift
-        order, length = greedy, greedy_length
     rng = np.random.default_rng(0)
     random_length = float(np.mean([path_length(D, rng.permutation(m)) for _ in range(_RANDOM_TRIALS)]))
     stats = {"length": length, "greedy_length": greedy_length, "random_length": random_length}
