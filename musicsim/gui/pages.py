@@ -13,7 +13,9 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QListWidget,
+    QMenu,
     QPushButton,
+    QSlider,
     QSpinBox,
     QSplitter,
     QTableView,
@@ -23,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from musicsim.gui.clustermap import ClusterMap
 from musicsim.gui.icons import icon
-from musicsim.gui.tablemodel import COL, TrackTableModel
+from musicsim.gui.tablemodel import COL, COLUMNS, OPTIONAL_COLUMNS, TrackTableModel
 
 WELCOME = (
     "Drag one or more folders (or files) from your file manager onto this window, or choose "
@@ -110,7 +112,7 @@ class LibraryPage(QWidget):
     def _build_filter_row(self) -> QHBoxLayout:
         top = QHBoxLayout()
         self.filter_edit = QLineEdit()
-        self.filter_edit.setPlaceholderText("Filter by title, artist, album, genre or path…")
+        self.filter_edit.setPlaceholderText("Filter by title, artist, album, genre or path… (or bpm>120, key:Am, lufs<-14)")
         self.filter_edit.setClearButtonEnabled(True)
         self._filter_timer = QTimer(self)  # filter once typing pauses, not on every key
         self._filter_timer.setSingleShot(True)
@@ -163,8 +165,23 @@ class LibraryPage(QWidget):
         for key, width in COLUMN_WIDTHS:
             table.setColumnWidth(COL[key], width)
         table.setColumnHidden(COL["distance"], True)
+        for key in OPTIONAL_COLUMNS:  # the descriptors: shown from the header's menu
+            table.setColumnHidden(COL[key], True)
+        h.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        h.customContextMenuRequested.connect(lambda pos: self.column_menu().exec(h.mapToGlobal(pos)))
         table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         return table
+
+    def column_menu(self) -> QMenu:
+        """Show or hide the optional columns (tempo, key, loudness, brightness, texture)."""
+        menu = QMenu(self)
+        names = dict(COLUMNS)
+        for key in OPTIONAL_COLUMNS:
+            act = menu.addAction(names[key])
+            act.setCheckable(True)
+            act.setChecked(not self.table.isColumnHidden(COL[key]))
+            act.toggled.connect(lambda on, k=key: self.table.setColumnHidden(COL[k], not on))
+        return menu
 
     def show_distance(self, shown: bool) -> None:
         """The Distance column, sorted ascending while shown."""
@@ -211,6 +228,20 @@ class ClusterPage(QWidget):
         self.info = QLabel("")
         top.addWidget(self.info, 1)
         v.addLayout(top)
+        levels = QHBoxLayout()
+        self.level_title = QLabel("Scale: coarse")
+        levels.addWidget(self.level_title)
+        self.level_slider = QSlider(Qt.Orientation.Horizontal)
+        self.level_slider.setToolTip("Move between coarse and fine groupings (instant: computed once)")
+        self.level_slider.setPageStep(1)
+        levels.addWidget(self.level_slider, 1)
+        levels.addWidget(QLabel("fine"))
+        self.level_label = QLabel("")
+        levels.addWidget(self.level_label)
+        self.level_row = QWidget()
+        self.level_row.setLayout(levels)
+        self.level_row.setVisible(False)
+        v.addWidget(self.level_row)
         split = QSplitter(Qt.Orientation.Horizontal)
         self.map = ClusterMap()
         split.addWidget(self.map)
