@@ -112,7 +112,9 @@ class LibraryPage(QWidget):
     def _build_filter_row(self) -> QHBoxLayout:
         top = QHBoxLayout()
         self.filter_edit = QLineEdit()
-        self.filter_edit.setPlaceholderText("Filter by title, artist, album, genre or path… (or bpm>120, key:Am, lufs<-14)")
+        self.filter_edit.setPlaceholderText(
+            "Filter by title, artist, album, genre or path… (or bpm>120, key:Am, lufs<-14)"
+        )
         self.filter_edit.setClearButtonEnabled(True)
         self._filter_timer = QTimer(self)  # filter once typing pauses, not on every key
         self._filter_timer.setSingleShot(True)
