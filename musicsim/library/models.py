@@ -156,11 +156,11 @@ class ModelRegistry:
     def loaded(self) -> LoadedModel:
         """The active model's network and front end (loaded on first use)."""
         if self._loaded is None or self._loaded.checksum != self.row.checksum:
-            preload_torch()
             self._loaded = self.load(self.row)
         return self._loaded
 
     def load(self, row: Model) -> LoadedModel:
+        preload_torch()
         from musicsim.model.checkpoint import default_model, load_model, untrained_model
 
         if row.path:
@@ -184,6 +184,7 @@ class ModelRegistry:
         return loaded
 
     def embedder(self, config: Config) -> Embedder:
+        preload_torch()
         from musicsim.model.embed import Embedder
 
         return Embedder(self.loaded, device=config.device, batch_size=config.batch_size)
