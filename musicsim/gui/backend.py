@@ -140,6 +140,13 @@ class TrackColumns:
 SORT_CHUNK = 8192
 
 
+def _import_optional(name: str) -> None:
+    try:
+        importlib.import_module(name)
+    except ImportError:  # an optional part missing only matters when it is used
+        pass
+
+
 def sorted_positions(keys: list[str]) -> list[int]:
     """Positions of ``keys`` in stable ascending order.
 
@@ -210,27 +217,30 @@ class Backend:
         "musicsim.organize.outliers",
     )
 
-    def warm_up(self) -> None:
-        """Load the model and import what scans and clustering use, in the opening job.
+    def warm_up(self, *, progress=None, cancel=None) -> None:
+        """Load the model and import what scans, clustering and training use, in a background
+        job started once the table is shown (showing the library needs none of it).
 
         Importing a large extension module (torch, scikit-learn) holds the GIL for up to
-        half a second; done lazily it would freeze the window in the middle of a scan.
+        half a second; done lazily it would freeze the window in the middle of a scan. Each
+        step is one module, and ``cancel`` is checked between them (closing the window).
         """
         # A full garbage collection holds the GIL, and so freezes the window, for as long as
         # it takes to walk every object: 50-250 ms once torch, Qt and SQLAlchemy are loaded
         # (measured by tests/benchmarks/bench_gui_latency.py). The millions of objects the
         # imports make live as long as the app, so they move to the permanent generation
         # (gc.freeze) and later collections walk only what the app makes afterwards.
+        # the network first: it loads torch's libraries without holding the GIL (see
+        # musicsim.library.models.preload_torch), which the modules below would otherwise import
+        steps = [self.lib.embedder, *(lambda n=name: _import_optional(n) for name in self.WARM_MODULES)]
+        if self.writable:  # the first training step imports ~280 torch modules
+            steps.append(self.lib.warm_up_training)
         gc.disable()
         try:
-            self.lib.embedder()
-            for name in self.WARM_MODULES:
-                try:
-                    importlib.import_module(name)
-                except ImportError:  # an optional part missing only matters when it is used
-                    pass
-            if self.writable:  # the first training step imports ~280 torch modules
-                self.lib.warm_up_training()
+            for step in steps:
+                if cancel is not None and cancel.cancelled:
+                    return
+                step()
         finally:
             gc.freeze()
             gc.enable()

@@ -72,7 +72,7 @@ class MainWindow(QMainWindow):
         self._wire_actions()
         self._wire_events()
         self.ui.restore_state(self.settings)
-        self.update_actions()
+        self.update_page()  # an existing library opens on its (loading) table, never the first-run screen
         if open_library:
             self.open_library()
 
@@ -168,6 +168,7 @@ class MainWindow(QMainWindow):
         self.session.open(on_opened=self._on_library_opened, on_failed=self._on_open_failed)
 
     def _on_open_failed(self, message: str) -> None:
+        self.update_page()
         self.ui.welcome.status.setText(f"Could not open the library: {message}")
 
     def _on_library_opened(self) -> None:
@@ -223,10 +224,10 @@ class MainWindow(QMainWindow):
     def update_page(self) -> None:
         """The tabs once there are tracks (or a scan fills them in), else the first-run screen."""
         session = self.session
-        self.ui.show_tracks_page(len(self.model) > 0 or self.scanning.scan_job is not None)
+        self.ui.show_tracks_page(session.loading or len(self.model) > 0 or self.scanning.scan_job is not None)
         if not self.ui.tracks_page_shown() and not session.open_error:
             self.ui.welcome.show_library(None if session.backend is None else session.status, session.db_path)
-        self.ui.library_page.update_counts()
+        self.ui.library_page.set_loading(session.loading)
         self.update_actions()
 
     def update_actions(self) -> None:

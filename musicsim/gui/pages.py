@@ -101,6 +101,7 @@ class LibraryPage(QWidget):
     def __init__(self, model: TrackTableModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = model
+        self.loading = False  # the library is still opening: no rows yet, and none known missing
         v = QVBoxLayout(self)
         v.setContentsMargins(4, 4, 4, 0)
         v.addLayout(self._build_filter_row())
@@ -191,9 +192,17 @@ class LibraryPage(QWidget):
         if shown:
             self.table.horizontalHeader().setSortIndicator(COL["distance"], Qt.SortOrder.AscendingOrder)
 
+    def set_loading(self, loading: bool) -> None:
+        """Say that the library is opening (shown instead of the first-run screen meanwhile)."""
+        self.loading = loading
+        self.update_counts()
+
     def update_counts(self) -> None:
         total, shown = self.model.total, len(self.model.view)
-        self.count_label.setText(f"{total:,} tracks" if shown == total else f"{shown:,} of {total:,} tracks")
+        if self.loading and not total:
+            self.count_label.setText("Opening the library…")
+        else:
+            self.count_label.setText(f"{total:,} tracks" if shown == total else f"{shown:,} of {total:,} tracks")
         if self.model.has_similarity:
             seeds = self.model.seed_ids
             names = ", ".join(f"<b>{escape(self.model.label(s))}</b>" for s in seeds[:3])

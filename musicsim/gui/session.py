@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, QTimer
 
 from musicsim.gui.backend import Backend
 from musicsim.gui.events import WindowEvents
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     from musicsim.library import Library
 
 log = logging.getLogger("musicsim.gui")
+
+WARM_UP_DELAY_MS = 300  # the table paints and settles first
 
 
 class LibrarySession(QObject):
@@ -52,10 +55,24 @@ class LibrarySession(QObject):
         self.status: dict = {}
         self.roots: list[str] = []
         self.open_error: str | None = None
+        self.tracks_known = False  # the first load of the table's rows is done
+        self.new_library = not self._database_exists()
+        self.warmed = False  # warm_up is done (or failed)
 
     @property
     def writable(self) -> bool:
         return self.backend is not None and self.backend.writable
+
+    @property
+    def loading(self) -> bool:
+        """An existing library whose rows are not loaded yet: the window shows its table (empty,
+        "opening"), never the first-run screen, which only a library without tracks gets."""
+        return not (self.tracks_known or self.new_library or self.open_error)
+
+    def _database_exists(self) -> bool:
+        from musicsim import paths
+
+        return Path(self.db_path or paths.default_db()).exists()
 
     def need_library(self) -> bool:
         if self.backend is None:
@@ -73,15 +90,12 @@ class LibrarySession(QObject):
         db_path, config = self.db_path, self.config
 
         def open_lib() -> Library:
+            # reads rows only (no torch): the network and the training imports load in
+            # warm_up, started once the table is shown
             try:
-                lib = Library(db_path, config=config, writable=True)
+                return Library(db_path, config=config, writable=True)
             except LibraryBusy:
-                lib = Library(db_path, config=config, writable=False)
-            try:
-                Backend(lib).warm_up()
-            except Exception as e:  # noqa: BLE001 - a model that fails to load is reported when used
-                log.warning("warming up: %s", e)
-            return lib
+                return Library(db_path, config=config, writable=False)
 
         def failed(err) -> None:
             self.open_error = str(err)
@@ -139,9 +153,35 @@ class LibrarySession(QObject):
 
         def done(cols) -> None:
             self.model.set_tracks(cols)
+            first = not self.tracks_known
+            self.tracks_known = True
             self.events.tracks_loaded.emit()
+            if first:  # after the table has been painted with these rows
+                QTimer.singleShot(WARM_UP_DELAY_MS, self, self.warm_up)
 
         self.jobs.run_job(self.backend.track_columns, name="Loading tracks", on_result=done)
+
+    def warm_up(self) -> None:
+        """Load the network and import what scans, clustering and training use, in the
+        background (see :meth:`Backend.warm_up`); the table never waits for it."""
+        if self.backend is None or self.jobs.closing or self.warmed:
+            return
+
+        def done(_result=None) -> None:
+            self.warmed = True
+
+        def failed(err) -> None:  # a model that fails to load is reported when it is used
+            log.warning("warming up: %s", err)
+            done()
+
+        self.jobs.run_job(
+            self.backend.warm_up,
+            name="Loading the model",
+            long=True,
+            on_result=done,
+            on_error=failed,
+            on_cancelled=done,
+        )
 
     def apply_settings(self) -> None:
         """Read the settings again; the library uses them from its next scan, query or training."""
