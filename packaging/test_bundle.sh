@@ -22,7 +22,7 @@ say() { echo "test_bundle: $*"; }
 
 t0=$(date +%s.%N)
 mkdir "$WORK/app" && tar -C "$WORK/app" -xzf "$ARCHIVE"
-say "unpacked in $(echo "$(date +%s.%N) - $t0" | bc) s"
+say "unpacked in $(printf %.1f "$(echo "$(date +%s.%N) - $t0" | bc)") s"
 MS="$WORK/app/musicsim/musicsim"
 [ -x "$MS" ] || { echo "test_bundle: $MS missing" >&2; exit 1; }
 
@@ -67,6 +67,6 @@ xvfb-run -a -s "-screen 0 1280x800x24" bash -c "$(declare -f clean); WORK='$WORK
 first=$(cat "$WORK/first-window")
 cd "$ROOT"
 say "bundle $(du -sh "$WORK/app/musicsim" | cut -f1), archive $(du -sh "$ARCHIVE" | cut -f1) ($(basename "$ARCHIVE"))"
-say "time to first window $(echo "$first - $start" | bc) s (cold start of the unpacked bundle, Xvfb)"
+say "time to first window $(printf %.2f "$(echo "$first - $start" | bc)") s (cold start of the unpacked bundle, Xvfb)"
 say "screenshot $OUT/screenshot.png"
 say "passed"
