@@ -30,7 +30,6 @@ def watch(lib: Library, args: argparse.Namespace) -> int:
         lib.scan(list(args.paths))  # new folders are added and brought up to date first
     stop = threading.Event()  # Ctrl+C ends the wait; run() stops the watch on the way out
     bar, cancel = Bar(), CancelToken()
-    print(f"watching {len(roots)} folder(s); Ctrl+C stops", flush=True)
 
     def reported(batch: Batch, rep: WatchReport) -> None:
         bar.close()
@@ -46,6 +45,7 @@ def watch(lib: Library, args: argparse.Namespace) -> int:
             stop=stop,
             on_report=reported,
             on_notice=lambda m: eprint(f"note: {printable(m)}"),
+            on_started=lambda fw: print(f"watching {len(roots)} folder(s) ({fw.describe()}); Ctrl+C stops", flush=True),
             progress=bar,
             cancel=cancel,
         )

@@ -440,6 +440,7 @@ def run(
     stop: threading.Event,
     on_report: Callable[[Batch, WatchReport], None] = lambda b, r: None,
     on_notice: Callable[[str], None] = lambda m: None,
+    on_started: Callable[[FolderWatch], None] = lambda fw: None,
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
     tick: float = 0.2,
@@ -448,6 +449,7 @@ def run(
     cfg = lib.config
     fw = FolderWatch(roots, settle=cfg.watch_settle_seconds, poll_seconds=cfg.watch_poll_minutes * 60)
     fw.start()
+    on_started(fw)  # the folders are watched from here on
     try:
         while not stop.wait(tick):
             while fw.notices:
