@@ -412,6 +412,11 @@ def _adopt(s, path: str, gone: dict[str, tuple[int, str]]) -> bool:
     gone_ids = {tid for tid, _ in gone.values()}
     pool = repo.relocation_candidates(s, size, fmt)
     pool += [t for t in repo.tracks_by_id(s, gone_ids).values() if t.size == size and t.format == fmt]
+    # a move whose event was lost (e.g. into a folder created just before, not yet watched): the old
+    # path is still live in the database but its file is gone
+    pool += [
+        t for t in repo.tracks_of_size(s, size) if t.format == fmt and t.status == "ok" and not os.path.exists(t.path)
+    ]
     if not pool:
         return False
     tags = read_tags(path)
