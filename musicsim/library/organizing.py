@@ -530,14 +530,15 @@ class Organizer:
         parts, base = self._parts()
         desc = self.descriptors()
         library = list(desc.values())
+        names = self.cluster_names()
         for t, _, r in rows:
-            c = r.get("cluster")
-            if t.id not in table or c is None or c >= len(cents):
+            if t.id not in table:
                 continue
-            group = [desc[m] for m, g in zip(known, lab.tolist()) if g == c and m != t.id and m in desc]
             x = Xk[known.index(t.id)]
+            c = int(np.argmax(cents @ x))  # its nearest group: its own but for a few tracks at a border
+            group = [desc[m] for m, g in zip(known, lab.tolist()) if g == c and m != t.id and m in desc]
             r["why"] = explain_outlier(
-                x, cents[c], parts, base, desc.get(t.id, {}), group, library, str(r.get("cluster_name") or c)
+                x, cents[c], parts, base, desc.get(t.id, {}), group, library, str(names.get(c) or f"Cluster {c}")
             )
 
     def duplicates(

@@ -163,6 +163,18 @@ def _descriptor_gaps(da: Mapping[str, object], db: Mapping[str, object]) -> list
     return out
 
 
+# How a track compares with its group on each descriptor: (lower, higher), and the unit shown.
+_COMPARE = {
+    "tempo": (("slower", "faster"), "BPM", "{:.0f}"),
+    "loudness": (("quieter", "louder"), "LUFS", "{:.0f}"),
+    "brightness": (("darker", "brighter"), "Hz", "{:.0f}"),
+    "percussive": (("more tonal", "more percussive"), "percussive", "{:.0%}"),
+    "beat_clarity": (("a looser beat", "a steadier beat"), "", ""),
+    "loudness_range": (("more even", "more dynamic"), "LU range", "{:.0f}"),
+}
+OUTLIER_EFFECT = 1.0  # a descriptor is named when it lies this many library spreads from the group's
+
+
 def explain_outlier(
     x: np.ndarray,
     centre: np.ndarray,
@@ -173,25 +185,32 @@ def explain_outlier(
     library: Sequence[Mapping[str, object]],
     group_name: str,
 ) -> str:
-    """Why a track does not fit its nearest group: its descriptors far from the group's, and the
-    part of its sound farthest from the group's centre."""
-    from musicsim.organize.words import SCALES
+    """Why a track does not fit its nearest group, in words: which group, how the track differs
+    from the group's typical member on the descriptors where it differs by at least
+    :data:`OUTLIER_EFFECT` of the library's spread (at most two: "quieter (-31 vs -18 LUFS)"),
+    and the part of its sound farthest from the group's centre.
 
+    Example: "unlike the rest of 'Ambient', its nearest group: faster (150 vs 82 BPM), louder
+    (-9 vs -21 LUFS); most different in its usual fine texture above about 2 kHz"."""
     scales = library_scales(library)
     words = []
     for name, (_, spread) in scales.items():
         v = _f(d.get(name))
         xs = [u for u in (_f(g.get(name)) for g in group) if u is not None]
-        if v is None or len(xs) < 2:
+        if v is None or len(xs) < 2 or name not in _COMPARE:
             continue
-        effect = (v - float(np.median(xs))) / spread
-        if abs(effect) >= 1.0:
-            words.append((abs(effect), f"{'more' if effect > 0 else 'less'} {SCALES[name][1]}"))
-    said = [w for _, w in sorted(words, reverse=True)[:2]]
+        med = float(np.median(xs))
+        effect = (v - med) / spread
+        if abs(effect) >= OUTLIER_EFFECT:
+            (low, high), unit, fmt = _COMPARE[name]
+            shown = f" ({fmt.format(v)} vs {fmt.format(med)} {unit})" if fmt else ""
+            words.append((abs(effect), (high if effect > 0 else low) + shown))
+    said = ", ".join(w for _, w in sorted(words, reverse=True)[:2])
     if parts:
         z = np.array([(float(_part_cos(x, centre, p)[0]) - m) / s for p, (m, s) in zip(parts, baseline)])
-        said.append(parts[int(np.argmin(z))].name)
-    return f"unlike the rest of '{group_name}' (its nearest group) in " + ", ".join(said) if said else ""
+        where = f"most different in {parts[int(np.argmin(z))].name}"
+        said = f"{said}; {where}" if said else where
+    return f"unlike the rest of '{group_name}', its nearest group: {said}" if said else ""
 
 
 def _f(v: object) -> float | None:

@@ -1,0 +1,65 @@
+"""Outliers explained in words: which group, and what sets the track apart from it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from musicsim.organize.explain import Part, explain_outlier
+
+PARTS = [
+    Part("overall sound (the network's embedding)", 0, 4),
+    Part("its usual fine texture above about 2 kHz", 4, 8, timbre=True),
+]
+BASELINE = np.array([[0.0, 1.0], [0.0, 1.0]])  # (mean, spread) of each part's cosine between two tracks
+
+
+def _library(n: int = 60, seed: int = 0) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    return [
+        {
+            "tempo": float(100 + rng.normal(0, 10)),
+            "loudness": float(-18 + rng.normal(0, 2)),
+            "brightness": float(1500 + rng.normal(0, 200)),
+            "percussive": float(np.clip(0.3 + rng.normal(0, 0.05), 0, 1)),
+        }
+        for _ in range(n)
+    ]
+
+
+def _vectors() -> tuple[np.ndarray, np.ndarray]:
+    """A track whose embedding matches the group's centre and whose fine texture does not."""
+    centre = np.array([1, 0, 0, 0, 1, 0, 0, 0], dtype=np.float32)
+    x = np.array([1, 0, 0, 0, 0, 1, 0, 0], dtype=np.float32)
+    return x / np.linalg.norm(x), centre / np.linalg.norm(centre)
+
+
+def test_outlier_reason_names_the_group_and_the_descriptors_that_set_it_apart():
+    library = _library()
+    group = library[:20]
+    x, centre = _vectors()
+    fast_loud = {"tempo": 172.0, "loudness": -6.0, "brightness": 1500.0, "percussive": 0.3}
+    text = explain_outlier(x, centre, PARTS, BASELINE, fast_loud, group, library, "Calm piano")
+    assert text.startswith("unlike the rest of 'Calm piano', its nearest group: "), text
+    assert "faster (172 vs " in text and "louder (-6 vs " in text, text
+    assert not any(w in text for w in ("brighter", "darker", "tonal", "percussive", "slower", "quieter")), text
+    assert text.endswith("; most different in its usual fine texture above about 2 kHz"), text
+
+    slow_quiet = {"tempo": 55.0, "loudness": -33.0, "brightness": 1480.0, "percussive": 0.31}
+    text = explain_outlier(x, centre, PARTS, BASELINE, slow_quiet, group, library, "Calm piano")
+    assert "slower (55 vs " in text and "quieter (-33 vs " in text and "faster" not in text, text
+
+
+def test_outlier_reason_without_a_standout_descriptor_names_the_part_of_the_sound():
+    library = _library()
+    x, centre = _vectors()
+    usual = dict(library[0])
+    text = explain_outlier(x, centre, PARTS, BASELINE, usual, library[:20], library, "Group 3")
+    assert (
+        text
+        == "unlike the rest of 'Group 3', its nearest group: most different in its usual fine texture above about 2 kHz"
+    )
+    bright = {**usual, "brightness": 4000.0, "percussive": 0.9}
+    text = explain_outlier(x, centre, [], BASELINE[:0], bright, library[:20], library, "Group 3")
+    assert text.startswith("unlike the rest of 'Group 3', its nearest group: ") and "brighter (4000 vs " in text
+    assert "more percussive (90% vs " in text, text
+    assert explain_outlier(x, centre, [], BASELINE[:0], {}, library[:20], library, "Group 3") == ""
