@@ -153,8 +153,9 @@ class TrackTableModel(QAbstractTableModel):
                 return "seed"
             v = self.distance[pos]
             return "" if math.isnan(v) else f"{v:.4f}"
-        if key == "key":
-            return self.keys[pos] if pos < len(self.keys) else ""
+        if key == "key":  # "A min (8A)": the Camelot code is what DJs mix by
+            k = self.keys[pos] if pos < len(self.keys) else ""
+            return f"{k} ({self.camelot[pos]})" if k else ""
         if key in DESCRIPTOR_COLUMNS:
             v = self.desc[key][pos] if pos < len(self.desc[key]) else math.nan
             return "" if math.isnan(v) else _DESC_FORMAT[key].format(v)
