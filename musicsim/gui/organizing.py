@@ -111,7 +111,7 @@ class Organizing(QObject):
         def work():
             ids_, dist = backend.rank(seeds)
             top = [int(i) for i in list(ids_)[:EXPLAIN_TOP]]
-            why = {t: e.text for t, e in backend.org.explain_many(seeds[0], top).items()} if top else {}
+            why = {t: e.multiline for t, e in backend.org.explain_many(seeds[0], top).items()} if top else {}
             return ids_, dist, why
 
         def done(result) -> None:

@@ -97,6 +97,15 @@ class Explanation:
             parts.append("different: " + "; ".join(self.different))
         return " | ".join(parts) if parts else "nothing stands out"
 
+    @property
+    def multiline(self) -> str:
+        """:attr:`text` with one fact a line, for a tooltip."""
+        lines = []
+        for title, facts in (("Shared:", self.shared), ("Different:", self.different)):
+            if facts:
+                lines += [title, *(f"  • {f}" for f in facts)]
+        return "\n".join(lines) if lines else "nothing stands out"
+
 
 def explain_pair(
     xa: np.ndarray,
@@ -120,7 +129,8 @@ def explain_pair(
         usual = [z[i] for i, p in enumerate(parts) if p.timbre]
         if usual and float(np.mean(usual)) >= TIMBRE_CLOSE:
             ex.shared.append("similar timbre (the textures they are made of, at every scale and band)")
-        ex.shared += [f"sound most alike: {p.name}" for p in best[:1]] + [p.name for p in best[1:]]
+        if best:
+            ex.shared.append("sound most alike: " + "; ".join(p.name for p in best))
         worst = [parts[i] for i in order[::-1][:1] if z[i] < -0.5]
         ex.different += [f"sound least alike: {p.name}" for p in worst]
     ex.different += _descriptor_gaps(da, db)

@@ -124,8 +124,8 @@ def test_distance_tooltip_and_playlist_line_say_why(qtbot, window_on_scanned):
     assert m.id_at(0) == seed
     for r in range(1, m.rowCount()):
         tip = m.data(m.index(r, COL["distance"]), Qt.ItemDataRole.ToolTipRole)
-        assert tip == org.explain(seed, m.id_at(r)).text, r
-        assert tip.startswith(("shared: ", "different: ")) or tip == "nothing stands out"
+        assert tip == org.explain(seed, m.id_at(r)).multiline, r  # one fact a line
+        assert tip.startswith(("Shared:\n  • ", "Different:\n  • ")) or tip == "nothing stands out"
     assert m.data(m.index(1, COL["title"]), Qt.ItemDataRole.ToolTipRole) == m.track(m.id_at(1))["path"]
 
     with qtbot.waitSignal(win.events.playlist_made, timeout=30_000):

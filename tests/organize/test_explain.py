@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from musicsim.organize.explain import Part, explain_outlier
+from musicsim.organize.explain import Explanation, Part, explain_outlier, explain_pair
 
 PARTS = [
     Part("overall sound (the network's embedding)", 0, 4),
@@ -63,3 +63,26 @@ def test_outlier_reason_without_a_standout_descriptor_names_the_part_of_the_soun
     assert text.startswith("unlike the rest of 'Group 3', its nearest group: ") and "brighter (4000 vs " in text
     assert "more percussive (90% vs " in text, text
     assert explain_outlier(x, centre, [], BASELINE[:0], {}, library[:20], library, "Group 3") == ""
+
+
+def test_pair_explanation_as_one_line_and_one_fact_a_line():
+    xa = np.array([1, 0, 0, 0, 1, 0, 0, 0], dtype=np.float32)
+    xb = np.array([1, 0, 0, 0, 1, 0, 0, 0], dtype=np.float32)
+    da = {"tempo": 120.0, "key": "A", "mode": "minor", "loudness": -14.0}
+    db = {"tempo": 60.5, "key": "C", "mode": "major", "loudness": -30.0}
+    ex = explain_pair(xa, xb, PARTS, BASELINE, da, db)
+    assert ex.shared == [
+        "same tempo (120 / 60 BPM)",
+        "relative keys (A minor / C major)",
+        "similar timbre (the textures they are made of, at every scale and band)",
+        "sound most alike: overall sound (the network's embedding); its usual fine texture above about 2 kHz",
+    ]
+    assert ex.different == ["loudness (-14 / -30 LUFS)"]
+    assert ex.text == "shared: " + "; ".join(ex.shared) + " | different: loudness (-14 / -30 LUFS)"
+    assert ex.multiline.splitlines() == [
+        "Shared:",
+        *(f"  • {s}" for s in ex.shared),
+        "Different:",
+        f"  • {ex.different[0]}",
+    ]
+    assert Explanation().multiline == Explanation().text == "nothing stands out"
