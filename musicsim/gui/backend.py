@@ -273,10 +273,11 @@ class Backend:
     def remove_root(self, path: str) -> None:
         self.lib.remove_root(path)
 
-    def purge(self) -> tuple[int, int, int]:
-        """(tracks forgotten, stale log-Mel cache entries removed, bytes freed)."""
+    def purge(self) -> tuple[int, int, int, list[str]]:
+        """(tracks forgotten, stale log-Mel cache entries removed, bytes freed, library folders
+        not there now whose tracks were kept)."""
         n = self.lib.purge()
-        return (n, *self.lib.prune_mel_cache())
+        return (n, *self.lib.prune_mel_cache(), self.lib.unreachable_roots())
 
     # --- organisation -----------------------------------------------------------------------
 

@@ -171,11 +171,12 @@ class Scanning(QObject):
         if not self.session.need_library():
             return
 
-        def done(result: tuple[int, int, int]) -> None:
-            n, removed, freed = result
+        def done(result: tuple[int, int, int, list[str]]) -> None:
+            n, removed, freed, away = result
             self.jobs.notify(
                 f"Forgot {n} tracks whose files are gone"
                 + (f"; freed {freed / 2**20:.0f} MB of cached sound of changed or missing files" if removed else "")
+                + (f"; kept the tracks of {len(away)} folder(s) that are not there now (unmounted?)" if away else "")
             )
             self.session.reload_tracks()
             self.session.refresh_status()

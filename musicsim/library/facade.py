@@ -177,11 +177,24 @@ class Library:
             retry_failed=retry_failed,
         )
 
-    def purge(self) -> int:
-        """Delete missing tracks (and their embeddings) and failures of files that are gone."""
-        self.db.require_writer()
+    def unreachable_roots(self) -> list[str]:
+        """Library folders that are not there now, or empty (an unmounted drive, a network share
+        that is down): their tracks are missing, not deleted, and :meth:`purge` keeps them."""
         with self.db.session() as s:
-            gone = repo.purge_missing(s, exists)  # a very long path is not a missing one
+            roots = repo.roots(s)
+        return [r for r in roots if not _reachable(r)]
+
+    def purge(self) -> int:
+        """Delete missing tracks (and their embeddings) and failures of files that are gone,
+        except under a library folder that is not there now (:meth:`unreachable_roots`)."""
+        self.db.require_writer()
+        away = [r.rstrip(os.sep) + os.sep for r in self.unreachable_roots()]
+
+        def keep(path: str) -> bool:
+            return any(path.startswith(r) for r in away)
+
+        with self.db.session() as s:
+            gone = repo.purge_missing(s, exists, keep)  # a very long path is not a missing one
         self.index.remove(gone)
         self.index.save()
         return len(gone)
@@ -308,3 +321,15 @@ class Library:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _reachable(root: str) -> bool:
+    """A library folder is there when it exists and holds something (an unmounted drive's
+    mount point is often an empty folder); a file root is there when it exists."""
+    try:
+        if os.path.isdir(root):
+            with os.scandir(root) as it:
+                return any(True for _ in it)
+        return os.path.exists(root)
+    except OSError:
+        return False

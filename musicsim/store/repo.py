@@ -274,14 +274,18 @@ def failures(s: Session) -> list[Failure]:
     return list(s.scalars(select(Failure).order_by(Failure.path)))
 
 
-def purge_missing(s: Session, exists: Callable[[str], bool]) -> list[int]:
+def purge_missing(
+    s: Session, exists: Callable[[str], bool], keep: Callable[[str], bool] = lambda _path: False
+) -> list[int]:
     """Delete missing tracks (their embeddings go with them) and the failures of files that
-    ``exists`` says are gone; return the deleted tracks' ids."""
-    gone = list(s.scalars(select(Track.id).where(Track.status == "missing")))
+    ``exists`` says are gone, except where ``keep(path)`` (a folder that is not there now: an
+    unmounted drive); return the deleted tracks' ids."""
+    rows = s.execute(select(Track.id, Track.path).where(Track.status == "missing"))
+    gone = [tid for tid, path in rows if not keep(path)]
     for chunk in _chunks(gone, 500):
         s.execute(delete(Track).where(Track.id.in_(chunk)))
     for f in list(s.scalars(select(Failure))):
-        if not exists(f.path):
+        if not exists(f.path) and not keep(f.path):
             s.delete(f)
     return gone
 
