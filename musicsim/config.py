@@ -43,8 +43,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("soundfont", str, "", "General MIDI SoundFont (.sf2) for rendering MIDI; empty: find a system one"),
     Setting("device", str, "auto", "where the model runs: auto (CUDA, then MPS, then CPU), cpu, cuda, mps"),
     Setting("workers", int, 0, "decoding worker processes; 0: one per CPU core"),
-    Setting("analysis_windows", int, 0, "0: analyse whole tracks; N: only N windows spread across each track"),
-    Setting("window_seconds", float, 6.0, "length of each analysis window when analysis_windows > 0"),
+    Setting(
+        "analysis",
+        str,
+        "fast",
+        "fast: windows spread over each track, their count by its length (the first pass); "
+        "full: every segment of every track",
+        choices=("fast", "full"),
+    ),
+    Setting("analysis_windows", int, 0, "0: as 'analysis' says; N: exactly N windows spread across each track"),
+    Setting("window_seconds", float, 3.0, "length of each analysis window"),
     Setting("max_seconds", float, 720.0, "tracks longer than this are analysed in windows (bounded memory)"),
     Setting("decode_timeout", float, 600.0, "seconds one file may take to decode before it is given up as hung"),
     Setting("batch_size", int, 64, "segments per model batch"),
@@ -78,8 +86,9 @@ class Config:
     soundfont: str = ""
     device: str = "auto"
     workers: int = 0
+    analysis: str = "fast"
     analysis_windows: int = 0
-    window_seconds: float = 6.0
+    window_seconds: float = 3.0
     max_seconds: float = 720.0
     decode_timeout: float = 600.0
     batch_size: int = 64

@@ -30,7 +30,7 @@ import logging
 import os
 import sys
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 if __name__ == "__main__":
@@ -39,6 +39,7 @@ if __name__ == "__main__":
 import numpy as np
 import torch
 
+from musicsim.config import Config
 from musicsim.index.norm import normalise_library
 from musicsim.jobs import CancelToken, ProgressFn, report
 from musicsim.melcache import CachedMel, DecodeSettings, MelCache
@@ -291,6 +292,14 @@ def metrics_over_seeds(
     return out
 
 
+def library_decoding(analysis: str | None = None, windows: int | None = None, window_seconds: float | None = None):
+    """The decode settings a library scan uses by default (``analysis``: "fast" or "full",
+    ``windows``, ``window_seconds`` override them), so that figures are those of the vectors
+    a library stores."""
+    cfg = Config.load({"analysis": analysis, "analysis_windows": windows, "window_seconds": window_seconds}, stored={})
+    return DecodeSettings.from_config(cfg)
+
+
 def evaluate_folder(
     folder: str | os.PathLike,
     *,
@@ -307,6 +316,7 @@ def evaluate_folder(
     seed: int = 0,
     seeds: int = 1,
     library_norm: bool = True,
+    decode: DecodeSettings | None = None,
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
 ) -> dict:
@@ -320,6 +330,7 @@ def evaluate_folder(
     ``library_norm``: network vectors z-scored over the evaluated tracks, as a library of them
     would compare them (False: the stored vectors as they are). ``seeds``: the probe and NMI
     are the mean over evaluation seeds ``seed .. seed + seeds - 1`` (the vectors are made once).
+    ``decode``: how tracks are decoded (default: as a library scans them, :func:`library_decoding`).
     """
     from musicsim.model.embed import best_device
 
@@ -329,7 +340,8 @@ def evaluate_folder(
         raise ValueError(f"no music files in sub-folders of {folder}")
     loaded = load_model(model_path) if model_path else default_model()
     dev = best_device(device)
-    mc = MelCache(cache, loaded.frontend, DecodeSettings())
+    decode = decode or library_decoding()
+    mc = MelCache(cache, loaded.frontend, decode)
     n_workers = workers if workers > 0 else max(1, min(8, os.cpu_count() or 1))
     found, failed = mc.build([p for p, _ in files], device=dev, workers=n_workers, progress=progress, cancel=cancel)
     files = [(p, lab) for p, lab in files if p in found]
@@ -397,6 +409,7 @@ def evaluate_folder(
         "model": {"name": loaded.name, "checksum": loaded.checksum, "path": loaded.path},
         "library_norm": library_norm,
         "seeds": list(range(seed, seed + max(1, seeds))),
+        "decode": asdict(decode),
         "seconds": time.perf_counter() - t0,
     }
 
@@ -417,6 +430,10 @@ def format_report(result: dict) -> str:
         )
     if result.get("failed"):
         lines.append(f"{len(result['failed'])} files could not be decoded and were left out")
+    dec = result.get("decode")
+    if dec:
+        how = f"{dec['windows']} windows" if dec["windows"] else ("first pass" if dec.get("first_pass") else "full")
+        lines.append(f"decoded: {how} ({dec['window_seconds']:g}-s windows)")
     width = max([len(n) for n in result["order"]] + [20])
     head = f"{'method':<{width}}  " + "  ".join(f"{METRIC_NAMES[m]:>13}" for m in METRICS)
     lines += [head, "-" * len(head)]
@@ -469,6 +486,14 @@ def main(argv: list[str] | None = None) -> int:
         help="average the probe and NMI over this many evaluation seeds from --seed (one seed moves "
         "them by a few points on a small set; the model card's figures use 5)",
     )
+    ap.add_argument(
+        "--analysis",
+        choices=("fast", "full"),
+        help="decode as a library's fast first pass (windows by track length) or every segment "
+        "(default: the library's default, fast)",
+    )
+    ap.add_argument("--windows", type=int, help="exactly this many analysis windows per track (0: by --analysis)")
+    ap.add_argument("--window-seconds", type=float, help="length of each analysis window (default: the library's)")
     ap.add_argument("--threads", type=int, help="torch CPU threads")
     ap.add_argument("--json", help="also write the result as JSON to this file")
     a = ap.parse_args(argv)
@@ -490,6 +515,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=a.seed,
         seeds=a.seeds,
         library_norm=not a.raw_vectors,
+        decode=library_decoding(a.analysis, a.windows, a.window_seconds),
     )
     print(format_report(res))
     if a.json:

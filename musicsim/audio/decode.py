@@ -406,6 +406,7 @@ def decode_for_analysis(
     window_seconds: float = 6.0,
     max_seconds: float = 720.0,
     soundfont: str | None = None,
+    first_pass: bool = False,
 ) -> Decoded:
     """Decode a track, or evenly spread windows of a long one, for embedding.
 
@@ -425,6 +426,10 @@ def decode_for_analysis(
         windows, each read by seeking, so memory stays bounded for very long files.
     soundfont : str, optional
         SoundFont used to render MIDI.
+    first_pass : bool
+        With ``windows == 0``: the fast first pass, :func:`first_pass_windows` windows by the
+        track's length (a short track is still decoded whole), read by seeking, so most of a
+        long track is never decoded.
 
     Returns
     -------
@@ -438,21 +443,51 @@ def decode_for_analysis(
     """
     if windows < 0 or window_seconds <= 0 or max_seconds <= 0:
         raise ValueError("windows must be >= 0; window_seconds and max_seconds > 0")
-    n = windows if windows > 0 else math.ceil(max_seconds / window_seconds)
+    fixed = windows if windows > 0 else math.ceil(max_seconds / window_seconds)
+
+    def count(duration: float | None) -> int:
+        if windows > 0 or not first_pass or duration is None:
+            return fixed
+        return min(fixed, first_pass_windows(duration, window_seconds))
+
     src = _open(path, sr, soundfont)
     try:
         try:
-            dec = _read(src, lambda s: _analyse(s, n, window_seconds))
+            dec = _read(src, lambda s: _analyse(s, count(s.duration), window_seconds))
         except _Unreliable as bad:  # libsndfile stopped early or failed: ffmpeg reads to the end
             src.close()
             src = _ffmpeg_instead(path, check_file(path), sr, bad.why, bad.error)
-            dec = _read(src, lambda s: _analyse(s, n, window_seconds))
+            dec = _read(src, lambda s: _analyse(s, count(s.duration), window_seconds))
     finally:
         src.close()
     if not dec.chunks or dec.chunks[0].size == 0:
         raise _no_samples(path)
     dec.warnings = list(src.warnings)
     return dec
+
+
+# The first pass: windows every FIRST_PASS_SPACING seconds of a track, at least
+# FIRST_PASS_MIN and at most FIRST_PASS_MAX of them (chosen by measurement: docs/design.md,
+# "The first pass").
+FIRST_PASS_SPACING = 10.0
+FIRST_PASS_MIN = 24
+FIRST_PASS_MAX = 32
+
+
+def first_pass_windows(duration: float, window_seconds: float) -> int:
+    """How many windows of ``window_seconds`` the first pass decodes of a track lasting
+    ``duration`` seconds (a track they would mostly cover is decoded whole instead)."""
+    n = int(round(duration / FIRST_PASS_SPACING))
+    return max(FIRST_PASS_MIN, min(FIRST_PASS_MAX, n))
+
+
+def window_starts(total: float, n: int, window_seconds: float) -> list[float]:
+    """Start times of ``n`` windows of ``window_seconds`` spread evenly from the start to the
+    end of a track of ``total`` seconds (one window: the middle)."""
+    if n <= 1:
+        return [max(0.0, (total - window_seconds) / 2)]
+    step = (total - window_seconds) / (n - 1)
+    return [i * step for i in range(n)]
 
 
 def _analyse(src: _Source | FfmpegSource, n: int, window_seconds: float) -> Decoded:
@@ -468,8 +503,7 @@ def _analyse(src: _Source | FfmpegSource, n: int, window_seconds: float) -> Deco
     if audio is not None:
         _check_complete(src, [audio], [0.0], None)
         return Decoded([audio], [0.0], total, sr, src.degraded, src.renderer)
-    step = (total - window_seconds) / (n - 1) if n > 1 else (total - window_seconds) / 2
-    starts = [i * step if n > 1 else step for i in range(n)]
+    starts = window_starts(total, n, window_seconds)
     chunks = src.read_many(starts, window_seconds)
     _check_complete(src, chunks, starts, window_seconds)
     return Decoded(chunks, starts, total, sr, src.degraded, src.renderer)

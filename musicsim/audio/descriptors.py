@@ -64,12 +64,12 @@ def compute(chunks: list[np.ndarray], sr: int, *, excerpt_seconds: float = EXCER
     if not chunks:
         return Descriptors()
     loud, lra = loudness(np.concatenate(chunks), sr)
-    y = _excerpt(chunks, sr, excerpt_seconds)
-    if y.size < _N_FFT * 2 or not np.any(y):
+    pieces = _pieces(chunks, sr, excerpt_seconds)
+    if sum(p.size for p in pieces) < _N_FFT * 2 or not any(np.any(p) for p in pieces):
         return Descriptors(loudness=loud, loudness_range=lra)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return Descriptors(loudness=loud, loudness_range=lra, **_spectral(y, sr))
+        return Descriptors(loudness=loud, loudness_range=lra, **_spectral(pieces, sr))
 
 
 def describe(chunks: list[np.ndarray], sr: int) -> dict:
@@ -84,37 +84,55 @@ def describe(chunks: list[np.ndarray], sr: int) -> dict:
     return {**values, "seconds": time.perf_counter() - t0}
 
 
-def _excerpt(chunks: list[np.ndarray], sr: int, seconds: float) -> np.ndarray:
-    """The middle ``seconds`` of the longest chunk (windows of a long track are joined when short)."""
+def _pieces(chunks: list[np.ndarray], sr: int, seconds: float) -> list[np.ndarray]:
+    """What rhythm and tonality are read from: the middle ``seconds`` of the longest chunk, or,
+    when the track was decoded as short windows (the first pass, long tracks), evenly spaced
+    windows adding up to about ``seconds``, each analysed on its own and their evidence
+    pooled: joining them would put a false onset at every seam."""
     want = int(seconds * sr)
     y = max(chunks, key=len)
-    if len(y) < want // 2 and len(chunks) > 1:
-        y = np.concatenate(chunks)
-    if len(y) > want:
-        start = (len(y) - want) // 2
-        y = y[start : start + want]
-    return y
+    if len(y) >= want // 2 or len(chunks) == 1:
+        if len(y) > want:
+            start = (len(y) - want) // 2
+            y = y[start : start + want]
+        return [y]
+    usable = [c for c in chunks if len(c) >= 2 * _N_FFT]
+    if not usable:
+        return [np.concatenate(chunks)[:want]]
+    mean_len = max(1.0, float(np.mean([len(c) for c in usable])))
+    keep = max(1, min(len(usable), int(round(want / mean_len))))
+    picks = np.unique(np.linspace(0, len(usable) - 1, keep).round().astype(int))
+    return [usable[i] for i in picks]
 
 
-def _spectral(y: np.ndarray, sr: int) -> dict:
+def _spectral(pieces: list[np.ndarray], sr: int) -> dict:
     """Two short-time spectra keep this cheap: a fine time grid (1024-point frames every 512
     samples) for the onset envelope, the percussive share and the brightness, and a fine
-    frequency grid (4096-point frames every 2048) for the chroma, where semitones must be apart."""
+    frequency grid (4096-point frames every 2048) for the chroma, where semitones must be apart.
+    Each piece is analysed alone; their frames and onset envelopes are pooled."""
     import librosa
 
-    S = np.abs(librosa.stft(y, n_fft=_N_FFT, hop_length=_HOP)).astype(np.float32)
-    mel = _bank("mel", sr) @ (S * S)  # librosa's filterbanks, applied by one matrix product
-    harm, perc = librosa.decompose.hpss(mel, kernel_size=9)
-    total = float(harm.sum() + perc.sum())
-    percussive = float(perc.sum() / total) if total > 0 else None
-    env = librosa.onset.onset_strength(S=librosa.power_to_db(mel), sr=sr, hop_length=_HOP)
-    tempo, clarity = _tempo(env, sr)
+    Ss, envs, chromas, harm_sum, perc_sum = [], [], [], 0.0, 0.0
+    for y in pieces:
+        S = np.abs(librosa.stft(y, n_fft=_N_FFT, hop_length=_HOP)).astype(np.float32)
+        mel = _bank("mel", sr) @ (S * S)  # librosa's filterbanks, applied by one matrix product
+        harm, perc = librosa.decompose.hpss(mel, kernel_size=9)
+        harm_sum += float(harm.sum())
+        perc_sum += float(perc.sum())
+        envs.append(librosa.onset.onset_strength(S=librosa.power_to_db(mel), sr=sr, hop_length=_HOP))
+        Ss.append(S)
+        if len(y) >= 4 * _N_FFT:
+            tonal = (np.abs(librosa.stft(y, n_fft=4 * _N_FFT, hop_length=4 * _HOP)) ** 2).astype(np.float32)
+            chromas.append(librosa.util.normalize(_bank("chroma", sr) @ tonal, norm=np.inf, axis=0))  # as chroma_stft
+    total = harm_sum + perc_sum
+    percussive = perc_sum / total if total > 0 else None
+    tempo, clarity = _tempo(envs, sr)
+    S = np.concatenate(Ss, axis=1)
     centroid = librosa.feature.spectral_centroid(S=S, sr=sr, n_fft=_N_FFT)[0]
     energy = S.sum(axis=0)
     voiced = centroid[energy > 1e-3 * energy.max()] if energy.max() > 0 else centroid
-    tonal = (np.abs(librosa.stft(y, n_fft=4 * _N_FFT, hop_length=4 * _HOP)) ** 2).astype(np.float32)
-    chroma = librosa.util.normalize(_bank("chroma", sr) @ tonal, norm=np.inf, axis=0)  # as chroma_stft
-    key, mode, conf = estimate_key(chroma.mean(axis=1))
+    chroma_mean = np.concatenate(chromas, axis=1).mean(axis=1) if chromas else np.zeros(12)
+    key, mode, conf = estimate_key(chroma_mean)
     return {
         "tempo": tempo,
         "beat_clarity": clarity,
@@ -135,19 +153,43 @@ def _bank(kind: str, sr: int) -> np.ndarray:
     return librosa.filters.chroma(sr=sr, n_fft=4 * _N_FFT, tuning=0.0).astype(np.float32)
 
 
-def _tempo(env: np.ndarray, sr: int) -> tuple[float | None, float | None]:
-    """Tempo by librosa's estimator (its log-normal prior around 120 BPM over the onset
-    envelope's autocorrelation) given the whole excerpt's autocorrelation as one tempogram
-    column (its frame-by-frame tempogram cost most of the time), refined between lags by a
-    parabola; the beat's clarity is the mean-removed envelope's autocorrelation at the beat
-    period (how much of the envelope repeats with the beat)."""
+def _autocorrelation(envs: list[np.ndarray], win: int, centre: bool) -> np.ndarray:
+    """The onset envelopes' autocorrelation up to lag ``win``: one envelope's as librosa computes
+    it; several (windows of a track) pooled per lag and divided by how many frame pairs each
+    lag has, so that short windows do not favour short lags (fast tempi)."""
     import librosa
 
-    if env.size < 16 or not np.any(env):
+    if len(envs) == 1:
+        e = envs[0] - envs[0].mean() if centre else envs[0]
+        return librosa.autocorrelate(e, max_size=win)
+    total, pairs = np.zeros(win), np.zeros(win)
+    for env in envs:
+        e = env - env.mean() if centre else env
+        n = min(win, e.size)
+        total[:n] += librosa.autocorrelate(e, max_size=n)
+        pairs[:n] += e.size - np.arange(n)
+    ok = pairs > 0
+    out = np.zeros(win)
+    out[ok] = total[ok] / pairs[ok]
+    return out[: int(ok.sum())]
+
+
+def _tempo(envs: list[np.ndarray], sr: int) -> tuple[float | None, float | None]:
+    """Tempo by librosa's estimator (its log-normal prior around 120 BPM over the onset
+    envelope's autocorrelation) given the whole excerpt's autocorrelation (or the windows'
+    pooled, :func:`_autocorrelation`) as one tempogram column (its frame-by-frame tempogram
+    cost most of the time), refined between lags by a parabola; the beat's clarity is the
+    mean-removed envelope's autocorrelation at the beat period (how much of the envelope
+    repeats with the beat)."""
+    import librosa
+
+    envs = [e for e in envs if e.size >= 16]
+    if not envs or not any(np.any(e) for e in envs):
         return None, None
-    win = min(int(librosa.time_to_frames(8.0, sr=sr, hop_length=_HOP)), env.size)
-    ac = librosa.autocorrelate(env, max_size=win)
-    if ac.max() <= 0:
+    env = np.concatenate(envs)
+    win = min(int(librosa.time_to_frames(8.0, sr=sr, hop_length=_HOP)), max(e.size for e in envs))
+    ac = _autocorrelation(envs, win, centre=False)
+    if ac.size < 4 or ac.max() <= 0:
         return None, None
     bpm = float(
         np.atleast_1d(librosa.feature.tempo(onset_envelope=env, sr=sr, hop_length=_HOP, tg=(ac / ac.max())[:, None]))[0]
@@ -160,8 +202,7 @@ def _tempo(env: np.ndarray, sr: int) -> tuple[float | None, float | None]:
         bend = a - 2 * b + c
         shift = 0.5 * (a - c) / bend if bend < 0 else 0.0
         bpm = sr * 60.0 / (_HOP * (lag + float(np.clip(shift, -0.5, 0.5))))
-    e = env - env.mean()
-    ec = librosa.autocorrelate(e, max_size=win)
+    ec = _autocorrelation(envs, win, centre=True)
     clarity = float(np.clip(ec[lag] / ec[0], 0.0, 1.0)) if ec[0] > 0 and lag < ec.size else 0.0
     return round(bpm, 2), round(clarity, 4)
 

@@ -10,9 +10,7 @@ CPU-only machines the workers compute the mels themselves, in parallel. A worker
 from __future__ import annotations
 
 import contextlib
-import multiprocessing as mp
 import os
-import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -42,6 +40,7 @@ def _decode_worker(path: str, fe_dict: dict, ds_dict: dict, compute_mel: bool) -
             window_seconds=ds.window_seconds,
             max_seconds=ds.max_seconds,
             soundfont=ds.soundfont,
+            first_pass=ds.first_pass,
         )
         out = {"ok": True, "starts": list(map(float, dec.starts)), "duration": float(dec.duration)}
         if compute_mel:
@@ -68,8 +67,9 @@ def mels_of_chunks(chunks: list[np.ndarray], logmel: LogMel) -> list[np.ndarray]
 
 
 def _context():
-    # Never fork a process that runs torch threads (or a GUI): forkserver on Linux, else spawn.
-    return mp.get_context("forkserver" if sys.platform.startswith("linux") else "spawn")
+    from musicsim.workers import process_context  # forkserver with the decoding stack preloaded
+
+    return process_context()
 
 
 @dataclass

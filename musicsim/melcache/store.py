@@ -43,6 +43,7 @@ class DecodeSettings:
     window_seconds: float = 6.0
     max_seconds: float = 720.0
     soundfont: str | None = None
+    first_pass: bool = False  # windows by track length (musicsim.audio.decode.first_pass_windows)
 
     @classmethod
     def from_config(cls, cfg) -> DecodeSettings:
@@ -51,7 +52,20 @@ class DecodeSettings:
             window_seconds=float(cfg.window_seconds),
             max_seconds=float(cfg.max_seconds),
             soundfont=cfg.soundfont or None,
+            first_pass=cfg.analysis == "fast",
         )
+
+    def key(self) -> dict:
+        """What identifies these settings in a cache key (whole-track entries keep the key
+        they had before the first pass existed)."""
+        d = asdict(self)
+        if not self.first_pass:
+            del d["first_pass"]
+        else:  # which windows the first pass takes is part of what an entry holds
+            from musicsim.audio.decode import FIRST_PASS_MAX, FIRST_PASS_MIN, FIRST_PASS_SPACING
+
+            d["first_pass"] = [FIRST_PASS_SPACING, FIRST_PASS_MIN, FIRST_PASS_MAX]
+        return d
 
 
 @dataclass
@@ -97,7 +111,7 @@ def cache_key(path: str, size: int, mtime_ns: int, fe: FrontEnd, ds: DecodeSetti
         "size": int(size),
         "mtime_ns": int(mtime_ns),
         "frontend": frontend,
-        "decode": asdict(ds),
+        "decode": ds.key(),
     }
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:32]
 

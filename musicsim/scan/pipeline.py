@@ -10,7 +10,6 @@ one by one in a fresh process and the one that crashes again is recorded as a fa
 from __future__ import annotations
 
 import contextlib
-import multiprocessing as mp
 import os
 import sys
 import tempfile
@@ -55,6 +54,7 @@ class DecodeParams:
     window_seconds: float
     max_seconds: float
     soundfont: str | None
+    first_pass: bool = False
 
 
 def analyse_file(path: str, params: DecodeParams) -> dict:
@@ -113,6 +113,7 @@ def _analyse(path: str, params: DecodeParams) -> dict:
             window_seconds=params.window_seconds,
             max_seconds=params.max_seconds,
             soundfont=params.soundfont,
+            first_pass=params.first_pass,
         )
         tags["duration"] = dec.duration  # what was decoded, not what a header claims (issue 28)
         return {
@@ -142,10 +143,9 @@ def _analyse(path: str, params: DecodeParams) -> dict:
 
 
 def _context():
-    # forkserver: workers fork from a clean server process, never from this one with
-    # torch's thread pools running; spawn where forkserver does not exist.
-    method = "forkserver" if sys.platform.startswith("linux") else "spawn"
-    return mp.get_context(method)
+    from musicsim.workers import process_context  # forkserver with the decoding stack preloaded
+
+    return process_context()
 
 
 Handler = Callable[[FileEntry, dict], None]
@@ -244,6 +244,7 @@ def decode_params(cfg: Config, sr: int) -> DecodeParams:
         window_seconds=cfg.window_seconds,
         max_seconds=cfg.max_seconds,
         soundfont=cfg.soundfont or None,
+        first_pass=cfg.analysis == "fast",
     )
 
 

@@ -314,3 +314,32 @@ def test_synth_is_deterministic_and_families_differ():
     for i, (family, profile) in enumerate(items):
         dists = [(np.linalg.norm(profile - other), fam) for j, (fam, other) in enumerate(items) if j != i]
         assert min(dists)[1] == family  # every variant's nearest neighbour is its own family
+
+
+def test_first_pass_takes_windows_by_length_and_reads_them_exactly(long_flac):
+    path, audio = long_flac  # 60 s: more than the fewest windows cover
+    w = 3.0
+    n = decode.first_pass_windows(60.0, w)
+    assert n * w < 60.0
+    dec = decode_for_analysis(path, window_seconds=w, first_pass=True)
+    assert len(dec.chunks) == n and dec.duration == pytest.approx(60.0)
+    assert dec.starts == pytest.approx(decode.window_starts(60.0, n, w))
+    assert dec.starts[0] == 0.0 and dec.starts[-1] + w == pytest.approx(60.0)
+    for start, chunk in zip(dec.starts, dec.chunks, strict=True):
+        i = int(round(start * 22050))
+        assert len(chunk) == int(w * 22050)
+        np.testing.assert_allclose(chunk, audio[i : i + len(chunk)], atol=2e-4)
+    # the full analysis of the same file: one chunk, every sample
+    assert len(decode_for_analysis(path, window_seconds=w).chunks) == 1
+
+
+def test_first_pass_window_count_grows_with_length_within_bounds():
+    counts = [decode.first_pass_windows(s, 3.0) for s in (30, 120, 180, 240, 600, 36000)]
+    assert counts == sorted(counts)
+    assert counts[0] == decode.FIRST_PASS_MIN and counts[-1] == decode.FIRST_PASS_MAX
+
+
+def test_first_pass_decodes_a_short_track_whole(library):
+    path = next(iter(library))  # 4 s
+    dec = decode_for_analysis(path, window_seconds=3.0, first_pass=True)
+    assert len(dec.chunks) == 1 and abs(len(dec.chunks[0]) / 22050 - 4.0) < 0.1

@@ -55,3 +55,18 @@ def test_key_profile_of_a_c_major_scale():
     chroma[[0, 4, 7]] += 1.0
     assert estimate_key(chroma)[:2] == ("C", "major")
     assert estimate_key(np.ones(12)) == (None, None, None)
+
+
+def test_tempo_and_key_from_the_first_pass_windows():
+    """A long piece seen only through short windows (the first pass): evidence pooled per
+    window, so the seams between windows add no false beat."""
+    from musicsim.audio.decode import window_starts
+
+    y = piece(tempo=112.0, key="D", mode="major", timbre="flute", seconds=90, drums=True)
+    windows = [y[int(s * SR) : int(s * SR) + 3 * SR] for s in window_starts(90.0, 16, 3.0)]
+    d = compute(windows, SR)
+    assert _tempo_close(d.tempo, 112.0)
+    assert (d.key, d.mode) == ("D", "major")
+    whole = compute([y], SR)
+    assert abs(d.brightness - whole.brightness) < 0.15 * whole.brightness
+    assert abs(d.percussive - whole.percussive) < 0.1

@@ -1,0 +1,25 @@
+"""Worker processes for decoding: one way to start them, with what they need already imported.
+
+Workers never fork from a process that runs torch's threads or a GUI: on Linux they fork from
+a *forkserver*, a clean process started once per session; elsewhere they are spawned. The
+forkserver imports the decoding stack once (:data:`PRELOAD`: libsndfile, soxr, mutagen,
+librosa's onset/chroma/decomposition modules, pyloudnorm, scipy's filters; about 1-2 s), so
+every worker forked from it starts with them loaded: a pool made for one watched file is ready
+at once instead of importing them again (docs/design.md, "Worker processes").
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import sys
+
+PRELOAD = ["musicsim.workers_preload"]
+
+
+def process_context():
+    """The multiprocessing context every decoding pool uses."""
+    if not sys.platform.startswith("linux"):
+        return mp.get_context("spawn")
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(PRELOAD)  # takes effect when the server starts (the first pool)
+    return ctx
