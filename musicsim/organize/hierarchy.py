@@ -136,8 +136,8 @@ def name_levels(
 ) -> dict[int, dict[int, str]]:
     """level -> group id -> name. From the members' shared tags as
     :func:`musicsim.organize.clusters.name_clusters` finds them; a group they do not name is
-    called after the descriptors that set it apart from the library ("slow, quiet, tonal"),
-    else "Cluster N". Names are unique within a level."""
+    called after the descriptors that set it apart from the rest of the library ("slow, quiet,
+    tonal"), else "Cluster N". Names are unique within a level."""
     from musicsim.organize.clusters import name_clusters
     from musicsim.organize.words import library_scales, standout
 
@@ -151,7 +151,8 @@ def name_levels(
             name = names[c]
             if name == f"Cluster {c}" and scales:
                 members = [descriptors[int(t)] for t in ids[labels == c] if int(t) in descriptors]
-                words = standout(members, scales)
+                rest = [descriptors[int(t)] for t in ids[labels != c] if int(t) in descriptors]
+                words = standout(members, scales, rest=rest)
                 name = ", ".join(words) if words else name
             taken[name.casefold()] = taken.get(name.casefold(), 0) + 1
             names[c] = name if taken[name.casefold()] == 1 else f"{name} {taken[name.casefold()]}"

@@ -116,16 +116,22 @@ def standout(
     group: Sequence[Mapping[str, object]],
     scales: Mapping[str, tuple[float, float]],
     *,
+    rest: Sequence[Mapping[str, object]] | None = None,
     words: int = 3,
     min_effect: float = 0.5,
 ) -> list[str]:
     """Up to ``words`` words for what sets ``group`` apart: the descriptors whose median in the
-    group lies farthest from the library's, in interquartile ranges (at least ``min_effect``)."""
+    group lies farthest from the median of the ``rest`` of the library (else the library's), in
+    the library's interquartile ranges (at least ``min_effect``). Against the rest, a group that
+    holds most of the library is still told from the others (music beside sound effects)."""
     effects = []
     for name, (med, spread) in scales.items():
         xs = [v for v in (_num(d.get(name)) for d in group) if v is not None]
         if len(xs) < max(1, len(group) // 2):
             continue
+        others = [v for v in (_num(d.get(name)) for d in rest or ()) if v is not None]
+        if len(others) >= 3:
+            med = float(np.median(others))
         effect = (float(np.median(xs)) - med) / spread
         if abs(effect) >= min_effect:
             effects.append((abs(effect), SCALES[name][effect > 0]))

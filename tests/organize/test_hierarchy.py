@@ -51,3 +51,15 @@ def test_names_from_tags_else_from_descriptors():
     assert len(set(names.values())) == len(names)
     tagged = name_levels(tree, lib.ids, lib.meta, desc)[tree.default]
     assert set(tagged.values()) == {f"Genre {f}" for f in range(len(FAMILY_SIZES))}
+
+
+def test_a_group_holding_most_of_the_library_is_named_against_the_rest():
+    from musicsim.organize.words import library_scales, standout
+
+    rng = np.random.default_rng(1)
+    music = [{"tempo": 120 + rng.normal(0, 8), "beat_clarity": 0.7 + rng.normal(0, 0.05)} for _ in range(80)]
+    effects = [{"tempo": 70 + rng.normal(0, 8), "beat_clarity": 0.2 + rng.normal(0, 0.05)} for _ in range(20)]
+    scales = library_scales(music + effects)
+    assert standout(music, scales) == []  # it is most of the library: its medians are the library's
+    assert standout(music, scales, rest=effects) == ["steady beat", "fast"]
+    assert standout(effects, scales, rest=music) == ["free-flowing", "slow"]
