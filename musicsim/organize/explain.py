@@ -200,8 +200,10 @@ def explain_outlier(
     :data:`OUTLIER_EFFECT` of the library's spread (at most two: "quieter (-31 vs -18 LUFS)"),
     and the part of its sound farthest from the group's centre.
 
-    Example: "unlike the rest of 'Ambient', its nearest group: faster (150 vs 82 BPM), louder
-    (-9 vs -21 LUFS); most different in its usual fine texture above about 2 kHz"."""
+    What sets it apart comes first (a table cuts the end off): "faster (150 vs 82 BPM), louder
+    (-9 vs -21 LUFS) than the rest of 'Ambient', its nearest group; most different in its usual
+    fine texture above about 2 kHz", or without a standout descriptor "most different from the
+    rest of 'Ambient', its nearest group, in ..."."""
     scales = library_scales(library)
     words = []
     for name, (_, spread) in scales.items():
@@ -216,11 +218,14 @@ def explain_outlier(
             shown = f" ({fmt.format(v)} vs {fmt.format(med)} {unit})" if fmt else ""
             words.append((abs(effect), (high if effect > 0 else low) + shown))
     said = ", ".join(w for _, w in sorted(words, reverse=True)[:2])
+    group_words = f"the rest of '{group_name}', its nearest group"
+    part = ""
     if parts:
         z = np.array([(float(_part_cos(x, centre, p)[0]) - m) / s for p, (m, s) in zip(parts, baseline)])
-        where = f"most different in {parts[int(np.argmin(z))].name}"
-        said = f"{said}; {where}" if said else where
-    return f"unlike the rest of '{group_name}', its nearest group: {said}" if said else ""
+        part = parts[int(np.argmin(z))].name
+    if said:
+        return f"{said} than {group_words}" + (f"; most different in {part}" if part else "")
+    return f"most different from {group_words}, in {part}" if part else ""
 
 
 def _f(v: object) -> float | None:

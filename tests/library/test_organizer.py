@@ -120,8 +120,8 @@ def test_duplicates_and_outliers(scanned):
         assert all({"cluster", "centroid_distance", "knn_distance"} <= set(r) for _, _, r in rows)
         names = set(lib.organizer.cluster_names().values())
         for _, _, r in rows:  # in words: the nearest group by name, then what sets the track apart
-            assert r["why"].startswith("unlike the rest of '") and r["why"].split("'")[1] in names, r["why"]
-            assert "most different in " in r["why"], r["why"]
+            assert " the rest of '" in r["why"] and r["why"].split("'")[1] in names, r["why"]
+            assert "its nearest group" in r["why"] and "most different " in r["why"], r["why"]
 
 
 def test_path_and_sort(scanned):
