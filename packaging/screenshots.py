@@ -83,6 +83,33 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{path}  {path.stat().st_size // 1024} KB")
         return path
 
+    def shot_with_tooltip(name: str, row: int) -> None:
+        """A screenshot with the Distance column's tooltip of ``row`` showing (it is a window of
+        its own: the screen is grabbed where the display has one)."""
+        from PySide6.QtWidgets import QToolTip  # noqa: TID251
+
+        from musicsim.gui.tablemodel import COL
+
+        table = win.ui.library_page.table
+        index = win.model.index(row, COL["distance"])
+        table.scrollTo(index)
+        at = table.viewport().mapToGlobal(table.visualRect(index).center())
+        QToolTip.showText(at, win.model.data(index, Qt.ItemDataRole.ToolTipRole), table.viewport())
+        pump(0.6)
+        screen = app.primaryScreen()
+        geo = win.frameGeometry()
+        grabbed = screen.grabWindow(0, geo.x(), geo.y(), geo.width(), geo.height()) if screen else None
+        if grabbed is None or grabbed.isNull() or app.platformName() == "offscreen":
+            grabbed = win.grab()  # no display to grab: the window alone, without the tooltip
+        path = out / name
+        grabbed.save(str(path), "PNG")
+        if path.stat().st_size > MAX_BYTES:
+            grabbed.toImage().convertToFormat(
+                QImage.Format.Format_Indexed8, Qt.ImageConversionFlag.ThresholdDither
+            ).save(str(path), "PNG")
+        QToolTip.hideText()
+        print(f"{path}  {path.stat().st_size // 1024} KB")
+
     events: dict[str, object] = {}
     win = MainWindow(db_path=tmp / "home" / "library.db", settings=SettingsStore(tmp / "settings.ini"))
     for sig in (
@@ -140,6 +167,29 @@ def main(argv: list[str] | None = None) -> int:
         cmap.hover_index = i
         cmap.update()
     shot("cluster-map.png")
+
+    # The same map at a coarse and at a fine level of the hierarchy (the slider; ids and colours
+    # stay with their tracks from one level to the next)
+    levels = win.organizing.levels.levels
+    if levels:
+        slider = win.ui.cluster_page.level_slider
+        slider.setValue(levels[0])
+        win.selection.select_tracks([])  # no lasso rings: the colours alone
+        pump(0.5)
+        shot("clusters-coarse.png")
+        slider.setValue(levels[min(len(levels) - 1, levels.index(win.organizing.levels.default) + 4)])
+        shot("clusters-fine.png")
+        slider.setValue(win.organizing.levels.default)
+
+    # Why a track is like the seed: the Distance column's tooltip, and the playlist view's line
+    # for the third track of the playlist
+    win.ui.tabs.setCurrentWidget(win.ui.library_page)
+    win.selection.select_tracks([seed])
+    panel = win.ui.playlist_panel
+    if panel.tracks.count() > 2:
+        panel.tracks.setCurrentRow(2)
+        wait(lambda: panel.why.text() != "" and win.runner.idle(), "the playlist's explanation")
+    shot_with_tooltip("explanation.png", 3)
 
     win.ui.tabs.setCurrentWidget(win.ui.outlier_panel)
     shot("outliers.png")

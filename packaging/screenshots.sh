@@ -4,8 +4,8 @@
 #   bash packaging/screenshots.sh [OUT_DIR] [--library DIR --seed TEXT --train-minutes M]
 # docs/screenshots/ shows the demo library (packaging/fetch_demo_library.sh DEMO):
 #   bash packaging/screenshots.sh docs/screenshots --library DEMO --seed Ride-A-Long --train-minutes 1
-# Writes first-run.png, library-similarity.png, cluster-map.png, outliers.png, duplicates.png,
-# training.png.
+# Writes first-run.png, library-similarity.png, cluster-map.png, clusters-coarse.png,
+# clusters-fine.png, explanation.png, outliers.png, duplicates.png, training.png.
 # Nothing outside OUT_DIR and a temporary folder is written (not your library, not your settings).
 set -euo pipefail
 cd "$(dirname "$0")/.."
