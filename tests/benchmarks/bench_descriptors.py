@@ -1,7 +1,7 @@
 """Musical descriptors: what they cost the scan, and how accurate they are.
 
     python tests/benchmarks/bench_descriptors.py cost LIBRARY [--rounds 1]
-    python tests/benchmarks/bench_descriptors.py accuracy [--midi MIDI_DIR] [--generated 48]
+    python tests/benchmarks/bench_descriptors.py accuracy [--midi MIDI_DIR] [--generated 48] [--seconds 60] [--first-pass]
     python tests/benchmarks/bench_descriptors.py loudness
 
 ``cost``: scans LIBRARY into fresh databases with and without descriptors (alternating, the
@@ -178,6 +178,21 @@ def _render(pm, seconds: float = 60.0) -> np.ndarray:
     return np.asarray(y[: int(seconds * SR)], dtype=np.float32)
 
 
+def _as_scanned(y: np.ndarray, first_pass: bool) -> list[np.ndarray]:
+    """The chunks a scan hands the descriptors: the rendering whole, or (``first_pass``) the
+    first pass's windows of it, placed as :func:`musicsim.audio.decode.decode_for_analysis`
+    places them."""
+    from musicsim.audio.decode import first_pass_windows, window_starts
+    from musicsim.config import Config
+
+    w = Config().window_seconds
+    total = len(y) / SR
+    n = first_pass_windows(total, w)
+    if not first_pass or total <= n * w:
+        return [y]
+    return [y[int(s * SR) : int(s * SR) + int(w * SR)] for s in window_starts(total, n, w)]
+
+
 def accuracy(args: argparse.Namespace) -> None:
     sources = [("generated (pretty_midi)", list(generated_midi(args.generated)))]
     if args.midi:
@@ -186,7 +201,7 @@ def accuracy(args: argparse.Namespace) -> None:
         t_exact = t_oct = 0
         keys: list[float] = []
         for name, pm, tempo, key in items:
-            d = compute([_render(pm)], SR)
+            d = compute(_as_scanned(_render(pm, args.seconds), args.first_pass), SR)
             t_exact += tempo_ok(d.tempo, tempo, octave=False)
             t_oct += tempo_ok(d.tempo, tempo, octave=True)
             est = (d.key, d.mode) if d.key and d.mode else None
@@ -242,6 +257,12 @@ def main() -> None:
     a = sub.add_parser("accuracy")
     a.add_argument("--midi", help="a folder of real MIDI files")
     a.add_argument("--generated", type=int, default=48)
+    a.add_argument("--seconds", type=float, default=60.0, help="render at most this much of each piece")
+    a.add_argument(
+        "--first-pass",
+        action="store_true",
+        help="describe the first pass's windows of each rendering, as a default scan does, not the whole",
+    )
     a.add_argument("-v", "--verbose", action="store_true")
     sub.add_parser("loudness")
     args = ap.parse_args()
