@@ -317,8 +317,8 @@ def test_synth_is_deterministic_and_families_differ():
 
 
 def test_first_pass_takes_windows_by_length_and_reads_them_exactly(long_flac):
-    path, audio = long_flac  # 60 s: more than the fewest windows cover
-    w = 3.0
+    path, audio = long_flac  # 60 s: more than the fewest 1-s windows cover, whatever the rule's bounds
+    w = 1.0
     n = decode.first_pass_windows(60.0, w)
     assert n * w < 60.0
     dec = decode_for_analysis(path, window_seconds=w, first_pass=True)
