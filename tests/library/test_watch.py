@@ -157,11 +157,19 @@ def test_unmounted_drive_is_missing_not_purged_and_comes_back_without_analysis(w
         assert _mount("--bind", str(disk), str(drive))
         reps = pump.until(lambda: all(status_of(lib, p) == "ok" for p in on_drive))
         assert [track(lib, p).id for p in on_drive] == ids and sum(r.analysed for r in reps) == 0
-        (drive / "new.wav").write_bytes(b"RIFF")  # the re-armed watch sees new files on the drive
+        # New files on the drive come in, whether the remount's own folder event got there
+        # before the folder check re-armed the watch on the mounted drive or after it.
+        new = tiny(disk / "new.wav", variant=5)
+        pump.until(lambda: status_of(lib, drive / new.name) == "ok")
+        assert sum(r.analysed for _, r in pump.reports) == 3
+        settled = time.monotonic() + 3 * pump.fw.health_seconds  # the folder check has run since
+        pump.until(lambda: time.monotonic() > settled)
+        later = tiny(drive / "later.wav", variant=6)  # the re-armed watch sees it by its events
         deadline = time.monotonic() + 10
         while pump.fw.pending() == 0 and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert pump.fw.pending() == 1
+        assert pump.fw.pending() >= 1 and pump.fw.mode == {str(root): "events"}
+        pump.until(lambda: status_of(lib, later) == "ok")
     finally:
         subprocess.run(["umount", str(drive)], capture_output=True)
 
