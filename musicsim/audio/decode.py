@@ -204,7 +204,7 @@ class _SndfileSource(_Source):
                 self._pos += len(block)
                 if len(block) == 0:
                     break
-                mono = np.ascontiguousarray(block.mean(axis=1) if block.shape[1] > 1 else block[:, 0])
+                mono = _mono(block)
                 check_samples(mono, self.path)
                 out.append(stream.resample_chunk(mono) if stream else mono)
                 if remaining is not None:
@@ -479,6 +479,14 @@ def first_pass_windows(duration: float, window_seconds: float) -> int:
     ``duration`` seconds (a track they would mostly cover is decoded whole instead)."""
     n = int(round(duration / FIRST_PASS_SPACING))
     return max(FIRST_PASS_MIN, min(FIRST_PASS_MAX, n))
+
+
+def _mono(block: np.ndarray) -> np.ndarray:
+    """The channels' mean of a ``[frames, channels]`` float32 block, contiguous. A matrix-vector
+    product: numpy's ``mean(axis=1)`` over two columns took as long as decoding them."""
+    if block.shape[1] == 1:
+        return np.ascontiguousarray(block[:, 0])
+    return block @ np.full(block.shape[1], 1.0 / block.shape[1], dtype=np.float32)
 
 
 def window_starts(total: float, n: int, window_seconds: float) -> list[float]:
