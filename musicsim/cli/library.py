@@ -74,10 +74,10 @@ def failures(lib: Library, args: argparse.Namespace) -> int:
 
 
 def purge(lib: Library, args: argparse.Namespace) -> int:
-    n = lib.purge()
+    done = lib.purge()
     removed, freed = lib.prune_mel_cache()
-    print(f"purged {n} missing tracks; removed {removed} stale log-Mel cache entries ({freed / 2**20:.1f} MB)")
-    for root in lib.unreachable_roots():
+    print(f"purged {done.count} missing tracks; removed {removed} stale log-Mel cache entries ({freed / 2**20:.1f} MB)")
+    for root in done.kept_roots:
         print(f"kept the tracks under {printable(root)}: the folder is not there now (an unmounted drive?)")
     return 0
 

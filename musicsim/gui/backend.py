@@ -276,8 +276,8 @@ class Backend:
     def purge(self) -> tuple[int, int, int, list[str]]:
         """(tracks forgotten, stale log-Mel cache entries removed, bytes freed, library folders
         not there now whose tracks were kept)."""
-        n = self.lib.purge()
-        return (n, *self.lib.prune_mel_cache(), self.lib.unreachable_roots())
+        done = self.lib.purge()
+        return (done.count, *self.lib.prune_mel_cache(), done.kept_roots)
 
     # --- organisation -----------------------------------------------------------------------
 

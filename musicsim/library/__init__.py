@@ -6,6 +6,6 @@ and its lock), ``scan`` (scan orchestration), ``organizing`` (playlists, cluster
 duplicates over stored vectors) and ``finetune`` (the library side of training).
 """
 
-from musicsim.library.facade import UNTRAINED_WARNING, Hit, Library
+from musicsim.library.facade import UNTRAINED_WARNING, Hit, Library, Purged
 
-__all__ = ["UNTRAINED_WARNING", "Hit", "Library"]
+__all__ = ["UNTRAINED_WARNING", "Hit", "Library", "Purged"]

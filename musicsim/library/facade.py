@@ -20,7 +20,7 @@ from musicsim.errors import NotFound
 from musicsim.jobs import CancelToken, ProgressFn
 from musicsim.library.index import IndexKeeper
 from musicsim.library.models import ModelRegistry
-from musicsim.scan.walker import exists
+from musicsim.scan.walker import exists, under
 from musicsim.store import repo
 from musicsim.store.db import Database
 from musicsim.store.schema import Failure, Model, Track
@@ -35,6 +35,15 @@ UNTRAINED_WARNING = (
     "the active model is untrained (seeded random weights): similarity is only a rough "
     "timbre match until a trained model is installed or `python -m trainer` is run"
 )
+
+
+@dataclass(frozen=True)
+class Purged:
+    """What :meth:`Library.purge` did: tracks forgotten, and the library folders not there now
+    (an unmounted drive) whose missing tracks it kept."""
+
+    count: int
+    kept_roots: list[str]
 
 
 @dataclass
@@ -184,20 +193,18 @@ class Library:
             roots = repo.roots(s)
         return [r for r in roots if not _reachable(r)]
 
-    def purge(self) -> int:
+    def purge(self) -> Purged:
         """Delete missing tracks (and their embeddings) and failures of files that are gone,
         except under a library folder that is not there now (:meth:`unreachable_roots`)."""
         self.db.require_writer()
-        away = [r.rstrip(os.sep) + os.sep for r in self.unreachable_roots()]
-
-        def keep(path: str) -> bool:
-            return any(path.startswith(r) for r in away)
-
+        away = self.unreachable_roots()
         with self.db.session() as s:
-            gone = repo.purge_missing(s, exists, keep)  # a very long path is not a missing one
+            gone = repo.purge_missing(
+                s, exists, lambda path: under(path, away)
+            )  # a very long path is not a missing one
         self.index.remove(gone)
         self.index.save()
-        return len(gone)
+        return Purged(len(gone), away)
 
     def prune_mel_cache(self) -> tuple[int, int]:
         """Delete log-Mel cache entries of files that are gone or changed since they were

@@ -20,7 +20,7 @@ from musicsim.errors import Cancelled
 from musicsim.jobs import CancelToken, ProgressFn, report
 from musicsim.melcache import ScanCacheWriter
 from musicsim.scan.pipeline import ScanReport, Tracker, run_pool
-from musicsim.scan.walker import FileEntry, normalise, walk
+from musicsim.scan.walker import FileEntry, normalise, under, walk
 from musicsim.store import repo
 
 if TYPE_CHECKING:
@@ -65,8 +65,7 @@ def mark_missing(db: Database, index: IndexKeeper, roots: list[str], seen: set[s
         known = repo.known_files(s)
         gone, back = [], []
         for path, (tid, _sz, _mt, status) in known.items():
-            under = any(path == r or path.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
-            if not under:
+            if not under(path, roots):
                 continue
             if path not in seen and status != "missing":
                 gone.append(tid)

@@ -35,6 +35,12 @@ def normalise(path: str | os.PathLike) -> str:
     return os.path.abspath(os.path.expanduser(os.fspath(path)))
 
 
+def under(path: str, roots: Iterable[str]) -> bool:
+    """Whether ``path`` is one of ``roots`` or inside one of them (by path, not by a prefix of a
+    name: ``/music2/a.mp3`` is not under ``/music``)."""
+    return any(path == r or path.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
+
+
 def exists(path: str) -> bool:
     """Whether ``path`` exists; True when that cannot be told (a permission, an I/O error), so
     nothing is forgotten on a doubt. A path longer than the system's limit (``ENAMETOOLONG``,

@@ -25,7 +25,8 @@ def test_purge_keeps_tracks_of_an_unmounted_folder(tmp_path):
         rep = lib.scan([str(here), str(drive)])
         assert rep.missing == 4
         assert lib.unreachable_roots() == [str(drive)]
-        assert lib.purge() == 1  # only the deleted file
+        done = lib.purge()
+        assert done.count == 1 and done.kept_roots == [str(drive)]  # only the deleted file
         left = {t.path for t in lib.tracks(status="missing")}
         assert left == {str(drive / f"{n}.wav") for n in "cde"}
         drive.rmdir()
@@ -44,5 +45,20 @@ def test_purge_forgets_tracks_of_a_folder_that_is_there(tmp_path):
         for n in "ab":
             (root / f"{n}.wav").unlink()
         lib.scan([str(root)])
-        assert lib.purge() == 2
+        assert lib.purge().count == 2
         assert len(lib.tracks()) == 1
+
+
+def test_purge_keeps_only_what_is_under_the_unreachable_folder(tmp_path):
+    """A folder named like the unplugged one (music2 beside music) is not under it."""
+    gone, beside = tmp_path / "music", tmp_path / "music2"
+    _library(gone, ["a"])
+    _library(beside, ["b", "c"])
+    with Library(tmp_path / "lib.db") as lib:
+        lib.scan([str(gone), str(beside)])
+        shutil.rmtree(gone)
+        (beside / "b.wav").unlink()
+        lib.scan([str(gone), str(beside)])
+        done = lib.purge()
+        assert done.count == 1 and done.kept_roots == [str(gone)]
+        assert {t.path for t in lib.tracks(status="missing")} == {str(gone / "a.wav")}

@@ -51,7 +51,7 @@ def test_scan_rescan_change_delete_purge(family_library, tmp_path):
         assert status["missing"] == 1 and status["indexed"] == status["tracks"]
         gone_id = next(t.id for t in lib.tracks(status="missing"))
         assert gone_id not in lib.index.ann().live_ids()
-        assert lib.purge() == 1
+        assert lib.purge().count == 1
         assert lib.status()["missing"] == 0
     after = _hashes(root)
     del before[gone], before[changed]
