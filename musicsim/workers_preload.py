@@ -16,16 +16,6 @@ import musicsim.audio.tags  # noqa: F401
 from musicsim.audio.descriptors import compute
 
 
-def _one_thread() -> None:
-    """One BLAS thread per worker: the workers are already one per core."""
-    try:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(1)
-    except Exception:  # noqa: BLE001 - without threadpoolctl the libraries' defaults stand
-        pass
-
-
 def _warm() -> None:
     sr = 22050
     t = np.arange(4 * sr, dtype=np.float32) / sr
@@ -37,5 +27,4 @@ def _warm() -> None:
         pass
 
 
-_one_thread()
 _warm()

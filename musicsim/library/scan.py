@@ -19,7 +19,7 @@ import numpy as np
 from musicsim.errors import Cancelled
 from musicsim.jobs import CancelToken, ProgressFn, report
 from musicsim.melcache import ScanCacheWriter
-from musicsim.scan.pipeline import ScanReport, Tracker, run_pool
+from musicsim.scan.pipeline import ScanReport, Tracker, pool_workers, run_pool
 from musicsim.scan.walker import FileEntry, normalise, under, walk
 from musicsim.store import repo
 
@@ -136,7 +136,8 @@ def scan(
 
     try:
         if embedder is not None:
-            run_pool(todo, config, embedder.fe.sr, handle, cancel)
+            with embedder.sharing_cores(pool_workers(config, len(todo))):
+                run_pool(todo, config, embedder.fe.sr, handle, cancel)
     except Cancelled:
         rep.cancelled = True
     finally:

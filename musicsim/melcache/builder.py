@@ -72,6 +72,12 @@ def _context():
     return process_context()
 
 
+def init_worker() -> None:
+    from musicsim.workers import init_worker as init
+
+    init()
+
+
 @dataclass
 class _Build:
     """One build's bookkeeping: what was found or failed, and how many frames were found."""
@@ -197,7 +203,7 @@ class MelCache(MelStore):
     def _decode_pooled(self, todo: list[str], run: _Build, n: int, cancel: CancelToken | None) -> None:
         queue = list(reversed(todo))
         solo: list[str] = []  # files in flight when a worker died: retried one at a time
-        pool = ProcessPoolExecutor(max_workers=n, mp_context=_context())
+        pool = ProcessPoolExecutor(max_workers=n, mp_context=_context(), initializer=init_worker)
         inflight: dict = {}
         try:
             while queue or inflight or solo:
@@ -217,7 +223,7 @@ class MelCache(MelStore):
                     solo.extend(p for p, _ in inflight.values())
                     inflight.clear()
                     pool.shutdown(wait=False, cancel_futures=True)
-                    pool = ProcessPoolExecutor(max_workers=n, mp_context=_context())
+                    pool = ProcessPoolExecutor(max_workers=n, mp_context=_context(), initializer=init_worker)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import os
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -35,6 +37,21 @@ def device_name(device: torch.device) -> str:
 
 class Embedder:
     """Turns decoded chunks of one track into segment vectors and a track vector."""
+
+    @contextlib.contextmanager
+    def sharing_cores(self, busy: int) -> Iterator[None]:
+        """While ``busy`` cores are taken by other processes (the scan's decode workers), the
+        model's CPU threads use only the rest, at least one. Torch's threads spinning beside the
+        workers slowed a first-pass scan by a quarter on two cores (docs/benchmarks.md)."""
+        if self.device.type != "cpu":
+            yield
+            return
+        prev = torch.get_num_threads()
+        torch.set_num_threads(max(1, min(prev, (os.cpu_count() or 1) - busy)))
+        try:
+            yield
+        finally:
+            torch.set_num_threads(prev)
 
     def __init__(self, loaded: LoadedModel, *, device: str = "auto", batch_size: int = 64) -> None:
         self.loaded = loaded

@@ -167,7 +167,9 @@ class DecodePool:
         self.pool = self._new_pool(workers)
 
     def _new_pool(self, n: int) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(max_workers=n, mp_context=_context())
+        from musicsim.workers import init_worker
+
+        return ProcessPoolExecutor(max_workers=n, mp_context=_context(), initializer=init_worker)
 
     def run(self, files: list[FileEntry], handle: Handler, cancel: CancelToken | None) -> None:
         queue = list(reversed(files))
@@ -248,9 +250,14 @@ def decode_params(cfg: Config, sr: int) -> DecodeParams:
     )
 
 
+def pool_workers(cfg: Config, files: int) -> int:
+    """How many decode processes a scan of ``files`` files starts."""
+    return min(cfg.effective_workers(), max(1, files))
+
+
 def run_pool(files: list[FileEntry], cfg: Config, sr: int, handle: Handler, cancel: CancelToken | None) -> None:
     """Decode ``files`` with worker processes and pass each result to ``handle`` as it is ready."""
-    workers = min(cfg.effective_workers(), max(1, len(files)))
+    workers = pool_workers(cfg, len(files))
     pool = DecodePool(workers, decode_params(cfg, sr), timeout=cfg.decode_timeout)
     try:
         pool.run(files, handle, cancel)

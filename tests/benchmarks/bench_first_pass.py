@@ -16,14 +16,13 @@ For each folder, on the same files and the same cores, one after the other:
 
 Prints tracks/hour and times real time for each, the ratios the first pass must reach
 (at least 2x the full decode; at least 1.25x Musly per core) and the peak memory of each
-step, all processes together (proportional set size, sampled every 0.1 s, so shared pages
+step, all processes together (proportional set size, sampled every 0.5 s, so shared pages
 count once). Make a test library of generated songs with ``first_pass_library.py``.
 """
 
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import os
 import sys
 import tempfile
@@ -35,12 +34,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from musicsim.audio.sniff import AUDIO_EXTENSIONS, MIDI_EXTENSIONS  # noqa: E402
+from musicsim.workers import init_worker, process_context  # noqa: E402
 
 
 class MemorySampler:
     """Peak total proportional set size (MB) of this process and all its descendants."""
 
-    def __init__(self, interval: float = 0.1) -> None:
+    def __init__(self, interval: float = 0.5) -> None:
+        # Reading smaps_rollup walks every mapping of each process under its memory-map lock:
+        # every 0.1 s it slowed the scan it measured.
         self.interval, self.peak, self._stop = interval, 0.0, threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -110,7 +112,7 @@ def timed_map(fn, files: list[str], workers: int) -> tuple[float, float, float]:
     """(seconds, audio seconds, peak MB) of ``fn`` over ``files`` in ``workers`` processes."""
     with MemorySampler() as mem:
         t0 = time.perf_counter()
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("forkserver")) as pool:
+        with ProcessPoolExecutor(workers, mp_context=process_context(), initializer=init_worker) as pool:
             audio = sum(pool.map(fn, files, chunksize=4))
         wall = time.perf_counter() - t0
     return wall, audio, mem.peak

@@ -77,6 +77,25 @@ def test_embedder_track_vector():
     assert best_device("cpu").type == "cpu"
 
 
+def test_embedder_leaves_the_scan_workers_their_cores(monkeypatch):
+    import os
+
+    import torch
+
+    emb = Embedder(untrained_model(ModelConfig(width=8, embed_dim=16)), device="cpu")
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    before = torch.get_num_threads()
+    torch.set_num_threads(8)
+    try:
+        with emb.sharing_cores(6):
+            assert torch.get_num_threads() == 2
+        with emb.sharing_cores(8):
+            assert torch.get_num_threads() == 1  # never none
+        assert torch.get_num_threads() == 8
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_meanstd_pooling_config_checksum_and_vectors(tmp_path):
     cfg = ModelConfig(width=8, embed_dim=16, pooling="meanstd")
     assert cfg.track_dim == 32 and ModelConfig(width=8, embed_dim=16).track_dim == 16

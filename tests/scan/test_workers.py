@@ -16,3 +16,19 @@ def _what_is_loaded() -> tuple[bool, bool]:
 def test_a_new_worker_has_the_decoding_stack_loaded():
     with ProcessPoolExecutor(1, mp_context=process_context()) as pool:
         assert pool.submit(_what_is_loaded).result(timeout=120) == (True, True)
+
+
+def _blas_threads() -> list[int]:
+    from threadpoolctl import threadpool_info
+
+    return [p["num_threads"] for p in threadpool_info() if p.get("user_api") == "blas"]
+
+
+def test_a_decode_worker_keeps_blas_to_one_thread():
+    from musicsim.workers import init_worker
+
+    # A plain pool (as if another part of the program had started the forkserver without
+    # musicsim's preload) still gets one BLAS thread per worker from the initializer.
+    with ProcessPoolExecutor(1, mp_context=process_context(), initializer=init_worker) as pool:
+        threads = pool.submit(_blas_threads).result(timeout=120)
+    assert threads and all(n == 1 for n in threads)
