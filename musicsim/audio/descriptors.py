@@ -123,13 +123,15 @@ def _spectral(pieces: list[np.ndarray], sr: int) -> dict:
         Ss.append(S)
         if len(y) >= 4 * _N_FFT:
             tonal = (np.abs(librosa.stft(y, n_fft=4 * _N_FFT, hop_length=4 * _HOP)) ** 2).astype(np.float32)
-            chromas.append(librosa.util.normalize(_bank("chroma", sr) @ tonal, norm=np.inf, axis=0))  # as chroma_stft
+            chromas.append(_max_normalised(_bank("chroma", sr) @ tonal))  # as chroma_stft
     total = harm_sum + perc_sum
     percussive = perc_sum / total if total > 0 else None
     tempo, clarity = _tempo(envs, sr)
     S = np.concatenate(Ss, axis=1)
-    centroid = librosa.feature.spectral_centroid(S=S, sr=sr, n_fft=_N_FFT)[0]
     energy = S.sum(axis=0)
+    # The spectral centroid as librosa's spectral_centroid computes it (each frame's magnitude
+    # spectrum as weights over the bin frequencies), as one matrix product.
+    centroid = (librosa.fft_frequencies(sr=sr, n_fft=_N_FFT).astype(np.float32) @ S) / np.maximum(energy, _TINY)
     voiced = centroid[energy > 1e-3 * energy.max()] if energy.max() > 0 else centroid
     chroma_mean = np.concatenate(chromas, axis=1).mean(axis=1) if chromas else np.zeros(12)
     key, mode, conf = estimate_key(chroma_mean)
@@ -142,6 +144,16 @@ def _spectral(pieces: list[np.ndarray], sr: int) -> dict:
         "brightness": round(float(np.median(voiced)), 1) if voiced.size else None,
         "percussive": round(percussive, 4) if percussive is not None else None,
     }
+
+
+_TINY = np.finfo(np.float32).tiny
+
+
+def _max_normalised(C: np.ndarray) -> np.ndarray:
+    """Each column divided by its largest value, as ``librosa.util.normalize(C, norm=np.inf,
+    axis=0)`` does (a silent column stays as it is), without its per-call checks."""
+    peak = C.max(axis=0, keepdims=True)
+    return C / np.where(peak < _TINY, np.float32(1.0), peak)
 
 
 @functools.lru_cache(maxsize=8)
@@ -223,6 +235,19 @@ def estimate_key(chroma: np.ndarray) -> tuple[str | None, str | None, float | No
     return PITCHES[int(best[1])], ("major", "minor")[int(best[0])], round(conf, 3)
 
 
+@functools.lru_cache(maxsize=4)
+def _k_weighting(sr: int) -> tuple[np.ndarray, float]:
+    """pyloudnorm's BS.1770 K-weighting filters at ``sr`` as float32 second-order sections,
+    and their pass-band gain (designed once per rate)."""
+    import pyloudnorm
+    from scipy.signal import tf2sos
+
+    meter = pyloudnorm.Meter(sr)
+    sos = np.vstack([tf2sos(f.b, f.a) for f in meter._filters.values()])  # the meter's own K-weighting
+    gain = float(np.prod([f.passband_gain for f in meter._filters.values()]))
+    return sos.astype(np.float32), gain
+
+
 def loudness(y: np.ndarray, sr: int) -> tuple[float | None, float | None]:
     """(integrated loudness in LUFS, loudness range in LU) of a mono signal; None when silent or short.
 
@@ -234,16 +259,13 @@ def loudness(y: np.ndarray, sr: int) -> tuple[float | None, float | None]:
     loudness every second, gated at -70 LUFS and 20 LU below their mean, 95th minus 10th
     percentile.
     """
-    import pyloudnorm
-    from scipy.signal import sosfilt, tf2sos
+    from scipy.signal import sosfilt
 
     step = int(round(0.1 * sr))
     if y.size < 4 * step + 1:
         return None, None
-    meter = pyloudnorm.Meter(sr)
-    sos = np.vstack([tf2sos(f.b, f.a) for f in meter._filters.values()])  # the meter's own K-weighting
-    gain = float(np.prod([f.passband_gain for f in meter._filters.values()]))
-    k = sosfilt(sos.astype(np.float32), np.asarray(y, np.float32)) * np.float32(gain)
+    sos, gain = _k_weighting(sr)
+    k = sosfilt(sos, np.asarray(y, np.float32)) * np.float32(gain)
     sq = np.square(k)
     sq = np.pad(sq, (0, -sq.size % step))
     steps = sq.reshape(-1, step).sum(axis=1, dtype=np.float64)

@@ -5,7 +5,7 @@ badly) or describe only the first of several streams (MP3 files joined with ``ca
 Ogg). These cheap scans let the decoder decide whether libsndfile's idea of a file can be
 trusted, or whether ffmpeg must decode it to the end:
 
-- :func:`scan_mpeg` walks every MPEG audio frame header of an MP3 (tens of milliseconds for a
+- :func:`scan_mpeg` walks every MPEG audio frame header of an MP3 (a few milliseconds for a
   5-minute file) and adds up the frames' durations;
 - :func:`ogg_is_chained` finds an Ogg stream that starts after another ended;
 - :func:`codec_label` names the codec a WAV or AIFF-C header declares, for a precise reason.
@@ -93,32 +93,49 @@ def scan_mpeg(path: str | os.PathLike) -> MpegScan | None:
         return None
 
 
+_INFO_TAGS = (b"Xing", b"Info")
+
+
+def _tag_offset(version: int, layer: int, mono: bool) -> int:
+    """Where a Xing/Info tag starts in a Layer III frame: right after the side information,
+    whose size depends on the version and on mono or not (0: not Layer III)."""
+    if layer != 3:
+        return 0
+    return 4 + ((17 if mono else 32) if version == 3 else (9 if mono else 17))
+
+
+def _loose_info(data, i: int) -> bool:
+    """A Xing/Info tag anywhere in the first 40 bytes of a frame (not Layer III)."""
+    return data.find(b"Xing", i + 4, i + 40) >= 0 or data.find(b"Info", i + 4, i + 40) >= 0
+
+
 def _walk(data, n: int) -> MpegScan:
     scan = MpegScan()
     i = _id3_size(data, 0) if data[:3] == b"ID3" else 0
     in_sync = False  # the previous frame ended where this one starts
     seconds = 0.0
-    headers: dict[int, tuple[int, int, int, int] | None] = {}  # parsed once per distinct header
+    headers: dict[int, tuple[int, int, int, int, int] | None] = {}  # parsed once per distinct header
     counted: dict[tuple[int, int, int], int] = {}  # (version, layer, rate) -> audio frames
     while i + 4 <= n:
         if data[i] == 0xFF and data[i + 1] & 0xE0 == 0xE0:
-            key = data[i + 1] << 8 | data[i + 2]
+            key = data[i + 1] << 10 | data[i + 2] << 2 | data[i + 3] >> 6  # the channel mode too
             if key in headers:
                 h = headers[key]
             else:
-                h = headers[key] = _header(data[i + 1], data[i + 2], data[i + 3])
+                p = _header(data[i + 1], data[i + 2], data[i + 3])
+                h = headers[key] = None if p is None else (*p, _tag_offset(p[0], p[1], data[i + 3] >= 0xC0))
             if h is not None:
-                version, layer, rate, length = h
+                version, layer, rate, length, tag_at = h
                 nxt = i + length
                 # Out of sync, a frame counts only when the next one follows it (or the file ends).
                 if in_sync or nxt + 2 > n or (data[nxt] == 0xFF and data[nxt + 1] & 0xE0 == 0xE0):
                     if nxt > n:
                         break  # a frame cut by the end of the file: no audio in it
-                    if (
-                        data.find(b"Xing", i + 4, i + 40) >= 0
-                        or data.find(b"Info", i + 4, i + 40) >= 0
-                        or (data[i + 36 : i + 40] == b"VBRI")
-                    ):
+                    # A Xing/Info/VBRI header frame, not audio: for Layer III one comparison at
+                    # the tag's place (searching 36 bytes twice cost a third of the walk).
+                    if (data[i + tag_at : i + tag_at + 4] in _INFO_TAGS if tag_at else _loose_info(data, i)) or data[
+                        i + 36 : i + 40
+                    ] == b"VBRI":
                         scan.info_frames += 1
                     else:
                         k = (version, layer, rate)

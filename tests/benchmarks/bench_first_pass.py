@@ -11,7 +11,7 @@ For each folder, on the same files and the same cores, one after the other:
   settings (``analysis = fast``), workers as ``--workers`` (default one per core);
 * **full analysis** (``--full``): the same scan with ``analysis = full``;
 * **Musly** (``pymusly``, when installed: ``pip install pymusly``): its excerpt mode (30 s from
-  the middle of each track, the Musly command line's default) with the ``timbre`` method,
+  the middle of each track, the Musly command line's default) and its whole-track mode, with the ``timbre`` method,
   one process per core, each with its own jukebox.
 
 Prints tracks/hour and times real time for each, the ratios the first pass must reach
@@ -23,6 +23,7 @@ count once). Make a test library of generated songs with ``first_pass_library.py
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import tempfile
@@ -121,15 +122,19 @@ def timed_map(fn, files: list[str], workers: int) -> tuple[float, float, float]:
 _JUKEBOX = None
 
 
-def _musly_one(path: str) -> float:
+def _musly_one(path: str, excerpt: float = 30.0) -> float:
+    """1.0 when Musly analysed ``path`` (``excerpt`` seconds; 0: the whole track), else 0.0."""
     global _JUKEBOX
     import pymusly
 
     if _JUKEBOX is None:
         pymusly.set_musly_loglevel(0)
         _JUKEBOX = pymusly.MuslyJukebox("timbre")
-    _JUKEBOX.track_from_audiofile(path, 30.0, -48.0)  # musly's own defaults: 30 s, centred, from 48 s
-    return 0.0
+    try:
+        _JUKEBOX.track_from_audiofile(path, excerpt, -48.0)  # musly's own defaults: 30 s, centred, from 48 s
+    except pymusly.MuslyError:  # e.g. a sound effect shorter than Musly's analysis frame
+        return 0.0
+    return 1.0
 
 
 def scan(folder: str, analysis: str, workers: int) -> tuple[float, object, float]:
@@ -148,8 +153,11 @@ def scan(folder: str, analysis: str, workers: int) -> tuple[float, object, float
 
 
 def music_files(folder: str) -> list[str]:
+    """The files a scan of ``folder`` analyses (the scanner's own walk: hidden folders skipped)."""
+    from musicsim.scan.walker import walk
+
     exts = AUDIO_EXTENSIONS | MIDI_EXTENSIONS
-    return sorted(str(p) for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in exts)
+    return sorted(e.path for e in walk([folder]) if Path(e.path).suffix.lower() in exts)
 
 
 def bench_folder(folder: str, cores: int, musly: bool, full: bool) -> None:
@@ -175,13 +183,21 @@ def bench_folder(folder: str, cores: int, musly: bool, full: bool) -> None:
     stages = {k: round(v / max(rep.analysed, 1) * 1000) for k, v in rep.stage_seconds.items()}
     if musly:
         audio_files = [f for f in files if Path(f).suffix.lower() in AUDIO_EXTENSIONS]
-        wall, _, peak = timed_map(_musly_one, audio_files, cores)
-        row("Musly excerpt mode (30 s)", wall, len(audio_files), peak)
+        for name, excerpt in (("Musly excerpt mode (30 s)", 30.0), ("Musly whole track", 0.0)):
+            wall, done, peak = timed_map(functools.partial(_musly_one, excerpt=excerpt), audio_files, cores)
+            row(name, wall, len(audio_files), peak)
+            if done < len(audio_files):
+                print(f"  Musly could not analyse {len(audio_files) - int(done)} of them (counted as done)")
     if full:
         wall, rep_full, peak = scan(folder, "full", cores)
         row("musicsim full analysis", wall, rep_full.analysed, peak)
     fp = rows["musicsim first pass"][1] / rows["musicsim first pass"][0]
-    for name in ("full decode (native rate)", "full decode, librosa.load at 22.05 kHz", "Musly excerpt mode (30 s)"):
+    for name in (
+        "full decode (native rate)",
+        "full decode, librosa.load at 22.05 kHz",
+        "Musly excerpt mode (30 s)",
+        "Musly whole track",
+    ):
         if name in rows:
             print(f"first pass / {name}: {fp / (rows[name][1] / rows[name][0]):.2f}x (tracks per second)")
     print(f"first pass stages, ms per track (decode summed over workers): {stages}")
