@@ -116,7 +116,7 @@ def _spectral(pieces: list[np.ndarray], sr: int) -> dict:
     for y in pieces:
         S = np.abs(librosa.stft(y, n_fft=_N_FFT, hop_length=_HOP)).astype(np.float32)
         mel = _bank("mel", sr) @ (S * S)  # librosa's filterbanks, applied by one matrix product
-        harm, perc = librosa.decompose.hpss(mel, kernel_size=9)
+        harm, perc = _hpss(mel, 9)
         harm_sum += float(harm.sum())
         perc_sum += float(perc.sum())
         envs.append(librosa.onset.onset_strength(S=librosa.power_to_db(mel), sr=sr, hop_length=_HOP))
@@ -147,6 +147,28 @@ def _spectral(pieces: list[np.ndarray], sr: int) -> dict:
 
 
 _TINY = np.finfo(np.float32).tiny
+
+
+def _median(S: np.ndarray, k: int, axis: int) -> np.ndarray:
+    """``scipy.ndimage.median_filter`` of size ``k`` along ``axis`` (mode "reflect"), the same
+    values, by partitioning sliding windows: scipy's rank filter took a third of the descriptors' time."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    pad = [(0, 0)] * S.ndim
+    pad[axis] = (k // 2, k // 2)
+    windows = sliding_window_view(np.pad(S, pad, mode="symmetric"), k, axis=axis)
+    return np.partition(windows, k // 2, axis=-1)[..., k // 2]
+
+
+def _hpss(S: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``librosa.decompose.hpss(S, kernel_size=k)`` for a magnitude or power spectrogram (its
+    median filters, then its soft masks of power 2), with :func:`_median`."""
+    import librosa
+
+    harm, perc = _median(S, k, axis=-1), _median(S, k, axis=-2)
+    mask_harm = librosa.util.softmask(harm, perc, power=2, split_zeros=True)
+    mask_perc = librosa.util.softmask(perc, harm, power=2, split_zeros=True)
+    return S * mask_harm, S * mask_perc
 
 
 def _max_normalised(C: np.ndarray) -> np.ndarray:
