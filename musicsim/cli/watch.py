@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -17,6 +18,24 @@ if TYPE_CHECKING:
 
 def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="*", metavar="PATH", help="folders to watch (default: the library's folders)")
+
+
+def _stop_on_ctrl_c(stop: threading.Event, cancel: CancelToken):
+    """Ctrl+C sets ``stop`` and cancels the batch in progress (it ends between files, nothing
+    half-saved), instead of raising KeyboardInterrupt wherever the program happens to be (inside
+    watchdog's locks, a database transaction, a pool's shutdown). A second Ctrl+C interrupts at
+    once. Returns the handler to put back, or None off the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum, frame) -> None:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        stop.set()
+        cancel.cancel()
+
+    signal.signal(signal.SIGINT, handler)
+    return previous
 
 
 def watch(lib: Library, args: argparse.Namespace) -> int:
@@ -38,6 +57,7 @@ def watch(lib: Library, args: argparse.Namespace) -> int:
         for path, reason in rep.failures:
             print(f"  failed: {printable(path)}: {reason}", flush=True)
 
+    previous = _stop_on_ctrl_c(stop, cancel)
     try:
         run(
             lib,
@@ -49,10 +69,13 @@ def watch(lib: Library, args: argparse.Namespace) -> int:
             progress=bar,
             cancel=cancel,
         )
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # a second Ctrl+C, or the first one off the main thread
         cancel.cancel()
-        bar.close()
-        print("stopped watching; finished tracks are saved")
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    bar.close()
+    print("stopped watching; finished tracks are saved")
     return 0
 
 

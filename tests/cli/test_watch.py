@@ -6,7 +6,10 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+
+import pytest
 
 from musicsim.cli import main
 from musicsim.library import Library
@@ -48,3 +51,20 @@ def test_watch_makes_a_new_file_searchable_and_stops_on_ctrl_c(tmp_path):
 def test_watch_without_folders_is_a_usage_error(tmp_path, capsys):
     assert main(["--db", str(tmp_path / "lib.db"), "watch"]) == 2
     assert "no folders" in capsys.readouterr().err
+
+
+def test_ctrl_c_stops_the_watch_between_batches_and_a_second_one_interrupts():
+    from musicsim.cli.watch import _stop_on_ctrl_c
+    from musicsim.jobs import CancelToken
+
+    stop, cancel = threading.Event(), CancelToken()
+    before = signal.getsignal(signal.SIGINT)
+    previous = _stop_on_ctrl_c(stop, cancel)
+    try:
+        signal.raise_signal(signal.SIGINT)  # the first: no exception wherever the program is
+        assert stop.is_set() and cancel.cancelled
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)  # the second: at once
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert signal.getsignal(signal.SIGINT) is before
