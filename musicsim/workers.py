@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import sys
+from concurrent.futures import ProcessPoolExecutor
 
 PRELOAD = ["musicsim.workers_preload"]
 
@@ -36,3 +37,9 @@ def process_context():
     ctx = mp.get_context("forkserver")
     ctx.set_forkserver_preload(PRELOAD)  # takes effect when the server starts (the first pool)
     return ctx
+
+
+def decode_pool(workers: int) -> ProcessPoolExecutor:
+    """A pool of ``workers`` decoding processes: from :func:`process_context`, each started by
+    :func:`init_worker`. Every decoding pool is made here, so none forgets either."""
+    return ProcessPoolExecutor(max_workers=workers, mp_context=process_context(), initializer=init_worker)

@@ -133,9 +133,8 @@ def _walk(data, n: int) -> MpegScan:
                         break  # a frame cut by the end of the file: no audio in it
                     # A Xing/Info/VBRI header frame, not audio: for Layer III one comparison at
                     # the tag's place (searching 36 bytes twice cost a third of the walk).
-                    if (data[i + tag_at : i + tag_at + 4] in _INFO_TAGS if tag_at else _loose_info(data, i)) or data[
-                        i + 36 : i + 40
-                    ] == b"VBRI":
+                    tagged = data[i + tag_at : i + tag_at + 4] in _INFO_TAGS if tag_at else _loose_info(data, i)
+                    if tagged or data[i + 36 : i + 40] == b"VBRI":
                         scan.info_frames += 1
                     else:
                         k = (version, layer, rate)

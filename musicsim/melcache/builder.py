@@ -66,16 +66,10 @@ def mels_of_chunks(chunks: list[np.ndarray], logmel: LogMel) -> list[np.ndarray]
     return out
 
 
-def _context():
-    from musicsim.workers import process_context  # forkserver with the decoding stack preloaded
+def _pool(n: int) -> ProcessPoolExecutor:
+    from musicsim.workers import decode_pool  # forkserver with the decoding stack preloaded
 
-    return process_context()
-
-
-def init_worker() -> None:
-    from musicsim.workers import init_worker as init
-
-    init()
+    return decode_pool(n)
 
 
 @dataclass
@@ -203,7 +197,7 @@ class MelCache(MelStore):
     def _decode_pooled(self, todo: list[str], run: _Build, n: int, cancel: CancelToken | None) -> None:
         queue = list(reversed(todo))
         solo: list[str] = []  # files in flight when a worker died: retried one at a time
-        pool = ProcessPoolExecutor(max_workers=n, mp_context=_context(), initializer=init_worker)
+        pool = _pool(n)
         inflight: dict = {}
         try:
             while queue or inflight or solo:
@@ -223,7 +217,7 @@ class MelCache(MelStore):
                     solo.extend(p for p, _ in inflight.values())
                     inflight.clear()
                     pool.shutdown(wait=False, cancel_futures=True)
-                    pool = ProcessPoolExecutor(max_workers=n, mp_context=_context(), initializer=init_worker)
+                    pool = _pool(n)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 

@@ -142,12 +142,6 @@ def _analyse(path: str, params: DecodeParams) -> dict:
         }
 
 
-def _context():
-    from musicsim.workers import process_context  # forkserver with the decoding stack preloaded
-
-    return process_context()
-
-
 Handler = Callable[[FileEntry, dict], None]
 
 
@@ -167,9 +161,9 @@ class DecodePool:
         self.pool = self._new_pool(workers)
 
     def _new_pool(self, n: int) -> ProcessPoolExecutor:
-        from musicsim.workers import init_worker
+        from musicsim.workers import decode_pool  # forkserver with the decoding stack preloaded
 
-        return ProcessPoolExecutor(max_workers=n, mp_context=_context(), initializer=init_worker)
+        return decode_pool(n)
 
     def run(self, files: list[FileEntry], handle: Handler, cancel: CancelToken | None) -> None:
         queue = list(reversed(files))

@@ -29,13 +29,12 @@ import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from musicsim.audio.sniff import AUDIO_EXTENSIONS, MIDI_EXTENSIONS  # noqa: E402
-from musicsim.workers import init_worker, process_context  # noqa: E402
+from musicsim.workers import decode_pool  # noqa: E402
 
 
 class MemorySampler:
@@ -113,7 +112,7 @@ def timed_map(fn, files: list[str], workers: int) -> tuple[float, float, float]:
     """(seconds, audio seconds, peak MB) of ``fn`` over ``files`` in ``workers`` processes."""
     with MemorySampler() as mem:
         t0 = time.perf_counter()
-        with ProcessPoolExecutor(workers, mp_context=process_context(), initializer=init_worker) as pool:
+        with decode_pool(workers) as pool:
             audio = sum(pool.map(fn, files, chunksize=4))
         wall = time.perf_counter() - t0
     return wall, audio, mem.peak

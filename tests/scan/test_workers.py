@@ -25,10 +25,10 @@ def _blas_threads() -> list[int]:
 
 
 def test_a_decode_worker_keeps_blas_to_one_thread():
-    from musicsim.workers import init_worker
+    from musicsim.workers import decode_pool
 
-    # A plain pool (as if another part of the program had started the forkserver without
-    # musicsim's preload) still gets one BLAS thread per worker from the initializer.
-    with ProcessPoolExecutor(1, mp_context=process_context(), initializer=init_worker) as pool:
+    # The pool every decoding path uses: its initializer limits BLAS (the forkserver's preload
+    # does not, since a forkserver another part of the program started first has none).
+    with decode_pool(1) as pool:
         threads = pool.submit(_blas_threads).result(timeout=120)
     assert threads and all(n == 1 for n in threads)
