@@ -1,8 +1,8 @@
 """Musical descriptors: what they cost the scan, and how accurate they are.
 
     python tests/benchmarks/bench_descriptors.py cost LIBRARY [--rounds 1]
-    python tests/benchmarks/bench_descriptors.py accuracy [--midi MIDI_DIR] [--generated 48] [--seconds 60] [--first-pass]
-    python tests/benchmarks/bench_descriptors.py loudness
+    python tests/benchmarks/bench_descriptors.py accuracy [--midi MIDI_DIR] [--generated 48] [--seconds 60] [--first-pass] [--excerpt 20 12]
+    python tests/benchmarks/bench_descriptors.py loudness [--library LIBRARY]
 
 ``cost``: scans LIBRARY into fresh databases with and without descriptors (alternating, the
 same workers), and prints the wall time of each and the descriptors' own seconds summed over
@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from musicsim.audio.descriptors import PITCHES, compute  # noqa: E402
+from musicsim.audio.descriptors import EXCERPT_SECONDS, PITCHES, compute  # noqa: E402
 
 SR = 22050
 
@@ -174,7 +174,7 @@ def _render(pm, seconds: float = 60.0) -> np.ndarray:
     from musicsim.audio.midi import find_soundfont
 
     sf, _ = find_soundfont(None)
-    y = pm.fluidsynth(fs=SR, sf2_path=str(sf)) if sf else pm.synthesize(fs=SR)
+    y = pm.fluidsynth(fs=SR, synthesizer=str(sf)) if sf else pm.synthesize(fs=SR)  # as musicsim.audio.midi renders
     return np.asarray(y[: int(seconds * SR)], dtype=np.float32)
 
 
@@ -198,28 +198,34 @@ def accuracy(args: argparse.Namespace) -> None:
     if args.midi:
         sources.append((f"real MIDI ({args.midi})", list(real_midi(args.midi))))
     for title, items in sources:
-        t_exact = t_oct = 0
-        keys: list[float] = []
+        t_exact = dict.fromkeys(args.excerpt, 0)
+        t_oct = dict.fromkeys(args.excerpt, 0)
+        keys: dict[float, list[float]] = {e: [] for e in args.excerpt}
         for name, pm, tempo, key in items:
-            d = compute(_as_scanned(_render(pm, args.seconds), args.first_pass), SR)
-            t_exact += tempo_ok(d.tempo, tempo, octave=False)
-            t_oct += tempo_ok(d.tempo, tempo, octave=True)
-            est = (d.key, d.mode) if d.key and d.mode else None
-            if key is not None:
-                keys.append(mirex(est, key))
-            if args.verbose:
-                print(f"  {name}: tempo {tempo:.1f} -> {d.tempo}, key {key} -> {est}")
+            chunks = _as_scanned(_render(pm, args.seconds), args.first_pass)  # rendered once for every excerpt
+            for excerpt in args.excerpt:
+                d = compute(chunks, SR, excerpt_seconds=excerpt)
+                t_exact[excerpt] += tempo_ok(d.tempo, tempo, octave=False)
+                t_oct[excerpt] += tempo_ok(d.tempo, tempo, octave=True)
+                est = (d.key, d.mode) if d.key and d.mode else None
+                if key is not None:
+                    keys[excerpt].append(mirex(est, key))
+                if args.verbose:
+                    print(f"  {name} ({excerpt:g} s): tempo {tempo:.1f} -> {d.tempo}, key {key} -> {est}")
         n = len(items)
-        print(
-            f"{title}: {n} files; tempo within 4 %: {t_exact}/{n} = {t_exact / max(n, 1):.1%}, "
-            f"allowing octave errors: {t_oct}/{n} = {t_oct / max(n, 1):.1%}"
-        )
-        if keys:
-            exact = sum(k == 1.0 for k in keys)
+        for excerpt in args.excerpt:
+            a, b = t_exact[excerpt], t_oct[excerpt]
             print(
-                f"  key: MIREX weighted score {np.mean(keys):.3f} over {len(keys)} files with a key "
-                f"signature; exactly right {exact}/{len(keys)}"
+                f"{title}, {excerpt:g}-s excerpt: {n} files; tempo within 4 %: {a}/{n} = {a / max(n, 1):.1%}, "
+                f"allowing octave errors: {b}/{n} = {b / max(n, 1):.1%}"
             )
+            if keys[excerpt]:
+                k = keys[excerpt]
+                exact = sum(v == 1.0 for v in k)
+                print(
+                    f"  key: MIREX weighted score {np.mean(k):.3f} over {len(k)} files with a key "
+                    f"signature; exactly right {exact}/{len(k)}"
+                )
 
 
 def loudness_check(args: argparse.Namespace) -> None:
@@ -246,6 +252,42 @@ def loudness_check(args: argparse.Namespace) -> None:
         f"loudness: 10 generated signals from -40 to -9 LUFS: largest difference from pyloudnorm "
         f"{worst:.3f} LU, from the level set {worst_target:.3f} LU"
     )
+    if args.library:
+        _loudness_on_music(args.library)
+
+
+def _loudness_on_music(library: str) -> None:
+    """The scan's loudness (from the spectra of 100-ms steps, for 30 s or more) against BS.1770
+    by filtering every sample (pyloudnorm's K-weighting and gating), on each decoded track of
+    LIBRARY, whole."""
+    from scipy.signal import sosfilt
+
+    from musicsim.audio import descriptors as d
+    from musicsim.audio.decode import decode_for_analysis
+    from musicsim.scan.walker import walk
+
+    diffs = []
+    for entry in walk([library]):
+        try:
+            y = np.concatenate(decode_for_analysis(str(entry.path), sr=SR, windows=0, max_seconds=720.0).chunks)
+        except Exception as e:  # noqa: BLE001 - a file the benchmark cannot decode is skipped, and said
+            print(f"  skipped {entry.path}: {e}")
+            continue
+        if y.size < d._FILTER_BELOW * SR:
+            continue
+        ours, _ = d.loudness(y, SR)
+        step = int(0.1 * SR)
+        k = sosfilt(d._k_weighting(SR), y.astype(np.float64))
+        k = np.pad(k, (0, -k.size % step)).reshape(-1, step)
+        ref = d._gated((k * k).sum(axis=1), step, 4, int(np.round((y.size / SR - 0.4) / 0.1)) + 1, relative=-10.0)
+        if ours is not None and ref is not None:
+            diffs.append(abs(ours - ref))
+    if diffs:
+        v = np.array(diffs)
+        print(
+            f"loudness from spectra against filtering, {v.size} tracks of {library} (30 s or longer, whole): "
+            f"median {np.median(v):.3f} LU, 90th percentile {np.percentile(v, 90):.3f}, largest {v.max():.3f}"
+        )
 
 
 def main() -> None:
@@ -263,8 +305,16 @@ def main() -> None:
         action="store_true",
         help="describe the first pass's windows of each rendering, as a default scan does, not the whole",
     )
+    a.add_argument(
+        "--excerpt",
+        type=float,
+        nargs="+",
+        default=[EXCERPT_SECONDS],
+        help="seconds of each track that rhythm and key are read from (several: compared on the same renderings)",
+    )
     a.add_argument("-v", "--verbose", action="store_true")
-    sub.add_parser("loudness")
+    lo = sub.add_parser("loudness")
+    lo.add_argument("--library", help="also compare the scan's loudness with filtering on this library's tracks")
     args = ap.parse_args()
     {"cost": cost, "accuracy": accuracy, "loudness": loudness_check}[args.what](args)
 
