@@ -1,0 +1,66 @@
+"""The leave-one-library-out suite on two small generated libraries (a few fine-tune steps)."""
+
+from __future__ import annotations
+
+import mutagen
+import numpy as np
+import pytest
+
+from trainer.evaluate import knn_from_distances
+from trainer.suite import flat_copy, format_suite, run_suite, suite_libraries
+
+
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory):
+    from tests.fixtures.generate import make_library
+
+    root = tmp_path_factory.mktemp("suite") / "SUITE"
+    for i, name in enumerate(("lib-a", "lib-b")):
+        make_library(root / name, per_family=3, seconds=8.0, formats=(".ogg", ".mp3") if i == 0 else (".mp3", ".ogg"))
+    (root / "notes").mkdir()  # a folder without labelled music is not a library
+    (root / "notes" / "readme.txt").write_text("not music")
+    return root
+
+
+def test_flat_copy_hides_labels_names_and_tags(suite, tmp_path):
+    copies = flat_copy(suite / "lib-a", tmp_path / "flat")
+    assert len(copies) == 12 and {p.parent for p in copies} == {tmp_path / "flat"}
+    families = ("sine", "noise", "chord", "clicks")
+    assert not any(f in p.name.lower() for p in copies for f in families)
+    assert all(not (mutagen.File(p).tags or {}) for p in copies)  # the copies lost their tags
+    originals = sorted((suite / "lib-a").rglob("*.mp3"))
+    assert originals and all(mutagen.File(p, easy=True).get("genre") for p in originals)  # untouched
+
+
+def test_knn_from_distances():
+    labels = np.array(["a", "a", "b", "b"])
+    D = np.array([[0, 1, 5, 5], [1, 0, 5, 5], [5, 5, 0, 1], [5, 9, 1, 0]], float)
+    assert knn_from_distances(D, labels, 1, np.ones(4, bool)) == (1.0, 1.0)
+    assert knn_from_distances(D, labels, 3, np.ones(4, bool))[0] == pytest.approx(1 / 3)
+
+
+def test_suite_fine_tunes_each_library_and_averages(suite, tmp_path):
+    assert [p.name for p in suite_libraries(suite)] == ["lib-a", "lib-b"]
+    kw = dict(work=tmp_path / "work", minutes=None, steps=2, threads=1, seeds=1, cache=str(tmp_path / "cache"))
+    res = run_suite(suite, workers=1, musly=False, **kw)
+    assert set(res["libraries"]) == {"lib-a", "lib-b"}
+    for lib in res["libraries"].values():
+        assert lib["tracks"] == 12 and lib["labels"] == {"chord": 3, "clicks": 3, "noise": 3, "sine": 3}
+        assert lib["finetune"]["steps"] == 2
+        assert set(lib["rows"]) == {"default", "fine-tuned", "MFCC mean/std", "untrained network"}
+        for row in lib["rows"].values():
+            assert 0.0 <= row["p@5"] <= 1.0 and 0.0 <= row["1nn"] <= 1.0
+    libs = list(res["libraries"].values())
+    for row in ("default", "fine-tuned", "MFCC mean/std"):
+        for m in ("p@5", "1nn", "nmi"):
+            assert res["mean"][row][m] == pytest.approx(np.mean([lib["rows"][row][m] for lib in libs]))
+    assert libs[0]["finetune"]["model"] != libs[1]["finetune"]["model"]
+    table = format_suite(res)
+    assert "lib-a" in table and "lib-b" in table and "fine-tune gain over the default" in table
+    assert table.count("mean ") >= 1
+
+    # a second run finds the finished fine-tunes in the work folder and does not train again
+    stamps = {name: lib["finetune"]["seconds"] for name, lib in res["libraries"].items()}
+    again = run_suite(suite, workers=1, musly=False, **kw)
+    assert {name: lib["finetune"]["seconds"] for name, lib in again["libraries"].items()} == stamps
+    assert again["mean"]["default"]["p@5"] == pytest.approx(res["mean"]["default"]["p@5"])
