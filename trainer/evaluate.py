@@ -460,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
         description="Evaluate track embeddings on a folder whose sub-folders are labels, "
         "beside MFCC mean/std and untrained-network baselines.",
     )
-    ap.add_argument("folder", nargs="?", help="folder with one sub-folder per label")
+    ap.add_argument("folder", help="folder with one sub-folder per label")
     ap.add_argument("--model", help="checkpoint to evaluate (default: the shipped model)")
     ap.add_argument("--compare", nargs="*", default=[], help="more checkpoints to evaluate in the same run")
     ap.add_argument("--cache", help="mel cache folder (default: musicsim's cache folder)")
@@ -502,27 +502,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--window-seconds", type=float, help="length of each analysis window (default: the library's)")
     ap.add_argument("--threads", type=int, help="torch CPU threads")
     ap.add_argument("--json", help="also write the result as JSON to this file")
-    s = ap.add_argument_group(
-        "suite",
-        "leave one library out: fine-tune the default on each library of SUITE (flattened, tags "
-        "removed, no labels) and evaluate it beside the default, MFCC, the untrained network and "
-        "Musly, then the mean over the libraries (trainer/suite.py)",
-    )
-    s.add_argument(
-        "--suite", metavar="SUITE", help="folder of evaluation libraries, each with one sub-folder per label"
-    )
-    s.add_argument("--minutes", type=float, default=15.0, help="each fine-tune's time budget (default 15)")
-    s.add_argument("--steps", type=int, help="bound each fine-tune by optimizer steps instead of time")
-    s.add_argument("--work", help="where the flat copies and fine-tunes go (default: <cache>/suite/<SUITE's name>)")
-    s.add_argument("--no-musly", action="store_true", help="no Musly rows even when pymusly is installed")
     a = ap.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
     logging.basicConfig(level=logging.WARNING)
-    if a.suite:
-        return _suite_main(a)
-    if not a.folder:
-        ap.error("give a FOLDER, or --suite SUITE")
     res = evaluate_folder(
         a.folder,
         model_path=a.model,

@@ -1,4 +1,4 @@
-"""Leave-one-library-out evaluation: ``python -m trainer.evaluate --suite SUITE``.
+"""Leave-one-library-out evaluation: ``python -m trainer.suite SUITE``.
 
 ``SUITE`` holds evaluation libraries, one folder each, and each library one sub-folder per
 label (a soundtrack, an artist). For every library, in one run:
@@ -13,16 +13,23 @@ label (a soundtrack, an artist). For every library, in one run:
 then one table prints every library's rows and their mean over the libraries. Finished
 fine-tunes are kept in the work folder (``--work``), so a run that was stopped goes on where it
 was. Musly has no vectors: its rows have precision@5 and 1-NN only.
+``tests/benchmarks/suite_libraries.sh SUITE`` builds the three libraries of the protocol from
+the allowed Debian packages.
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
+
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads; see trainer/__main__.py
 
 import numpy as np
 
@@ -254,4 +261,50 @@ def format_suite(result: dict) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["flat_copy", "format_suite", "musly_metrics", "run_suite", "suite_libraries"]
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m trainer.suite",
+        description="Leave one library out: fine-tune the default on each library of SUITE (a flat, "
+        "tag-free copy, no labels) and evaluate it beside the default, MFCC statistics, the untrained "
+        "network and Musly; one table of every library and the mean over them.",
+    )
+    ap.add_argument("suite", help="folder of evaluation libraries, each with one sub-folder per label")
+    ap.add_argument("--minutes", type=float, default=15.0, help="each fine-tune's time budget (default 15)")
+    ap.add_argument("--steps", type=int, help="bound each fine-tune by optimizer steps instead of time")
+    ap.add_argument(
+        "--threads", type=int, default=2, help="CPU threads of the fine-tunes and the evaluation (default 2)"
+    )
+    ap.add_argument("--seeds", type=int, default=5, help="evaluation seeds of the probe and NMI (default 5)")
+    ap.add_argument("--cache", help="mel cache folder (default: musicsim's cache folder)")
+    ap.add_argument("--device", default="auto", help="device of the evaluation (the fine-tunes run on the CPU)")
+    ap.add_argument("--workers", type=int, default=0, help="decoding processes (0: one per core, at most 8)")
+    ap.add_argument("--work", help="where the flat copies and fine-tunes go (default: <cache>/suite/<SUITE's name>)")
+    ap.add_argument("--no-musly", action="store_true", help="no Musly rows even when pymusly is installed")
+    ap.add_argument("--json", help="also write the result as JSON to this file")
+    a = ap.parse_args(argv)
+    from musicsim import paths
+
+    work = a.work or str(paths.cache_dir() / "suite" / Path(a.suite).expanduser().absolute().name)
+    res = run_suite(
+        a.suite,
+        work=work,
+        minutes=None if a.steps else a.minutes,
+        steps=a.steps,
+        threads=a.threads,
+        seeds=a.seeds,
+        cache=a.cache,
+        device=a.device,
+        workers=a.workers,
+        musly=not a.no_musly,
+    )
+    print(format_suite(res))
+    if a.json:
+        Path(a.json).write_text(json.dumps(res, indent=1, default=str))
+    return 0
+
+
+__all__ = ["flat_copy", "format_suite", "main", "musly_metrics", "run_suite", "suite_libraries"]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the evaluation suite for `python -m trainer.evaluate --suite SUITE`:
+# Build the evaluation suite for `python -m trainer.suite SUITE`:
 #   bash tests/benchmarks/suite_libraries.sh SUITE
 #
 # Three libraries, one folder per label, from Debian packages in the allowed sources that no

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import mutagen
 import numpy as np
 import pytest
 
 from trainer.evaluate import knn_from_distances
-from trainer.suite import flat_copy, format_suite, run_suite, suite_libraries
+from trainer.suite import flat_copy, format_suite, main, run_suite, suite_libraries
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +41,7 @@ def test_knn_from_distances():
     assert knn_from_distances(D, labels, 3, np.ones(4, bool))[0] == pytest.approx(1 / 3)
 
 
-def test_suite_fine_tunes_each_library_and_averages(suite, tmp_path):
+def test_suite_fine_tunes_each_library_and_averages(suite, tmp_path, capsys):
     assert [p.name for p in suite_libraries(suite)] == ["lib-a", "lib-b"]
     kw = dict(work=tmp_path / "work", minutes=None, steps=2, threads=1, seeds=1, cache=str(tmp_path / "cache"))
     res = run_suite(suite, workers=1, musly=False, **kw)
@@ -59,8 +61,12 @@ def test_suite_fine_tunes_each_library_and_averages(suite, tmp_path):
     assert "lib-a" in table and "lib-b" in table and "fine-tune gain over the default" in table
     assert table.count("mean ") >= 1
 
-    # a second run finds the finished fine-tunes in the work folder and does not train again
+    # the command, run again: it finds the finished fine-tunes in the work folder and does not train again
     stamps = {name: lib["finetune"]["seconds"] for name, lib in res["libraries"].items()}
-    again = run_suite(suite, workers=1, musly=False, **kw)
+    args = [str(suite), "--steps", "2", "--threads", "1", "--seeds", "1", "--workers", "1", "--no-musly"]
+    args += ["--work", str(kw["work"]), "--cache", kw["cache"], "--json", str(tmp_path / "suite.json")]
+    assert main(args) == 0
+    assert "fine-tune gain over the default" in capsys.readouterr().out
+    again = json.loads((tmp_path / "suite.json").read_text())
     assert {name: lib["finetune"]["seconds"] for name, lib in again["libraries"].items()} == stamps
     assert again["mean"]["default"]["p@5"] == pytest.approx(res["mean"]["default"]["p@5"])
