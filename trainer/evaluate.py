@@ -529,28 +529,5 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _suite_main(a: argparse.Namespace) -> int:
-    from musicsim import paths
-    from trainer.suite import format_suite, run_suite
-
-    work = a.work or str(paths.cache_dir() / "suite" / Path(a.suite).expanduser().absolute().name)
-    res = run_suite(
-        a.suite,
-        work=work,
-        minutes=None if a.steps else a.minutes,
-        steps=a.steps,
-        threads=a.threads or 2,
-        seeds=a.seeds,
-        cache=a.cache,
-        device=a.device,
-        workers=a.workers,
-        musly=not a.no_musly,
-    )
-    print(format_suite(res))
-    if a.json:
-        Path(a.json).write_text(json.dumps(res, indent=1, default=str))
-    return 0
-
-
 if __name__ == "__main__":
     sys.exit(main())
