@@ -420,6 +420,11 @@ def evaluate_folder(
     }
 
 
+def metric_cell(v) -> str:
+    """A metric as a table cell 13 wide: three decimals, or "-" where there is none (None, NaN)."""
+    return f"{v:>13.3f}" if isinstance(v, (int, float)) and v == v else f"{'-':>13}"
+
+
 def format_report(result: dict) -> str:
     """A plain-text table of :func:`evaluate_folder`'s result."""
     labels = ", ".join(f"{k} {v}" for k, v in result["labels"].items())
@@ -443,13 +448,9 @@ def format_report(result: dict) -> str:
     width = max([len(n) for n in result["order"]] + [20])
     head = f"{'method':<{width}}  " + "  ".join(f"{METRIC_NAMES[m]:>13}" for m in METRICS)
     lines += [head, "-" * len(head)]
-
-    def cell(v):
-        return f"{v:>13.3f}" if isinstance(v, (int, float)) and v == v else f"{'-':>13}"
-
     for name in result["order"]:
         r = result["methods"][name]
-        lines.append(f"{name:<{width}}  " + "  ".join(cell(r.get(m)) for m in METRICS))
+        lines.append(f"{name:<{width}}  " + "  ".join(metric_cell(r.get(m)) for m in METRICS))
     lines.append(f"({result['seconds']:.0f} s)")
     return "\n".join(lines)
 

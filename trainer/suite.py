@@ -34,7 +34,15 @@ if __name__ == "__main__":
 import numpy as np
 
 from musicsim.jobs import CancelToken, ProgressFn, report
-from trainer.evaluate import METRIC_NAMES, METRICS, evaluate_folder, labelled_files, library_decoding
+from trainer.evaluate import (
+    METRIC_NAMES,
+    METRICS,
+    evaluate_folder,
+    knn_from_distances,
+    labelled_files,
+    library_decoding,
+    metric_cell,
+)
 
 ROWS = ("default", "fine-tuned", "MFCC mean/std", "untrained network", "Musly")
 
@@ -131,8 +139,6 @@ def musly_metrics(files: list[str], labels: list[str], excerpt: float = 30.0) ->
         import pymusly
     except ImportError:
         return None
-    from trainer.evaluate import knn_from_distances
-
     pymusly.set_musly_loglevel(0)
     box = pymusly.MuslyJukebox("timbre")
     tracks, kept = [], []
@@ -236,13 +242,10 @@ def format_suite(result: dict) -> str:
     head = f"{'library':<16} {'method':<18} " + " ".join(f"{METRIC_NAMES[m]:>13}" for m in METRICS)
     lines += [head, "-" * len(head)]
 
-    def cell(v):
-        return f"{v:>13.3f}" if isinstance(v, (int, float)) and v == v else f"{'-':>13}"
-
     def block(name: str, rows: dict) -> None:
         for row in ROWS:
             if row in rows:
-                lines.append(f"{name:<16} {row:<18} " + " ".join(cell(rows[row].get(m)) for m in METRICS))
+                lines.append(f"{name:<16} {row:<18} " + " ".join(metric_cell(rows[row].get(m)) for m in METRICS))
                 name = ""
 
     for name, lib in result["libraries"].items():
