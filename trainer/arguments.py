@@ -30,6 +30,7 @@ examples:
                                                                    re-embed it and make the new model active
   python -m trainer --db ~/music-b/library.db --max-minutes 12     the same for another library, for 12 minutes
   python -m trainer --scratch --width 32 --max-minutes 60 /music    train from scratch on folders for an hour
+  python -m trainer --until-plateau                                fine-tune until it stops improving (at most an hour)
   python -m trainer --resume                                       continue the newest interrupted run exactly
   torchrun --nproc_per_node 2 -m trainer --scratch /music          DistributedDataParallel on 2 processes/GPUs
 """
@@ -144,6 +145,12 @@ def _training_arguments(ap: argparse.ArgumentParser, d: TrainOptions) -> None:
     )
     t.add_argument("--steps", type=int, help="optimizer steps (bounds the run by work)")
     t.add_argument("--max-minutes", type=float, help="bound the run by wall time (the LR schedule fits the budget)")
+    t.add_argument(
+        "--until-plateau",
+        action="store_true",
+        help="train until the loss on held-out tracks stops improving, then cool down and stop; "
+        "within --max-minutes (default 60)",
+    )
     t.add_argument("--batch-size", type=int, default=d.batch_size, help=f"triplets per step (default {d.batch_size})")
     t.add_argument(
         "--lr",
@@ -279,6 +286,7 @@ def options_from_args(a: argparse.Namespace, argv: list[str] | None = None) -> T
         epochs=a.epochs,
         steps=a.steps,
         max_minutes=a.max_minutes,
+        until_plateau=a.until_plateau,
         batch_size=a.batch_size,
         lr=a.lr,
         weight_decay=a.weight_decay,

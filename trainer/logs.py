@@ -71,6 +71,7 @@ def summarise(result: TrainResult) -> None:
                 "metrics": final_metrics(result),
                 "model": result.model_path,
                 "cancelled": result.cancelled,
+                "stopped": result.stopped,
             },
             f,
             indent=1,
@@ -83,5 +84,8 @@ def summarise(result: TrainResult) -> None:
         f"{'cancelled' if result.cancelled else 'trained'} {result.name}: {result.steps} steps "
         f"({result.epochs:.2f} epochs) in {result.seconds / 60:.1f} min on {result.device}; "
         f"val triplet accuracy {first.get('val_acc', nan):.3f} -> {m.get('val_acc', nan):.3f}, "
-        f"val loss {first.get('val_loss', nan):.4f} -> {m.get('val_loss', nan):.4f}" + where + verdict
+        f"val loss {first.get('val_loss', nan):.4f} -> {m.get('val_loss', nan):.4f}"
+        + (f"; cooled down when {result.stopped}" if result.stopped else "")
+        + where
+        + verdict
     )

@@ -54,6 +54,8 @@ class TrainOptions:
     epochs: int | None = None
     steps: int | None = None
     max_minutes: float | None = None
+    # train until the held-out loss stops improving (trainer.plateau), within max_minutes (default 60)
+    until_plateau: bool = False
     batch_size: int = 64
     lr: float | None = None  # peak learning rate; None: LR_SCRATCH, or LR_FINETUNE when fine-tuning
     weight_decay: float = 0.05
@@ -113,6 +115,7 @@ class TrainResult:
     history: list[dict]
     cancelled: bool = False
     device: str = ""  # the device type it trained on ("cpu", "cuda", "mps")
+    stopped: str = ""  # "until it stops improving": why and where the cool-down began (trainer.plateau)
     # filled by the library side (musicsim.library.finetune) when it re-embeds a library:
     model_id: int | None = None  # the library's row for the new model (after re-embedding)
     reembedded: int = 0

@@ -59,8 +59,18 @@ def report_step(run: Run, st: State, epoch: int, k: int, lr: float) -> None:
         frac = progress_fraction(run, st, time.monotonic())
         est_total = int(st.step / frac) if frac > 0 else 0
     eta = None
-    if est_total:
-        eta = (time.monotonic() - st.t_loop) / max(1, st.step - st.start_step) * max(est_total - st.step, 0)
+    info = {}
+    now = time.monotonic()
+    if run.sch.plateau is not None:  # "until it stops improving": a likely time left and the cap's
+        rate = (st.step - st.start_step) / max(now - st.t_loop, 1e-9)
+        eta, info["eta_max"] = run.sch.plateau.estimate(st.history, st.step, rate, st.seconds())
+        info["cooling"] = st.decay is not None
+        if st.decay is not None:
+            est_total = st.decay[0] + run.sch.plateau.decay_steps(st.decay[0])
+        elif eta is not None:
+            est_total = st.step + int(eta * rate)
+    elif est_total:
+        eta = (now - st.t_loop) / max(1, st.step - st.start_step) * max(est_total - st.step, 0)
     report(
         run.progress,
         "train",
@@ -74,6 +84,7 @@ def report_step(run: Run, st: State, epoch: int, k: int, lr: float) -> None:
             "epoch": epoch + (k + 1) / run.sch.steps_per_epoch,
             "lr": lr,
             "device": run.dev_name,
+            **info,
         },
     )
     if run.opts.log_every and st.step % run.opts.log_every == 0:

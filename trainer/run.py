@@ -105,6 +105,7 @@ class State:
     last_acc: float | None = None
     anchors_epoch: int = -1
     anchors: tuple[np.ndarray, np.ndarray] | None = None
+    decay: tuple[int, str] | None = None  # "until it stops improving": where the cool-down starts, and why
 
     def seconds(self) -> float:
         """Trained so far, over every process that ran this run."""

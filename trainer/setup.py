@@ -38,6 +38,9 @@ from trainer.options import (
     WINDOW_SECONDS_SCRATCH,
     TrainOptions,
 )
+from trainer.plateau import CHECK_STEPS as PLATEAU_CHECK_STEPS
+from trainer.plateau import MAX_MINUTES as PLATEAU_MAX_MINUTES
+from trainer.plateau import Plateau
 from trainer.sampling import TripletSampler
 
 log = logging.getLogger("trainer")
@@ -182,6 +185,7 @@ class Schedule:
     epochs: int | None
     total_steps: int | None  # None: bounded by time only
     max_seconds: float | None
+    plateau: Plateau | None = None  # "until it stops improving" (trainer.plateau)
 
 
 def schedule(
@@ -193,6 +197,8 @@ def schedule(
     if ckpt is not None and ckpt.get("extra", {}).get("steps_per_epoch"):
         spe = int(ckpt["extra"]["steps_per_epoch"])
     epochs, steps = opts.epochs, opts.steps
+    if opts.until_plateau and opts.max_minutes is None:
+        opts = replace(opts, max_minutes=PLATEAU_MAX_MINUTES)  # stored: a resumed run keeps its cap
     max_s = opts.max_minutes * 60 if opts.max_minutes is not None else None
     if epochs is None and steps is None and max_s is None:
         epochs = DEFAULT_EPOCHS_FINETUNE if start.fine_tuning else DEFAULT_EPOCHS_SCRATCH
@@ -206,4 +212,6 @@ def schedule(
         total_steps = int(steps)
     if epochs is not None:
         total_steps = min(total_steps or 10**12, int(epochs) * spe)
-    return opts, Schedule(spe, epochs, total_steps, max_s)
+    # a check every epoch, or every CHECK_STEPS steps of a longer one: evenly spaced either way
+    plateau = Plateau(max_seconds=max_s, check_steps=min(spe, PLATEAU_CHECK_STEPS)) if opts.until_plateau else None
+    return opts, Schedule(spe, epochs, total_steps, max_s, plateau)

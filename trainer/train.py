@@ -116,6 +116,8 @@ def _begin(run: Run, st: State) -> None:
     st.metrics = dict(st.history[-1]) if st.history else {}
     st.t_loop = st.win_t = time.monotonic()
     st.start_step = st.step
+    if run.sch.plateau is not None:
+        st.decay = run.sch.plateau.decay_start(st.history)  # a resumed run: as the history decided
     if run.sch.max_seconds is not None:
         st.deadline = st.t_wall + max(0.0, run.sch.max_seconds - st.prev_seconds)
 
@@ -135,9 +137,40 @@ def _loop(run: Run, st: State) -> None:
             _read_back(st)
         st.win_seg += 3 * run.opts.batch_size * run.world
         report_step(run, st, epoch, k, lr)
-        if k + 1 == spe:
-            end_epoch(run, st, float(epoch + 1))
+        plateau = run.sch.plateau
+        if k + 1 == spe or (
+            plateau is not None
+            and st.decay is None
+            and st.step % plateau.check_steps == 0
+            and plateau.check_steps < spe
+        ):
+            end_epoch(run, st, float(epoch + 1) if k + 1 == spe else st.step / spe)
             st.new_window()
+            if plateau is not None and st.decay is None:
+                st.decay = _agreed(run, plateau.decay_start(st.history) if run.main else None)
+                if st.decay is not None and run.main:
+                    log.info("cooling down for %d steps: %s", plateau.decay_steps(st.decay[0]), _stopped(st.decay))
+
+
+def _stopped(decay: tuple[int, str] | None) -> str:
+    if decay is None:
+        return ""
+    why = "the held-out loss stopped improving" if decay[1] == "plateau" else "80 % of the time limit"
+    return f"{why} at step {decay[0]}"
+
+
+def _agreed(run: Run, decay: tuple[int, str] | None) -> tuple[int, str] | None:
+    """Rank 0's decision (it alone validates), the same on every process under DDP."""
+    if run.world <= 1:
+        return decay
+    code = {None: 0, "plateau": 1, "time": 2}
+    t = torch.tensor(
+        [decay[0] if decay else -1, code[decay[1] if decay else None]],
+        device=run.device if run.device.type == "cuda" else "cpu",
+    )
+    dist.broadcast(t, 0)
+    step, why = int(t[0]), int(t[1])
+    return None if why == 0 else (step, "plateau" if why == 1 else "time")
 
 
 def should_stop(run: Run, st: State, now: float) -> bool:
@@ -156,7 +189,8 @@ def should_stop(run: Run, st: State, now: float) -> bool:
         else:
             late = want_cancel = False
     st.cancelled = want_cancel
-    return want_cancel or late or (run.sch.total_steps is not None and st.step >= run.sch.total_steps)
+    cooled = run.sch.plateau is not None and run.sch.plateau.done(st.step, st.decay[0] if st.decay else None)
+    return want_cancel or late or cooled or (run.sch.total_steps is not None and st.step >= run.sch.total_steps)
 
 
 def step(run: Run, st: State, epoch: int, k: int, now: float) -> tuple[torch.Tensor, float]:
@@ -174,7 +208,11 @@ def step(run: Run, st: State, epoch: int, k: int, now: float) -> tuple[torch.Ten
         x = run.augment(x, rng)
     if dev.type == "cuda":
         x = x.contiguous(memory_format=torch.channels_last)
-    lr = lr_at(st.step, progress_fraction(run, st, now), opts, run.sch.total_steps)
+    if run.sch.plateau is None:
+        lr = lr_at(st.step, progress_fraction(run, st, now), opts, run.sch.total_steps)
+    else:  # warm-up, then the peak rate until the cool-down (trainer.plateau)
+        factor = run.sch.plateau.lr_factor(st.step, st.decay[0] if st.decay else None)
+        lr = lr_at(st.step, 0.0, opts) * (opts.final_lr_ratio + (1 - opts.final_lr_ratio) * factor)
     for g in run.optim.param_groups:
         g["lr"] = lr
     with autocast(dev, run.amp):
@@ -272,6 +310,7 @@ def finish(run: Run, st: State) -> TrainResult:
         cancelled=st.cancelled,
         device=run.device.type,
         failures=run.data.failures,
+        stopped=_stopped(st.decay),
     )
     if run.world > 1:
         dist.barrier()

@@ -368,9 +368,21 @@ class Backend:
 
     # --- training ---------------------------------------------------------------------------
 
-    def train(self, minutes: float, device: str = "auto", *, progress=None, cancel=None) -> dict:
+    def train(
+        self, minutes: float, device: str = "auto", *, until_plateau: bool = False, progress=None, cancel=None
+    ) -> dict:
+        """Fine-tune on the library for ``minutes``; ``until_plateau``: until it stops improving,
+        within ``minutes`` (:mod:`trainer.plateau`)."""
         # one core stays with the event loop: torch on every core stalls the window for 100s of ms
         threads = max(1, (os.cpu_count() or 1) - 1)
         return dict(
-            self.lib.train(minutes=minutes, device=device, progress=progress, cancel=cancel, threads=threads) or {}
+            self.lib.train(
+                minutes=minutes,
+                device=device,
+                progress=progress,
+                cancel=cancel,
+                threads=threads,
+                until_plateau=until_plateau,
+            )
+            or {}
         )

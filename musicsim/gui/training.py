@@ -49,6 +49,18 @@ def format_eta(seconds: float | None) -> str:
     return format_duration(seconds) or "–"
 
 
+def format_plateau_eta(likely: float | None, at_most: float | None, cooling: bool) -> str:
+    """Time left of a run that trains until it stops improving (trainer.plateau): the likely
+    figure once the held-out loss's fall can be extrapolated, and always the cap's."""
+    if cooling:
+        return f"{format_eta(likely)} (it stopped improving: finishing)"
+    if likely is None:
+        return f"at most {format_eta(at_most)} (an estimate follows once the held-out loss levels off)"
+    if at_most is not None and likely >= at_most - 1:
+        return f"{format_eta(at_most)} (the time limit; it is still improving)"
+    return f"about {format_eta(likely)} (at most {format_eta(at_most)})"
+
+
 LABEL_TIPS = {
     "loss": "Training loss: the mean over the triplets of each batch that still break the margin (batch-all "
     "mining), so it stays well above the validation loss even while the model improves",
@@ -203,7 +215,7 @@ class LossCurve(QWidget):
 class TrainingPanel(QWidget):
     """Start / cancel a training run and watch it. The window runs the job (workers.py)."""
 
-    start_requested = Signal(float, str)  # minutes, device
+    start_requested = Signal(float, str, bool)  # minutes (the budget, or the cap), device, until it stops improving
     cancel_requested = Signal()
 
     def __init__(self, parent=None) -> None:
@@ -221,20 +233,32 @@ class TrainingPanel(QWidget):
         top = QHBoxLayout()
         opts = QGroupBox("Run")
         form = QFormLayout(opts)
+        self.mode = QComboBox()
+        self.mode.addItems(["For a time budget", "Until it stops improving"])
+        self.mode.setToolTip(
+            "Until it stops improving: trains while the loss on tracks held out from training keeps "
+            "falling, then eases off and ends, within the time limit"
+        )
+        form.addRow("Train", self.mode)
         self.minutes = QDoubleSpinBox()
         self.minutes.setRange(0.1, 24 * 60)
         self.minutes.setDecimals(1)
         self.minutes.setValue(10.0)
         self.minutes.setSuffix(" min")
         self.minutes.setToolTip("Time budget for training (re-embedding the library comes after it)")
-        form.addRow("Time budget", self.minutes)
+        self.minutes_label = QLabel("Time budget")
+        form.addRow(self.minutes_label, self.minutes)
+        self._budget = {0: 10.0, 1: 60.0}  # each mode keeps its own figure
+        self.mode.currentIndexChanged.connect(self._mode_changed)
         self.device = QComboBox()
         self.device.addItems(["auto", "cpu", "cuda", "mps"])
         self.device.setToolTip("auto: a CUDA GPU, then Apple MPS, then the CPU")
         form.addRow("Device", self.device)
         buttons = QHBoxLayout()
         self.start = QPushButton("Train on my library")
-        self.start.clicked.connect(lambda: self.start_requested.emit(self.minutes.value(), self.device.currentText()))
+        self.start.clicked.connect(
+            lambda: self.start_requested.emit(self.minutes.value(), self.device.currentText(), self.until_plateau)
+        )
         self.cancel = QPushButton("Cancel")
         self.cancel.setEnabled(False)
         self.cancel.clicked.connect(self.cancel_requested.emit)
@@ -283,6 +307,20 @@ class TrainingPanel(QWidget):
         self.running = False
         self.available = True
 
+    @property
+    def until_plateau(self) -> bool:
+        return self.mode.currentIndex() == 1
+
+    def _mode_changed(self, index: int) -> None:
+        self._budget[1 - index] = self.minutes.value()
+        self.minutes.setValue(self._budget[index])
+        self.minutes_label.setText("At most" if index == 1 else "Time budget")
+        self.minutes.setToolTip(
+            "Training ends earlier when it stops improving, and never later than this"
+            if index == 1
+            else "Time budget for training (re-embedding the library comes after it)"
+        )
+
     def set_available(self, available: bool, reason: str = "") -> None:
         self.available = available
         self.start.setEnabled(available and not self.running)
@@ -315,7 +353,10 @@ class TrainingPanel(QWidget):
         text = stage_text(p)
         self.labels["stage"].setText(text)
         self.labels["stage"].setToolTip(text)
-        self.labels["eta"].setText(format_eta(p.eta_s))
+        if p.stage in CURVE_STAGES and "eta_max" in info:
+            self.labels["eta"].setText(format_plateau_eta(p.eta_s, info.get("eta_max"), bool(info.get("cooling"))))
+        else:
+            self.labels["eta"].setText(format_eta(p.eta_s))
         if info.get("device"):
             self.labels["device"].setText(str(info["device"]))
         if info.get("epoch") is not None:

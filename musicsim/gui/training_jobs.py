@@ -47,7 +47,7 @@ class TrainingJobs(QObject):
         panel.start_requested.connect(self.start_training)
         panel.cancel_requested.connect(lambda: self.train_job and self.train_job.cancel())
 
-    def start_training(self, minutes: float, device: str) -> Job | None:
+    def start_training(self, minutes: float, device: str, until_plateau: bool = False) -> Job | None:
         if not self.session.need_library():
             return None
         backend = self.session.backend
@@ -55,7 +55,7 @@ class TrainingJobs(QObject):
             return None
 
         def work(progress, cancel):
-            return backend.train(minutes, device, progress=progress, cancel=cancel)
+            return backend.train(minutes, device, until_plateau=until_plateau, progress=progress, cancel=cancel)
 
         def progress(p: Progress) -> None:
             self.panel.on_progress(p)

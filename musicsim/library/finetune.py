@@ -61,6 +61,7 @@ def train_library(
         "guard": res.guard,
         "model_path": res.model_path,
         "summary": res.summary,
+        "stopped": res.stopped,
     }
 
 

@@ -288,6 +288,37 @@ def test_training_panel_names_each_stage(qtbot):
     assert panel.labels["stage"].toolTip().endswith(".mp3")
 
 
+def test_training_panel_offers_until_it_stops_improving(qtbot):
+    from musicsim.gui.training import TrainingPanel
+
+    panel = TrainingPanel()
+    qtbot.addWidget(panel)
+    panel.minutes.setValue(12.0)
+    with qtbot.waitSignal(panel.start_requested) as sig:
+        panel.start.click()
+    assert sig.args == [12.0, "auto", False]
+    panel.mode.setCurrentIndex(1)  # the limit has its own figure, and the budget comes back after
+    assert panel.minutes_label.text() == "At most" and panel.minutes.value() == 60.0
+    with qtbot.waitSignal(panel.start_requested) as sig:
+        panel.start.click()
+    assert sig.args == [60.0, "auto", True]
+    panel.mode.setCurrentIndex(0)
+    assert panel.minutes_label.text() == "Time budget" and panel.minutes.value() == 12.0
+    # the time left of such a run: the limit's until it can be estimated, then both, then the cool-down's
+    eta = panel.labels["eta"]
+    panel.on_progress(Progress("train", 5, 0, "epoch 1", eta_s=None, info={"eta_max": 3000.0, "cooling": False}))
+    assert eta.text().startswith("at most 50") and "estimate follows" in eta.text()
+    panel.on_progress(Progress("train", 9, 20, "epoch 2", eta_s=240.0, info={"eta_max": 2900.0, "cooling": False}))
+    assert eta.text().startswith("about 4") and "at most 48" in eta.text()
+    panel.on_progress(Progress("train", 9, 20, "epoch 2", eta_s=2900.0, info={"eta_max": 2900.0, "cooling": False}))
+    assert "still improving" in eta.text()
+    panel.on_progress(Progress("train", 18, 20, "epoch 2", eta_s=30.0, info={"eta_max": 2800.0, "cooling": True}))
+    assert "finishing" in eta.text()
+    # the re-embedding after it has a time left of its own (the merged info still holds eta_max)
+    panel.on_progress(Progress("reembed", 1, 10, "a.ogg", eta_s=90.0, info={"eta_max": 2800.0, "cooling": True}))
+    assert "finishing" not in eta.text() and "1" in eta.text()
+
+
 def test_loss_curve_takes_points_from_training_only(qtbot):
     from musicsim.gui.training import TrainingPanel
 

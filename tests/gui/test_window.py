@@ -285,6 +285,19 @@ def test_training_panel_runs_and_cancels(qtbot, window_on_scanned):
     assert done.args[0] == "cancelled"
     assert panel.labels["stage"].text() == "cancelled" and panel.bar.value() == 0
 
+    # until it stops improving, within 0.3 min: the panel shows the limit's time left, and the
+    # run cools down at 80 % of the limit if the held-out loss is still falling
+    shown = []
+    panel.labels["eta"].setText = lambda text, f=panel.labels["eta"].setText: (shown.append(text), f(text))
+    panel.mode.setCurrentIndex(1)
+    panel.minutes.setValue(0.3)
+    with qtbot.waitSignal(win.events.training_done, timeout=300_000) as done:
+        panel.start.click()
+    assert done.args[0] == "finished", panel.message.text()
+    assert any("at most" in t or "finishing" in t for t in shown), shown
+    wait_idle(qtbot, win)
+    assert len(win.session.status.get("models", [])) == models_before + 2
+
 
 def test_midi_preview_renders_a_wav(tmp_path):
     import soundfile

@@ -1,0 +1,125 @@
+"""Training until it stops improving: the schedule's decisions, its estimate, and real runs
+(the cool-down, exact resume inside it, the time cap)."""
+
+import math
+
+import pytest
+import torch
+
+from musicsim.jobs import CancelToken
+from musicsim.model.checkpoint import read_checkpoint
+from tests.trainer.test_training import _opts
+from trainer.plateau import Plateau
+from trainer.train import TrainOptions, train
+
+
+def _history(losses, every=100, seconds_per_step=0.1):
+    return [{"step": i * every, "seconds": i * every * seconds_per_step, "val_loss": v} for i, v in enumerate(losses)]
+
+
+def test_the_cool_down_starts_after_patience_checks_without_a_real_improvement():
+    pl = Plateau(patience=3, min_delta=0.01, max_seconds=None)
+    assert pl.decay_start(_history([1.0, 0.8, 0.7, 0.65])) is None  # still falling
+    # 0.699 and 0.695 are below the best but by less than 1 % of it: not real improvements
+    assert pl.decay_start(_history([1.0, 0.8, 0.7, 0.699, 0.695, 0.71])) == (500, "plateau")
+    # one real improvement resets the count
+    assert pl.decay_start(_history([1.0, 0.8, 0.7, 0.699, 0.60, 0.6, 0.6])) is None
+    assert pl.decay_start(_history([1.0, 0.8, 0.7, 0.699, 0.60, 0.6, 0.6, 0.6])) == (700, "plateau")
+    # rows without a held-out loss (no validation tracks) neither count nor reset
+    rows = _history([1.0, 1.0, 1.0])
+    rows.insert(2, {"step": 150, "seconds": 15.0})
+    assert pl.decay_start(rows) is None
+
+
+def test_the_time_cap_forces_the_cool_down_at_80_percent():
+    pl = Plateau(patience=3, max_seconds=100.0)
+    hist = _history([1.0, 0.5, 0.25, 0.12, 0.06], every=100, seconds_per_step=0.25)  # 25 s a check
+    assert pl.decay_start(hist) == (400, "time")  # at 100 s >= 80 s, still improving
+    # a run with no held-out tracks at all cools down on time too
+    assert pl.decay_start([{"step": 0, "seconds": 0.0}, {"step": 50, "seconds": 85.0}]) == (50, "time")
+
+
+def test_the_learning_rate_holds_then_falls_along_a_half_cosine():
+    pl = Plateau(cooldown=0.25)
+    assert pl.lr_factor(123, None) == 1.0 and pl.lr_factor(399, 400) == 1.0
+    assert pl.decay_steps(400) == 100
+    assert pl.lr_factor(450, 400) == pytest.approx(0.5)
+    assert pl.lr_factor(500, 400) == pytest.approx(0.0, abs=1e-12)
+    assert not pl.done(499, 400) and pl.done(500, 400) and not pl.done(10**6, None)
+
+
+def test_the_estimate_extrapolates_the_improvements_and_never_passes_the_cap():
+    pl = Plateau(patience=3, min_delta=0.01, check_steps=100, cooldown=0.25, max_seconds=3600.0)
+    # not enough checks to extrapolate: only the cap's time left
+    likely, at_most = pl.estimate(_history([1.0, 0.9]), 100, steps_per_s=10.0, seconds=60.0)
+    assert likely is None and at_most == 3540.0
+    # gains halve each check: 0.2, 0.1, 0.05, 0.025; the best is 0.625, so a real gain is
+    # 0.00625: two more checks (0.0125, 0.00625) are real, then 3 stale checks, cool-down a
+    # quarter of the steps then (each check after this one takes 100 steps, 10 s)
+    hist = _history([1.0, 0.8, 0.7, 0.65, 0.625])
+    likely, at_most = pl.estimate(hist, 400, steps_per_s=10.0, seconds=40.0)
+    start = 400 + (2 + 3) * 100
+    assert likely == pytest.approx((start + math.ceil(0.25 * start) - 400) / 10.0)
+    assert at_most == 3560.0
+    # a slow machine: the estimate stops at the cap
+    likely, at_most = pl.estimate(hist, 400, steps_per_s=0.01, seconds=40.0)
+    assert likely == at_most == 3560.0
+    # gains that do not shrink cannot be extrapolated
+    assert pl.estimate(_history([1.0, 0.9, 0.8, 0.7]), 300, 10.0, 30.0)[0] is None
+    # during the cool-down the time left is exact
+    flat = _history([1.0, 1.0, 1.0, 1.0])  # cools down at step 300 for 75 steps
+    assert pl.estimate(flat, 330, steps_per_s=5.0, seconds=30.0) == (pytest.approx(9.0), 3570.0)
+
+
+def _weights(path):
+    return read_checkpoint(path)["model"]
+
+
+def test_a_run_until_it_stops_improving_cools_down_ends_and_resumes_exactly(train_library, mel_cache_dir, tmp_path):
+    root, _ = train_library
+    # a learning rate too small to change anything: the held-out loss is flat from the start
+    variant = dict(until_plateau=True, lr=1e-9, epochs=None)
+    seen = []
+    full = train(_opts(root, mel_cache_dir, tmp_path / "full", **variant), progress=seen.append)
+    spe = read_checkpoint(full.checkpoint)["extra"]["steps_per_epoch"]
+    assert spe < 200  # so each epoch's end is a check
+    # (the BatchNorm statistics of the new network still settle in the first epoch)
+    checks = [(h["step"], h["val_loss"]) for h in full.history]
+    start = next(s for s, _ in checks if "stopped improving at step %d" % s in full.stopped)
+    assert start % spe == 0 and start >= 3 * spe, checks
+    before = [v for s, v in checks if s < start - 2 * spe]
+    last = [v for s, v in checks if start - 2 * spe <= s <= start]
+    assert len(last) == 3 and min(last) > min(before) * 0.99, checks  # three checks without a real gain
+    assert full.steps == start + math.ceil(0.25 * start) and full.model_path
+    assert "cooled down when" in full.summary
+    train_rows = [p for p in seen if p.stage == "train"]
+    assert all("eta_max" in p.info for p in train_rows)  # the cap's time left rides along
+    cooling = [p for p in train_rows if p.info["cooling"]]
+    assert cooling and all(p.total == full.steps for p in cooling) and cooling[-1].eta_s < 5.0
+    # the learning rate holds after the warm-up, then falls to the floor
+    lrs = {p.done: p.info["lr"] for p in train_rows}
+    assert lrs[start - 1] == pytest.approx(1e-9) and lrs[full.steps] < 0.05 * 1e-9
+
+    token = CancelToken()
+    stop_at = start + 2  # inside the cool-down
+
+    def progress(p):
+        if p.stage == "train" and p.done == stop_at:
+            token.cancel()
+
+    part = train(_opts(root, mel_cache_dir, tmp_path / "part", **variant), progress=progress, cancel=token)
+    assert part.cancelled and part.steps == stop_at
+    resumed = train(TrainOptions(resume=str(tmp_path / "part"), device="cpu", cache=str(mel_cache_dir), workers=1))
+    assert resumed.steps == full.steps and resumed.stopped == full.stopped
+    a, b = _weights(full.checkpoint), _weights(resumed.checkpoint)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_run_that_keeps_improving_stops_at_its_time_limit(train_library, mel_cache_dir, tmp_path):
+    root, _ = train_library
+    res = train(_opts(root, mel_cache_dir, tmp_path / "t", until_plateau=True, max_minutes=0.0))
+    assert res.steps == 0 and res.model_path and not res.cancelled and res.stopped == ""
+    # without a limit of its own the run gets an hour, stored so that a resumed run keeps it
+    res = train(_opts(root, mel_cache_dir, tmp_path / "s", until_plateau=True, steps=2))
+    assert res.steps == 2
+    assert read_checkpoint(res.checkpoint)["extra"]["options"]["max_minutes"] == 60.0
