@@ -201,6 +201,14 @@ def _training_arguments(ap: argparse.ArgumentParser, d: TrainOptions) -> None:
         f"(default {SIMILAR_K_FINETUNE} when fine-tuning, 0 from scratch)",
     )
     t.add_argument(
+        "--mutual-positives",
+        type=float,
+        default=d.mutual_positives,
+        metavar="P",
+        help="with chance P a segment's neighbour is a crop of a track it is mutually nearest to "
+        "(each among the other's two nearest under the starting model; needs --similar-k)",
+    )
+    t.add_argument(
         "--freeze",
         type=int,
         default=d.freeze,
@@ -297,6 +305,7 @@ def options_from_args(a: argparse.Namespace, argv: list[str] | None = None) -> T
         window_seconds=a.window_seconds,
         mining=a.mining,
         similar_k=a.similar_k,
+        mutual_positives=a.mutual_positives,
         freeze=a.freeze,
         augment=a.augment,
         pitch_shift=a.pitch_shift,

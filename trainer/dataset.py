@@ -174,7 +174,9 @@ def _samplers(
     tr_pieces = np.nonzero(store.piece_track < n_train)[0]
     va_pieces = np.nonzero(store.piece_track >= n_train)[0]
     W = int(round(opts.window_seconds / (fe.hop_length / fe.sr)))
-    sampler = TripletSampler(store.lengths, piece_group, fe.segment_frames, W, tr_pieces, related)
+    sampler = TripletSampler(
+        store.lengths, piece_group, fe.segment_frames, W, tr_pieces, related, mutual_p=opts.mutual_positives
+    )
     val_sampler = (
         TripletSampler(store.lengths, piece_group, fe.segment_frames, W, va_pieces, related) if len(va_pieces) else None
     )

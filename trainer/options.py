@@ -68,6 +68,8 @@ class TrainOptions:
     # each track's K nearest tracks under the starting model are never its distant segment
     # (trainer.related); None: SIMILAR_K_FINETUNE when fine-tuning, 0 from scratch
     similar_k: int | None = None
+    # chance that a positive is a crop of a track mutually nearest to the anchor's (fine-tuning; trainer.related)
+    mutual_positives: float = 0.0
     augment: bool = True
     pitch_shift: int = 0  # augmentation: shift crops by up to this many mel bands
     mix: float = 0.0  # augmentation: chance of mixing another crop in at -20..-8 dB

@@ -18,6 +18,9 @@ import torch
 # segments stay negatives: on a small library a large K would relate every pair, and the
 # batch-all loss would have nothing left to push apart.
 MAX_RELATED_SHARE = 0.25
+# Two tracks each among the other's MUTUAL_K nearest are "mutual": the pairs most likely to be of
+# one album, which a fine-tune may take as positives (TrainOptions.mutual_positives).
+MUTUAL_K = 2
 
 
 def related_limit(n_tracks: int) -> int:
@@ -28,11 +31,19 @@ def related_limit(n_tracks: int) -> int:
 class RelatedPairs:
     """A symmetric set of related track ids ``0..n-1`` (pairs of different ids)."""
 
-    def __init__(self, keys: np.ndarray, n: int) -> None:
-        """``keys``: sorted unique ``min(a, b) * n + max(a, b)`` of each pair (see :meth:`from_pairs`)."""
+    def __init__(self, keys: np.ndarray, n: int, mutual: np.ndarray | None = None) -> None:
+        """``keys``: sorted unique ``min(a, b) * n + max(a, b)`` of each pair (see :meth:`from_pairs`);
+        ``mutual``: the keys of the pairs that are each other's nearest (a subset), which a
+        fine-tune may use as positives (:attr:`partners`)."""
         self.n = int(n)
         self.keys = np.asarray(keys, np.int64)
+        self.mutual = np.zeros(0, np.int64) if mutual is None else np.asarray(mutual, np.int64)
         self._torch: dict[torch.device, torch.Tensor] = {}
+        a, b = self.mutual // max(self.n, 1), self.mutual % max(self.n, 1)
+        self.partners: dict[int, np.ndarray] = {}
+        for x, y in ((a, b), (b, a)):
+            for t in np.unique(x):
+                self.partners[int(t)] = np.union1d(self.partners.get(int(t), np.zeros(0, np.int64)), y[x == t])
 
     @classmethod
     def from_pairs(cls, pairs: np.ndarray, n: int) -> RelatedPairs:
@@ -42,11 +53,12 @@ class RelatedPairs:
 
     @classmethod
     def from_state(cls, state: dict) -> RelatedPairs:
-        return cls(state["keys"], state["n"])
+        mutual = state.get("mutual")
+        return cls(np.asarray(state["keys"]), state["n"], None if mutual is None else np.asarray(mutual))
 
     def state(self) -> dict:
         """For a checkpoint (so a resumed run uses the very same pairs)."""
-        return {"n": self.n, "keys": torch.as_tensor(self.keys)}
+        return {"n": self.n, "keys": torch.as_tensor(self.keys), "mutual": torch.as_tensor(self.mutual)}
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -97,4 +109,10 @@ def nearest_pairs(X: np.ndarray, ids: np.ndarray, k: int) -> RelatedPairs:
     if k <= 0:
         return RelatedPairs(np.zeros(0, np.int64), n)
     nn = nearest_rows(X, k, np.arange(len(X)), ids)
-    return RelatedPairs.from_pairs(np.stack([np.repeat(ids, k), ids[nn].ravel()], axis=1), n)
+    pairs = RelatedPairs.from_pairs(np.stack([np.repeat(ids, k), ids[nn].ravel()], axis=1), n)
+    m = min(MUTUAL_K, k)
+    sim = np.take_along_axis(X @ X.T, nn, axis=1)
+    top = np.take_along_axis(nn, np.argsort(-sim, axis=1)[:, :m], axis=1)  # each row's m nearest
+    near = {(int(ids[i]), int(ids[j])) for i in range(len(X)) for j in top[i]}
+    mutual = np.array(sorted({min(a, b) * n + max(a, b) for a, b in near if a != b and (b, a) in near}), np.int64)
+    return RelatedPairs(pairs.keys, n, mutual)

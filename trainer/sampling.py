@@ -45,8 +45,10 @@ class TripletSampler:
         window_frames: int,
         pieces: np.ndarray | None = None,
         related: RelatedPairs | None = None,
+        mutual_p: float = 0.0,
     ) -> None:
         self.related = related
+        self.mutual_p = float(mutual_p) if related is not None and len(related.mutual) else 0.0
         self.lengths = np.asarray(lengths, np.int64)
         self.piece_track = np.asarray(piece_track, np.int64)
         self.F = int(seg_frames)
@@ -120,7 +122,30 @@ class TripletSampler:
         nb = self.neighbours(rng, piece, start)
         track = self.piece_track[piece]
         dp, ds = self.distant(rng, track, pool)
-        return Batch((piece, start), (piece, nb), (dp, ds), track, self.piece_track[dp])
+        nb_piece = piece
+        if self.mutual_p > 0:
+            nb_piece, nb = self._mutual(rng, piece, nb, track)
+        return Batch((piece, start), (nb_piece, nb), (dp, ds), track, self.piece_track[dp])
+
+    def _mutual(
+        self, rng: np.random.Generator, piece: np.ndarray, start: np.ndarray, track: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """With chance ``mutual_p``, a positive from a track mutually nearest to the anchor's
+        (a crop anywhere in one of its pieces of this sampler) instead of the anchor's own."""
+        piece, start = piece.copy(), start.copy()
+        draw = rng.random(len(piece)) < self.mutual_p
+        pick, pos = rng.random(len(piece)), rng.random(len(piece))
+        for i in np.nonzero(draw)[0]:
+            partners = self.related.partners.get(int(track[i]))
+            if partners is None:
+                continue
+            mine = self.pieces[np.isin(self.piece_track[self.pieces], partners)]
+            if not len(mine):
+                continue
+            p = mine[int(pick[i] * len(mine))]
+            piece[i] = p
+            start[i] = int(pos[i] * (self.max_start(np.array([p]))[0] + 1))
+        return piece, start
 
 
 def split_tracks(paths: list[str], val_fraction: float, seed: int) -> tuple[list[str], list[str]]:

@@ -93,17 +93,23 @@ def fine_tune(
     steps: int | None,
     threads: int,
     cache: str | None,
+    recipe: dict | None = None,
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
 ) -> dict:
     """Fine-tune the default model on ``flat`` on the CPU (no labels, as the app's fine-tune
-    does), or reuse the finished run recorded in ``run_dir``; returns ``{"model", "steps",
-    "seconds"}``."""
+    does), or reuse the finished run of the same budget and recipe recorded in ``run_dir``;
+    ``recipe``: further :class:`~trainer.options.TrainOptions` fields. Returns ``{"model",
+    "steps", "seconds", ...}``."""
+    recipe = dict(recipe or {})
     done = run_dir / "suite-finetune.json"
     if done.exists():
         rec = json.loads(done.read_text())
-        if Path(rec["model"]).exists() and rec.get("minutes") == minutes and rec.get("steps_asked") == steps:
+        same = rec.get("minutes") == minutes and rec.get("steps_asked") == steps and rec.get("recipe", {}) == recipe
+        if Path(rec["model"]).exists() and same:
             return rec
+        if run_dir.exists():  # another budget or recipe: a new run, not a resumed one
+            shutil.rmtree(run_dir)
     from trainer.options import TrainOptions
     from trainer.train import train
 
@@ -116,6 +122,7 @@ def fine_tune(
         steps=steps,
         max_minutes=minutes,
         threads=threads,
+        **recipe,
     )
     res = train(opts, decode=library_decoding(), progress=progress, cancel=cancel)
     if res.cancelled or not res.model_path:
@@ -126,6 +133,8 @@ def fine_tune(
         "seconds": res.seconds,
         "minutes": minutes,
         "steps_asked": steps,
+        "recipe": recipe,
+        "stopped": res.stopped,
     }
     done.write_text(json.dumps(rec))
     return rec
@@ -173,6 +182,7 @@ def run_suite(
     device: str = "cpu",
     workers: int = 0,
     musly: bool = True,
+    recipe: dict | None = None,
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
 ) -> dict:
@@ -183,7 +193,14 @@ def run_suite(
     t0 = time.perf_counter()
     work = Path(work)
     libs = suite_libraries(suite)
-    out: dict = {"suite": str(suite), "libraries": {}, "minutes": minutes, "steps": steps, "threads": threads}
+    out: dict = {
+        "suite": str(suite),
+        "libraries": {},
+        "minutes": minutes,
+        "steps": steps,
+        "threads": threads,
+        "recipe": dict(recipe or {}),
+    }
     for i, lib in enumerate(libs):
         report(progress, "suite", i, len(libs), lib.name)
         flat = work / lib.name / "flat"
@@ -195,6 +212,7 @@ def run_suite(
             steps=steps,
             threads=threads,
             cache=cache,
+            recipe=recipe,
             progress=progress,
             cancel=cancel,
         )
@@ -235,6 +253,10 @@ def _mean(values: list) -> float | None:
 def format_suite(result: dict) -> str:
     """One table: each library's rows, then the mean over the libraries and the fine-tune's gain."""
     budget = f"{result['minutes']:g} min" if result.get("minutes") else f"{result.get('steps')} steps"
+    recipe = result.get("recipe") or {}
+    if recipe.get("until_plateau"):
+        budget = f"until it stops improving, at most {budget}"
+    budget += "".join(f", {k.replace('_', ' ')} {v}" for k, v in recipe.items() if k != "until_plateau")
     lines = [
         f"Suite {result['suite']}: {len(result['libraries'])} libraries; fine-tune {budget} on "
         f"{result['threads']} CPU threads, no labels; folders flattened, tags removed for the fine-tune"
@@ -251,6 +273,10 @@ def format_suite(result: dict) -> str:
     for name, lib in result["libraries"].items():
         labels = ", ".join(f"{k} {v}" for k, v in lib["labels"].items())
         lines.append(f"{name}: {lib['tracks']} tracks ({labels}); fine-tune {lib['finetune']['steps']} steps")
+        if lib["finetune"].get("stopped"):
+            lines.append(
+                f"  (cooled down when {lib['finetune']['stopped']}, {lib['finetune']['seconds'] / 60:.1f} min)"
+            )
         block(name[:16], lib["rows"])
     block("mean", result["mean"])
     base, tuned = result["mean"].get("default", {}), result["mean"].get("fine-tuned", {})
@@ -282,6 +308,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="auto", help="device of the evaluation (the fine-tunes run on the CPU)")
     ap.add_argument("--workers", type=int, default=0, help="decoding processes (0: one per core, at most 8)")
     ap.add_argument("--work", help="where the flat copies and fine-tunes go (default: <cache>/suite/<SUITE's name>)")
+    ap.add_argument(
+        "--until-plateau",
+        action="store_true",
+        help="each fine-tune stops when it stops improving, within --minutes (python -m trainer --until-plateau)",
+    )
+    ap.add_argument(
+        "--mutual-positives", type=float, default=0.0, metavar="P", help="the fine-tunes' --mutual-positives"
+    )
     ap.add_argument("--no-musly", action="store_true", help="no Musly rows even when pymusly is installed")
     ap.add_argument("--json", help="also write the result as JSON to this file")
     a = ap.parse_args(argv)
@@ -299,6 +333,10 @@ def main(argv: list[str] | None = None) -> int:
         device=a.device,
         workers=a.workers,
         musly=not a.no_musly,
+        recipe={
+            **({"until_plateau": True} if a.until_plateau else {}),
+            **({"mutual_positives": a.mutual_positives} if a.mutual_positives else {}),
+        },
     )
     print(format_suite(res))
     if a.json:

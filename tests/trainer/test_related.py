@@ -128,3 +128,43 @@ def test_at_most_a_quarter_of_the_other_tracks_are_related():
     from trainer.related import related_limit
 
     assert [related_limit(n) for n in (0, 1, 2, 4, 5, 16, 61, 134)] == [0, 0, 0, 0, 1, 3, 15, 33]
+
+
+def test_mutual_pairs_are_each_others_nearest_and_serve_as_positives():
+    # three tight groups far apart, and a loner (6) nearest to group 0 without being its members' nearest
+    X = _unit(
+        np.array(
+            [
+                [1, 0.02, 0, 0],
+                [1, -0.02, 0, 0],
+                [0, 1, 0.02, 0],
+                [0, 1, -0.02, 0],
+                [0, 0, 1, 0.02],
+                [0, 0, 1, -0.02],
+                [0.8, 0, 0, 0.6],
+                [1, 0, 0.02, 0],
+            ],
+            dtype=np.float32,
+        )
+    )
+    rp = nearest_pairs(X, np.arange(8), k=2)
+    a, b = np.divmod(rp.mutual, rp.n)
+    assert set(zip(a.tolist(), b.tolist())) >= {(0, 1), (2, 3), (4, 5)}
+    assert 6 not in rp.partners  # its nearest do not have it among theirs
+    assert np.isin(rp.mutual, rp.keys).all()  # mutual pairs are related: never each other's negative
+    again = RelatedPairs.from_state(rp.state())
+    assert np.array_equal(again.mutual, rp.mutual) and again.partners.keys() == rp.partners.keys()
+    # the sampler takes a partner's crop as the positive about as often as asked, never a stranger's
+    lengths, tracks = np.full(8, 400), np.arange(8)
+    s = TripletSampler(lengths, tracks, 64, 32, related=rp, mutual_p=0.5)
+    rng = np.random.default_rng(3)
+    piece = np.repeat(np.arange(6), 200)
+    b = s.batch(rng, piece, np.zeros(len(piece), np.int64))
+    other = b.neighbour[0] != piece
+    assert 0.4 < other.mean() < 0.6
+    assert all(int(n) in rp.partners[int(p)] for p, n in zip(piece[other], b.neighbour[0][other]))
+    assert (b.neighbour[1] <= 400 - 64).all()
+    # off by default, and off without mutual pairs
+    assert (
+        TripletSampler(lengths, tracks, 64, 32, related=rp).batch(rng, piece, piece * 0).neighbour[0] == piece
+    ).all()

@@ -70,3 +70,13 @@ def test_suite_fine_tunes_each_library_and_averages(suite, tmp_path, capsys):
     again = json.loads((tmp_path / "suite.json").read_text())
     assert {name: lib["finetune"]["seconds"] for name, lib in again["libraries"].items()} == stamps
     assert again["mean"]["default"]["p@5"] == pytest.approx(res["mean"]["default"]["p@5"])
+
+    # another recipe is a new fine-tune, recorded with the result (and shown in the table)
+    args2 = [*args[:-2], "--json", str(tmp_path / "suite2.json"), "--until-plateau", "--mutual-positives", "0.3"]
+    assert main(args2) == 0
+    out = capsys.readouterr().out
+    assert "until it stops improving, at most 2 steps, mutual positives 0.3" in out
+    third = json.loads((tmp_path / "suite2.json").read_text())
+    assert third["recipe"] == {"until_plateau": True, "mutual_positives": 0.3}
+    for name, lib in third["libraries"].items():
+        assert lib["finetune"]["recipe"] == third["recipe"] and lib["finetune"]["seconds"] != stamps[name]
