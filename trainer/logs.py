@@ -11,7 +11,18 @@ from trainer.options import TrainResult
 
 
 class Logger:
-    COLUMNS = ("epoch", "step", "seconds", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "segments_per_s")
+    COLUMNS = (
+        "epoch",
+        "step",
+        "seconds",
+        "lr",
+        "train_loss",
+        "train_acc",
+        "val_loss",
+        "val_acc",
+        "segments_per_s",
+        "val_all",
+    )
 
     def __init__(self, run_dir: Path, enabled: bool) -> None:
         self.enabled = enabled

@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from trainer.loss import sq_dist
+from trainer.loss import pairwise_sq_dist, sq_dist
 from trainer.options import TrainOptions
+from trainer.related import RelatedPairs
 from trainer.runtime import autocast
 from trainer.sampling import TripletSampler, rng_for
 from trainer.segments import SegmentStore
@@ -35,8 +36,15 @@ def embed_crops(
 class Validator:
     """Fixed held-out triplets: the same ones every epoch, so the curves compare."""
 
-    def __init__(self, store: SegmentStore, sampler: TripletSampler | None, pool: TripletSampler, opts: TrainOptions):
-        self.store, self.opts = store, opts
+    def __init__(
+        self,
+        store: SegmentStore,
+        sampler: TripletSampler | None,
+        pool: TripletSampler,
+        opts: TrainOptions,
+        related: RelatedPairs | None = None,
+    ):
+        self.store, self.opts, self.related = store, opts, related
         self.triplets = None
         if sampler is None:
             return
@@ -59,11 +67,35 @@ class Validator:
         a = embed_crops(model, self.store, *b.anchor, F, device, amp)
         n = embed_crops(model, self.store, *b.neighbour, F, device, amp)
         d = embed_crops(model, self.store, *b.distant, F, device, amp)
+        a, n, d = a.float().cpu(), n.float().cpu(), d.float().cpu()
         for m, was in modes:
             m.train(was)
         d_an, d_ad = sq_dist(a, n), sq_dist(a, d)
         loss = torch.relu(d_an - d_ad + self.opts.margin).mean()
-        return {"val_loss": float(loss), "val_acc": float((d_an < d_ad).float().mean()), "val_triplets": len(a)}
+        return {
+            "val_loss": float(loss),
+            "val_acc": float((d_an < d_ad).float().mean()),
+            "val_triplets": len(a),
+            "val_all": self._all_negatives(a, n, d, d_an),
+        }
+
+    def _all_negatives(self, a: torch.Tensor, n: torch.Tensor, d: torch.Tensor, d_an: torch.Tensor) -> float | None:
+        """The hinge loss over every held-out (anchor, neighbour, segment of another, unrelated
+        track) triplet, averaged over all of them: what batch-all training lowers, measured on
+        tracks it never sees. Unlike ``val_loss`` it is rarely 0 from the start (a library whose
+        held-out tracks the starting model already tells apart pairwise), so "until it stops
+        improving" (trainer.plateau) watches it."""
+        b = self.triplets
+        cand = torch.cat([a, n, d])
+        track_a = torch.as_tensor(b.track_a)
+        cand_track = torch.cat([track_a, track_a, torch.as_tensor(b.track_d)])
+        valid = track_a.unsqueeze(1) != cand_track.unsqueeze(0)
+        if self.related is not None:
+            valid &= ~self.related.mask(track_a.unsqueeze(1), cand_track.unsqueeze(0))
+        if not valid.any():
+            return None
+        per = torch.relu(d_an.unsqueeze(1) - pairwise_sq_dist(a, cand) + self.opts.margin)
+        return float(per[valid].mean())
 
 
 class ProjectionHead(torch.nn.Module):

@@ -4,7 +4,8 @@ A fixed budget fits a cosine learning-rate curve to it. A run that ends when the
 improving cannot, so it keeps the peak rate after the warm-up (warm-up, stable, decay: the
 schedule of MiniCPM and of Hägele et al. 2024, "Scaling laws and compute-optimal training
 beyond fixed training durations"), checks the loss on the held-out tracks every
-``check_steps`` steps, and once ``patience`` checks in a row have not lowered the best by
+``check_steps`` steps (over every held-out triplet with a segment of another track, which
+unlike the sampled triplets' loss is rarely 0 from the start: :func:`watched`), and once ``patience`` checks in a row have not lowered the best by
 ``min_delta`` of it, cools down: the rate falls along a half cosine to ``final_lr_ratio`` over
 a quarter of the steps taken so far, and the run ends. The time cap (``max_minutes``) still
 holds: at 80 % of it the cool-down starts whatever the checks say, and then ends at the cap.
@@ -27,6 +28,16 @@ FORCED_AT = 0.8  # share of the time cap after which the cool-down starts regard
 MAX_MINUTES = 60.0  # the cap when none is given
 
 
+def watched(row: dict) -> float | None:
+    """The held-out loss a check is judged by: over every held-out triplet of another track
+    (``val_all``, trainer.network.Validator) where there is one, else the sampled triplets'."""
+    for key in ("val_all", "val_loss"):
+        v = row.get(key)
+        if v is not None and math.isfinite(float(v)):
+            return float(v)
+    return None
+
+
 @dataclass(frozen=True)
 class Plateau:
     patience: int = PATIENCE
@@ -34,30 +45,29 @@ class Plateau:
     check_steps: int = CHECK_STEPS
     cooldown: float = COOLDOWN
     max_seconds: float | None = MAX_MINUTES * 60
+    warmup_steps: int = 0  # checks before the end of the warm-up neither improve nor count as stale
 
     def losses(self, history: list[dict]) -> list[float]:
         """The held-out loss of every check that measured one, in order."""
-        return [
-            float(h["val_loss"])
-            for h in history
-            if h.get("val_loss") is not None and math.isfinite(float(h["val_loss"]))
-        ]
+        return [v for v in map(watched, history) if v is not None]
 
     def decay_start(self, history: list[dict]) -> tuple[int, str] | None:
         """The step at which the cool-down starts and why ("plateau" or "time"), or None while
         the held-out loss still falls. The check at step 0 (the starting model) is the first
-        best; a run without held-out tracks cools down at the time cap's 80 %."""
+        best; checks within the warm-up (the rate still rising) are no verdict; a run without
+        held-out tracks cools down at the time cap's 80 %."""
         best, stale = math.inf, 0
         for h in history:
-            step, loss = int(h["step"]), h.get("val_loss")
-            if loss is not None and math.isfinite(float(loss)):
-                loss = float(loss)
+            step, loss = int(h["step"]), watched(h)
+            if loss is not None and step >= self.warmup_steps:  # a check in the warm-up is no verdict
                 if not math.isfinite(best) or loss < best - self.min_delta * abs(best):
                     best, stale = loss, 0
                 else:
                     stale += 1
-                if step > 0 and stale >= self.patience:
+                if stale >= self.patience:
                     return step, "plateau"
+            elif loss is not None and not math.isfinite(best):
+                best = loss  # the starting model's (step 0): the first best
             if (
                 step > 0
                 and self.max_seconds is not None

@@ -185,7 +185,7 @@ def build(
         optim=optim,
         scaler=scaler,
         augment=Augment(pitch_bins=opts.pitch_shift, p_mix=opts.mix) if opts.augment else None,
-        validate=Validator(data.store, data.val_sampler, data.val_pool, opts),
+        validate=Validator(data.store, data.val_sampler, data.val_pool, opts, data.related),
         logger=Logger(run_dir, ctx.main),
         run_dir=run_dir,
         card_base=card_base(opts, start, data, device, amp, world),

@@ -213,5 +213,9 @@ def schedule(
     if epochs is not None:
         total_steps = min(total_steps or 10**12, int(epochs) * spe)
     # a check every epoch, or every CHECK_STEPS steps of a longer one: evenly spaced either way
-    plateau = Plateau(max_seconds=max_s, check_steps=min(spe, PLATEAU_CHECK_STEPS)) if opts.until_plateau else None
+    plateau = (
+        Plateau(max_seconds=max_s, check_steps=min(spe, PLATEAU_CHECK_STEPS), warmup_steps=opts.warmup_steps)
+        if opts.until_plateau
+        else None
+    )
     return opts, Schedule(spe, epochs, total_steps, max_s, plateau)

@@ -84,8 +84,10 @@ def test_a_run_until_it_stops_improving_cools_down_ends_and_resumes_exactly(trai
     spe = read_checkpoint(full.checkpoint)["extra"]["steps_per_epoch"]
     assert spe < 200  # so each epoch's end is a check
     # (the BatchNorm statistics of the new network still settle in the first epoch)
-    checks = [(h["step"], h["val_loss"]) for h in full.history]
-    start = next(s for s, _ in checks if "stopped improving at step %d" % s in full.stopped)
+    from trainer.plateau import watched
+
+    checks = [(h["step"], watched(h)) for h in full.history]
+    start = next(s for s, _ in checks if f"stopped improving at step {s}" in full.stopped)
     assert start % spe == 0 and start >= 3 * spe, checks
     before = [v for s, v in checks if s < start - 2 * spe]
     last = [v for s, v in checks if start - 2 * spe <= s <= start]
@@ -123,3 +125,60 @@ def test_a_run_that_keeps_improving_stops_at_its_time_limit(train_library, mel_c
     res = train(_opts(root, mel_cache_dir, tmp_path / "s", until_plateau=True, steps=2))
     assert res.steps == 2
     assert read_checkpoint(res.checkpoint)["extra"]["options"]["max_minutes"] == 60.0
+
+
+def test_the_loss_over_every_held_out_negative_is_watched_and_the_warm_up_is_no_verdict():
+    from trainer.plateau import watched
+
+    # a library whose held-out tracks the starting model already tells apart: the sampled
+    # triplets' loss is 0 throughout, the loss over every held-out negative still falls
+    rows = [
+        {"step": s, "seconds": s / 10, "val_loss": 0.0, "val_all": v}
+        for s, v in zip(range(0, 700, 100), [0.2, 0.15, 0.11, 0.08, 0.06, 0.045, 0.034])
+    ]
+    assert watched(rows[1]) == 0.15 and watched({"val_loss": 0.3}) == 0.3 and watched({"step": 1}) is None
+    assert Plateau(max_seconds=None).decay_start(rows) is None
+    assert Plateau(max_seconds=None).decay_start([{**r, "val_all": None} for r in rows]) == (300, "plateau")
+    # checks inside a 350-step warm-up neither improve nor count: the flat run cools down 3 checks after it
+    flat = _history([1.0] * 8)
+    assert Plateau(max_seconds=None, warmup_steps=350).decay_start(flat) == (600, "plateau")
+    assert Plateau(max_seconds=None).decay_start(flat) == (300, "plateau")
+
+
+def test_validation_reports_the_loss_over_every_held_out_negative(train_library, mel_cache_dir, tmp_path):
+    root, _ = train_library
+    res = train(_opts(root, mel_cache_dir, tmp_path / "v", steps=2))
+    first = res.history[0]
+    assert first["val_all"] > 0 and math.isfinite(first["val_all"])
+    assert "val_all" in (tmp_path / "v" / "log.csv").read_text().splitlines()[0]
+
+
+def test_the_all_negatives_loss_by_hand():
+    import numpy as np
+
+    from trainer.network import Validator
+    from trainer.related import RelatedPairs
+    from trainer.sampling import Batch
+
+    v = Validator.__new__(Validator)
+    v.opts, v.related = TrainOptions(margin=0.5), None
+    z = np.zeros(2, np.int64)
+    v.triplets = Batch((z, z), (z, z), (z, z), np.array([0, 1]), np.array([2, 2]))
+    a = torch.tensor([[0.0, 0.0], [1.0, 0.0]])
+    n = torch.tensor([[0.0, 0.1], [1.0, 0.0]])
+    d = torch.tensor([[0.0, 1.0], [0.0, 1.0]])
+    d_an = ((a - n) ** 2).sum(1)  # 0.01, 0
+    cand = torch.cat([a, n, d])
+    track = [0, 1, 0, 1, 2, 2]
+    want = []
+    for i in range(2):
+        for j in range(6):
+            if track[j] != i:
+                want.append(max(0.0, float(d_an[i] - ((a[i] - cand[j]) ** 2).sum() + 0.5)))
+    assert v._all_negatives(a, n, d, d_an) == pytest.approx(sum(want) / len(want))
+    # a related track's segments are not negatives
+    v.related = RelatedPairs.from_pairs(np.array([[0, 1]]), 3)
+    want = [
+        w for w, (i, j) in zip(want, [(i, j) for i in range(2) for j in range(6) if track[j] != i]) if track[j] == 2
+    ]
+    assert v._all_negatives(a, n, d, d_an) == pytest.approx(sum(want) / len(want))
