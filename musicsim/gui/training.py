@@ -45,6 +45,13 @@ def stage_text(p: Progress) -> str:
     return f"{title}: {p.current}" if p.current else title
 
 
+def held_out_loss(info: dict) -> float | None:
+    """The validation loss the panel shows: over every held-out negative (``val_all``, what
+    "until it stops improving" watches), else over the sampled held-out triplets."""
+    v = info.get("val_all")
+    return info.get("val_loss") if v is None else v
+
+
 def format_eta(seconds: float | None) -> str:
     return format_duration(seconds) or "–"
 
@@ -64,7 +71,8 @@ def format_plateau_eta(likely: float | None, at_most: float | None, cooling: boo
 LABEL_TIPS = {
     "loss": "Training loss: the mean over the triplets of each batch that still break the margin (batch-all "
     "mining), so it stays well above the validation loss even while the model improves",
-    "val_loss": "Triplet loss over every triplet of tracks held out from training",
+    "val_loss": "Triplet loss on tracks held out from training, each segment against every segment of "
+    "another track: what 'Until it stops improving' watches",
     "val_acc": "Share of held-out triplets whose neighbour (same track, close in time) is nearer than their "
     "distant segment (another track)",
 }
@@ -96,12 +104,13 @@ class LossCurve(QWidget):
         if info.get("loss") is not None:
             self.loss.append((x, float(info["loss"])))
         val_step = info.get("val_step")
-        key = (info.get("val_loss"), info.get("val_acc")) if val_step is None else val_step
-        if (info.get("val_loss") is not None or info.get("val_acc") is not None) and key != self._val_key:
+        val_loss = held_out_loss(info)
+        key = (val_loss, info.get("val_acc")) if val_step is None else val_step
+        if (val_loss is not None or info.get("val_acc") is not None) and key != self._val_key:
             self._val_key = key
             at = x if val_step is None else float(val_step)
-            if info.get("val_loss") is not None:
-                self.val_loss.append((at, float(info["val_loss"])))
+            if val_loss is not None:
+                self.val_loss.append((at, float(val_loss)))
             if info.get("val_acc") is not None:
                 self.val_acc.append((at, float(info["val_acc"])))
         self.update()
@@ -361,14 +370,14 @@ class TrainingPanel(QWidget):
             self.labels["device"].setText(str(info["device"]))
         if info.get("epoch") is not None:
             self.labels["epoch"].setText(f"{float(info['epoch']):.2f}")
-        for key in ("loss", "val_loss"):
-            if info.get(key) is not None:
-                self.labels[key].setText(f"{float(info[key]):.4f}")
+        for key, value in (("loss", info.get("loss")), ("val_loss", held_out_loss(info))):
+            if value is not None:
+                self.labels[key].setText(f"{float(value):.4f}")
         if info.get("val_acc") is not None:
             self.labels["val_acc"].setText(f"{100 * float(info['val_acc']):.1f}%")
         # info is merged over the job's life, so the re-embedding after training still carries the
         # last loss: only the training's own reports are points of the curve (x is their step)
-        if p.stage in CURVE_STAGES and (info.get("loss") is not None or info.get("val_loss") is not None):
+        if p.stage in CURVE_STAGES and (info.get("loss") is not None or held_out_loss(info) is not None):
             self.curve.add(float(p.done), info)
 
     def finished(self, message: str, outcome: str = "finished") -> None:

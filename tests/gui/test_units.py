@@ -329,3 +329,6 @@ def test_loss_curve_takes_points_from_training_only(qtbot):
     # what the GUI delivers during re-embedding: the job's merged info still holds the last loss
     panel.on_progress(Progress("reembed", 60, 113, "a.ogg", info={"loss": 0.5, "val_loss": 0.4, "val_step": 5}))
     assert [x for x, _ in panel.curve.loss] == [5.0, 5.0] and panel.curve.val_loss == [(5.0, 0.4)]
+    # the loss over every held-out negative, where the trainer reports it, is the validation loss shown
+    panel.on_progress(Progress("validate", 8, 10, "epoch 2", info={"val_loss": 0.0, "val_all": 0.25, "val_step": 8}))
+    assert panel.curve.val_loss[-1] == (8.0, 0.25) and panel.labels["val_loss"].text() == "0.2500"
