@@ -4,7 +4,7 @@ A fixed budget fits a cosine learning-rate curve to it. A run that ends when the
 improving cannot, so it keeps the peak rate after the warm-up (warm-up, stable, decay: the
 schedule of MiniCPM and of Hägele et al. 2024, "Scaling laws and compute-optimal training
 beyond fixed training durations"), checks the loss on the held-out tracks every
-``check_steps`` steps (over every held-out triplet with a segment of another track, which
+``check_steps`` steps after the warm-up (over every held-out triplet with a segment of another track, which
 unlike the sampled triplets' loss is rarely 0 from the start: :func:`watched`), and once ``patience`` checks in a row have not lowered the best by
 ``min_delta`` of it, cools down: the rate falls along a half cosine to ``final_lr_ratio`` over
 a quarter of the steps taken so far, and the run ends. The time cap (``max_minutes``) still
@@ -53,21 +53,21 @@ class Plateau:
 
     def decay_start(self, history: list[dict]) -> tuple[int, str] | None:
         """The step at which the cool-down starts and why ("plateau" or "time"), or None while
-        the held-out loss still falls. The check at step 0 (the starting model) is the first
-        best; checks within the warm-up (the rate still rising) are no verdict; a run without
-        held-out tracks cools down at the time cap's 80 %."""
+        the held-out loss still falls. Only checks after the warm-up count, the first of them
+        the first best: the question is whether training still improves the model, not whether
+        it already beats the one it started from (a fine-tune's held-out loss often rises at
+        first, then falls below; the album/folder check judges the result against the start).
+        A run without held-out tracks cools down at 80 % of the time limit."""
         best, stale = math.inf, 0
         for h in history:
             step, loss = int(h["step"]), watched(h)
-            if loss is not None and step >= self.warmup_steps:  # a check in the warm-up is no verdict
+            if loss is not None and step > 0 and step >= self.warmup_steps:
                 if not math.isfinite(best) or loss < best - self.min_delta * abs(best):
                     best, stale = loss, 0
                 else:
                     stale += 1
                 if stale >= self.patience:
                     return step, "plateau"
-            elif loss is not None and not math.isfinite(best):
-                best = loss  # the starting model's (step 0): the first best
             if (
                 step > 0
                 and self.max_seconds is not None

@@ -26,9 +26,12 @@ def test_the_cool_down_starts_after_patience_checks_without_a_real_improvement()
     assert pl.decay_start(_history([1.0, 0.8, 0.7, 0.699, 0.60, 0.6, 0.6])) is None
     assert pl.decay_start(_history([1.0, 0.8, 0.7, 0.699, 0.60, 0.6, 0.6, 0.6])) == (700, "plateau")
     # rows without a held-out loss (no validation tracks) neither count nor reset
-    rows = _history([1.0, 1.0, 1.0])
+    rows = _history([1.0, 1.0, 1.0, 1.0])
     rows.insert(2, {"step": 150, "seconds": 15.0})
     assert pl.decay_start(rows) is None
+    # the starting model (step 0) is no check: a loss that first rises, then falls, goes on
+    assert pl.decay_start(_history([0.5, 0.9, 0.95, 0.8, 0.7])) is None
+    assert pl.decay_start(_history([0.5, 0.9, 0.95, 0.9, 0.95])) == (400, "plateau")
 
 
 def test_the_time_cap_forces_the_cool_down_at_80_percent():
@@ -67,8 +70,8 @@ def test_the_estimate_extrapolates_the_improvements_and_never_passes_the_cap():
     # gains that do not shrink cannot be extrapolated
     assert pl.estimate(_history([1.0, 0.9, 0.8, 0.7]), 300, 10.0, 30.0)[0] is None
     # during the cool-down the time left is exact
-    flat = _history([1.0, 1.0, 1.0, 1.0])  # cools down at step 300 for 75 steps
-    assert pl.estimate(flat, 330, steps_per_s=5.0, seconds=30.0) == (pytest.approx(9.0), 3570.0)
+    flat = _history([1.0, 1.0, 1.0, 1.0, 1.0])  # cools down at step 400 for 100 steps
+    assert pl.estimate(flat, 430, steps_per_s=5.0, seconds=30.0) == (pytest.approx(14.0), 3570.0)
 
 
 def _weights(path):
@@ -88,7 +91,7 @@ def test_a_run_until_it_stops_improving_cools_down_ends_and_resumes_exactly(trai
 
     checks = [(h["step"], watched(h)) for h in full.history]
     start = next(s for s, _ in checks if f"stopped improving at step {s}" in full.stopped)
-    assert start % spe == 0 and start >= 3 * spe, checks
+    assert start % spe == 0 and start >= 4 * spe, checks
     before = [v for s, v in checks if s < start - 2 * spe]
     last = [v for s, v in checks if start - 2 * spe <= s <= start]
     assert len(last) == 3 and min(last) > min(before) * 0.99, checks  # three checks without a real gain
@@ -138,11 +141,11 @@ def test_the_loss_over_every_held_out_negative_is_watched_and_the_warm_up_is_no_
     ]
     assert watched(rows[1]) == 0.15 and watched({"val_loss": 0.3}) == 0.3 and watched({"step": 1}) is None
     assert Plateau(max_seconds=None).decay_start(rows) is None
-    assert Plateau(max_seconds=None).decay_start([{**r, "val_all": None} for r in rows]) == (300, "plateau")
+    assert Plateau(max_seconds=None).decay_start([{**r, "val_all": None} for r in rows]) == (400, "plateau")
     # checks inside a 350-step warm-up neither improve nor count: the flat run cools down 3 checks after it
     flat = _history([1.0] * 8)
-    assert Plateau(max_seconds=None, warmup_steps=350).decay_start(flat) == (600, "plateau")
-    assert Plateau(max_seconds=None).decay_start(flat) == (300, "plateau")
+    assert Plateau(max_seconds=None, warmup_steps=350).decay_start(flat) == (700, "plateau")
+    assert Plateau(max_seconds=None).decay_start(flat) == (400, "plateau")
 
 
 def test_validation_reports_the_loss_over_every_held_out_negative(train_library, mel_cache_dir, tmp_path):
