@@ -200,8 +200,9 @@ def main(argv: list[str] | None = None) -> int:
 
     win.ui.tabs.setCurrentWidget(win.ui.training)
     if win.session.backend is not None and win.session.backend.writable:
+        win.ui.training.mode.setCurrentIndex(1)  # until it stops improving, within --train-minutes
         win.ui.training.minutes.setValue(args.train_minutes)
-        win.training_jobs.start_training(args.train_minutes, "auto")
+        win.ui.training.start.click()
         wait(lambda: win.ui.training.curve.point_count() >= 3 or "training_done" in events, "training progress", 900)
         wait(lambda: "training_done" in events, "the end of training", 1800)
     shot("training.png")
