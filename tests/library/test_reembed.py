@@ -191,8 +191,10 @@ def test_library_train_returns_what_the_app_shows(family_library, tmp_path):
             "guard",
             "model_path",
             "summary",
+            "stopped",
         }
         assert out["name"] == "app-run" and out["steps"] == 2 and not out["cancelled"]
+        assert out["stopped"] == ""  # a budget run: no cool-down on a plateau (trainer.plateau)
         assert out["activated"] and out["reembedded"] == len(families) and lib.model_row.name == "app-run"
         assert out["model_path"].startswith(str(tmp_path / "lib-models")) and "trained app-run" in out["summary"]
         again = lib.train(minutes=5.0, device="cpu", **dict(tiny, name="via-facade", seed=1))  # other weights
