@@ -22,6 +22,7 @@ class Logger:
         "val_acc",
         "segments_per_s",
         "val_all",
+        "val_nce",
     )
 
     def __init__(self, run_dir: Path, enabled: bool) -> None:

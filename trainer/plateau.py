@@ -28,10 +28,14 @@ FORCED_AT = 0.8  # share of the time cap after which the cool-down starts regard
 MAX_MINUTES = 60.0  # the cap when none is given
 
 
+WATCHED = ("val_nce", "val_all", "val_loss")  # in order of preference (see watched)
+
+
 def watched(row: dict) -> float | None:
-    """The held-out loss a check is judged by: over every held-out triplet of another track
-    (``val_all``, trainer.network.Validator) where there is one, else the sampled triplets'."""
-    for key in ("val_all", "val_loss"):
+    """The held-out loss a check is judged by: InfoNCE over every held-out segment of another
+    track (``val_nce``, trainer.network.Validator), which never saturates; in a log written
+    before it existed, the hinge over them (``val_all``), else the sampled triplets'."""
+    for key in WATCHED:
         v = row.get(key)
         if v is not None and math.isfinite(float(v)):
             return float(v)

@@ -280,6 +280,7 @@ def end_epoch(run: Run, st: State, epoch_f: float) -> None:
             "epoch": epoch_f,
             "val_loss": row.get("val_loss"),
             "val_all": row.get("val_all"),
+            "val_nce": row.get("val_nce"),
             "val_acc": row.get("val_acc"),
             "val_step": st.step,
         },

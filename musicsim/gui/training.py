@@ -46,10 +46,9 @@ def stage_text(p: Progress) -> str:
 
 
 def held_out_loss(info: dict) -> float | None:
-    """The validation loss the panel shows: over every held-out negative (``val_all``, what
-    "until it stops improving" watches), else over the sampled held-out triplets."""
-    v = info.get("val_all")
-    return info.get("val_loss") if v is None else v
+    """The validation loss the panel shows: the one "until it stops improving" watches
+    (InfoNCE over every held-out negative, ``val_nce``), else what an older trainer reports."""
+    return next((info[k] for k in ("val_nce", "val_all", "val_loss") if info.get(k) is not None), None)
 
 
 def format_eta(seconds: float | None) -> str:

@@ -332,3 +332,7 @@ def test_loss_curve_takes_points_from_training_only(qtbot):
     # the loss over every held-out negative, where the trainer reports it, is the validation loss shown
     panel.on_progress(Progress("validate", 8, 10, "epoch 2", info={"val_loss": 0.0, "val_all": 0.25, "val_step": 8}))
     assert panel.curve.val_loss[-1] == (8.0, 0.25) and panel.labels["val_loss"].text() == "0.2500"
+    # the held-out InfoNCE, which "until it stops improving" watches, comes first where reported
+    info = {"val_loss": 0.0, "val_all": 1e-5, "val_nce": 1.5, "val_step": 9}
+    panel.on_progress(Progress("validate", 9, 10, "epoch 3", info=info))
+    assert panel.curve.val_loss[-1] == (9.0, 1.5) and panel.labels["val_loss"].text() == "1.5000"

@@ -140,6 +140,9 @@ def test_the_loss_over_every_held_out_negative_is_watched_and_the_warm_up_is_no_
         for s, v in zip(range(0, 700, 100), [0.2, 0.15, 0.11, 0.08, 0.06, 0.045, 0.034])
     ]
     assert watched(rows[1]) == 0.15 and watched({"val_loss": 0.3}) == 0.3 and watched({"step": 1}) is None
+    # InfoNCE over them (which never saturates) comes first where a row has it
+    assert watched({"val_nce": 1.2, "val_all": 1e-5, "val_loss": 0.0}) == 1.2
+    assert watched({"val_nce": float("nan"), "val_all": 0.2}) == 0.2
     assert Plateau(max_seconds=None).decay_start(rows) is None
     assert Plateau(max_seconds=None).decay_start([{**r, "val_all": None} for r in rows]) == (400, "plateau")
     # checks inside a 350-step warm-up neither improve nor count: the flat run cools down 3 checks after it
@@ -153,7 +156,9 @@ def test_validation_reports_the_loss_over_every_held_out_negative(train_library,
     res = train(_opts(root, mel_cache_dir, tmp_path / "v", steps=2))
     first = res.history[0]
     assert first["val_all"] > 0 and math.isfinite(first["val_all"])
-    assert "val_all" in (tmp_path / "v" / "log.csv").read_text().splitlines()[0]
+    assert first["val_nce"] > 0 and math.isfinite(first["val_nce"])
+    header = (tmp_path / "v" / "log.csv").read_text().splitlines()[0].split(",")
+    assert "val_all" in header and "val_nce" in header
 
 
 def test_the_all_negatives_loss_by_hand():
@@ -178,10 +183,48 @@ def test_the_all_negatives_loss_by_hand():
         for j in range(6):
             if track[j] != i:
                 want.append(max(0.0, float(d_an[i] - ((a[i] - cand[j]) ** 2).sum() + 0.5)))
-    assert v._all_negatives(a, n, d, d_an) == pytest.approx(sum(want) / len(want))
+    assert v._all_negatives(a, n, d, d_an)["val_all"] == pytest.approx(sum(want) / len(want))
     # a related track's segments are not negatives
     v.related = RelatedPairs.from_pairs(np.array([[0, 1]]), 3)
     want = [
         w for w, (i, j) in zip(want, [(i, j) for i in range(2) for j in range(6) if track[j] != i]) if track[j] == 2
     ]
-    assert v._all_negatives(a, n, d, d_an) == pytest.approx(sum(want) / len(want))
+    assert v._all_negatives(a, n, d, d_an)["val_all"] == pytest.approx(sum(want) / len(want))
+
+
+def test_the_held_out_infonce_by_hand_and_it_does_not_saturate():
+    import numpy as np
+
+    from trainer.network import Validator
+    from trainer.sampling import Batch
+
+    v = Validator.__new__(Validator)
+    v.opts, v.related = TrainOptions(margin=0.5, temperature=0.1), None
+    z = np.zeros(2, np.int64)
+    v.triplets = Batch((z, z), (z, z), (z, z), np.array([0, 1]), np.array([2, 2]))
+
+    def losses(a, n, d):
+        d_an = ((a - n) ** 2).sum(1)
+        return v._all_negatives(a, n, d, d_an)
+
+    def by_hand(a, n, d):
+        cand, track = torch.cat([a, n, d]), [0, 1, 0, 1, 2, 2]
+        out = []
+        for i in range(2):
+            pos = -5.0 * float(((a[i] - n[i]) ** 2).sum())  # -0.5 / temperature x squared distance
+            negs = [-5.0 * float(((a[i] - cand[j]) ** 2).sum()) for j in range(6) if track[j] != i]
+            out.append(-pos + math.log(sum(math.exp(x) for x in [pos, *negs])))
+        return sum(out) / 2
+
+    a = torch.tensor([[0.0, 0.0], [1.0, 0.0]])
+    n = torch.tensor([[0.0, 0.1], [1.0, 0.0]])
+    d = torch.tensor([[0.0, 1.0], [0.0, 1.0]])
+    assert losses(a, n, d)["val_nce"] == pytest.approx(by_hand(a, n, d), rel=1e-5)
+    # every track already beyond the margin: the hinge is 0, InfoNCE still falls as the
+    # neighbours come nearer, so a check can tell an improving run from a flat one
+    far = torch.tensor([[1.0, 0.0], [-1.0, 0.0]])
+    d_far = torch.tensor([[0.0, 1.0], [0.0, 1.0]])
+    before = losses(far, far + torch.tensor([[0.0, 0.5], [0.0, 0.5]]), d_far)
+    after = losses(far, far + torch.tensor([[0.0, 0.3], [0.0, 0.3]]), d_far)
+    assert before["val_all"] == 0.0 and after["val_all"] == 0.0
+    assert 0.0 < after["val_nce"] < before["val_nce"]
