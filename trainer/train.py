@@ -66,7 +66,7 @@ def train(
         own_pg = True
     threads = torch.get_num_threads()
     try:
-        return _train(
+        result = _train(
             options,
             list(tracks),
             decode,
@@ -74,6 +74,9 @@ def train(
             local_rank,
             t_wall,
         )
+        if own_pg:  # the others wait out rank 0's export: no process tears down its group while a peer works
+            dist.barrier()
+        return result
     finally:
         torch.set_num_threads(threads)  # opts.threads is for this run only (the app goes on scanning)
         if own_pg and dist.is_initialized():
