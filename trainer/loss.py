@@ -90,6 +90,32 @@ def select_negatives(d_ap: torch.Tensor, d_cand: torch.Tensor, valid: torch.Tens
     return torch.where(outside.any(dim=1), semi, easiest)
 
 
+def batch_negatives(
+    a: torch.Tensor,
+    n: torch.Tensor,
+    d: torch.Tensor,
+    track_a: torch.Tensor,
+    track_d: torch.Tensor,
+    related: RelatedPairs | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every segment of a batch of triplets as a candidate negative of every anchor: squared
+    distances ``[B, 3B]`` from each anchor to ``[a, n, d]``, and which are valid (of another
+    track, not one ``related`` to the anchor's)."""
+    cand_track = torch.cat([track_a, track_a, track_d])
+    valid = track_a.unsqueeze(1) != cand_track.unsqueeze(0)
+    if related is not None:
+        valid &= ~related.mask(track_a.unsqueeze(1), cand_track.unsqueeze(0))
+    return pairwise_sq_dist(a, torch.cat([a, n, d])), valid
+
+
+def info_nce(d_ap: torch.Tensor, d_cand: torch.Tensor, valid: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Per anchor, InfoNCE of its neighbour (squared distance ``d_ap``) against the valid
+    candidates, logits ``-d / (2 T)``; 0 for an anchor without a valid candidate."""
+    scale = -0.5 / temperature
+    neg = scale * d_cand.masked_fill(~valid, float("inf"))
+    return -torch.log_softmax(torch.cat([scale * d_ap.unsqueeze(1), neg], dim=1), dim=1)[:, 0]
+
+
 def batch_triplet_loss(
     a: torch.Tensor,
     n: torch.Tensor,
@@ -120,17 +146,10 @@ def batch_triplet_loss(
     if mining == "none":
         loss = base.mean()
     else:
-        cand = torch.cat([a, n, d])
-        cand_track = torch.cat([track_a, track_a, track_d])
-        valid = track_a.unsqueeze(1) != cand_track.unsqueeze(0)
-        if related is not None:
-            valid &= ~related.mask(track_a.unsqueeze(1), cand_track.unsqueeze(0))
+        d_cand, valid = batch_negatives(a, n, d, track_a, track_d, related)
         has = valid.any(dim=1)
-        d_cand = pairwise_sq_dist(a, cand)
         if mining == "nce":
-            neg = (-0.5 / temperature) * d_cand.masked_fill(~valid, float("inf"))
-            logits = torch.cat([(-0.5 / temperature) * d_ap.unsqueeze(1), neg], dim=1)
-            loss = -torch.log_softmax(logits, dim=1)[:, 0].mean()
+            loss = info_nce(d_ap, d_cand, valid, temperature).mean()
         elif mining == "all":
             per = F.relu(d_ap.unsqueeze(1) - d_cand + margin) * valid
             active = (per > 1e-12).sum()

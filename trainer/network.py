@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from trainer.loss import pairwise_sq_dist, sq_dist
+from trainer.loss import batch_negatives, info_nce, sq_dist
 from trainer.options import TrainOptions
 from trainer.related import RelatedPairs
 from trainer.runtime import autocast
@@ -82,26 +82,20 @@ class Validator:
     def _all_negatives(self, a: torch.Tensor, n: torch.Tensor, d: torch.Tensor, d_an: torch.Tensor) -> dict:
         """Two losses over every held-out (anchor, neighbour, segment of another, unrelated
         track) triplet. ``val_all``: the hinge loss averaged over all of them, what batch-all
-        training lowers, measured on tracks it never sees; unlike ``val_loss`` it is rarely exactly 0 from the start, but on a
-        library whose held-out tracks the starting model already tells apart it is below 1e-4.
+        training lowers, measured on tracks it never sees; unlike ``val_loss`` it is rarely
+        exactly 0 from the start, but on a library whose held-out tracks the starting model
+        already tells apart it is below 1e-4.
         ``val_nce``: InfoNCE (temperature ``opts.temperature``) of each anchor's neighbour
         against all those segments: it never saturates (a neighbour already nearer than every
         other track still gains by coming nearer), so "until it stops improving"
         (trainer.plateau) watches it."""
         b = self.triplets
-        cand = torch.cat([a, n, d])
-        track_a = torch.as_tensor(b.track_a)
-        cand_track = torch.cat([track_a, track_a, torch.as_tensor(b.track_d)])
-        valid = track_a.unsqueeze(1) != cand_track.unsqueeze(0)
-        if self.related is not None:
-            valid &= ~self.related.mask(track_a.unsqueeze(1), cand_track.unsqueeze(0))
+        track_a, track_d = torch.as_tensor(b.track_a), torch.as_tensor(b.track_d)
+        d_cand, valid = batch_negatives(a, n, d, track_a, track_d, self.related)
         if not valid.any():
             return {"val_all": None, "val_nce": None}
-        d_cand = pairwise_sq_dist(a, cand)
         per = torch.relu(d_an.unsqueeze(1) - d_cand + self.opts.margin)
-        scale = -0.5 / self.opts.temperature
-        logits = torch.cat([scale * d_an.unsqueeze(1), (scale * d_cand).masked_fill(~valid, float("-inf"))], dim=1)
-        nce = -torch.log_softmax(logits, dim=1)[:, 0]
+        nce = info_nce(d_an, d_cand, valid, self.opts.temperature)
         return {"val_all": float(per[valid].mean()), "val_nce": float(nce[valid.any(dim=1)].mean())}
 
 
