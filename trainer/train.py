@@ -30,6 +30,7 @@ from trainer.dataset import Context, prepare_data
 from trainer.logs import final_metrics, summarise, summary_line
 from trainer.loss import batch_triplet_loss
 from trainer.options import TrainOptions, TrainResult
+from trainer.plateau import watched
 from trainer.reporting import announce, progress_fraction, report_step
 from trainer.run import Run, State, build, export, save_state
 from trainer.runtime import amp_dtype, autocast, cpu_bf16_native, dist_info, lr_at, precision, select_device, warm_up
@@ -285,6 +286,8 @@ def end_epoch(run: Run, st: State, epoch_f: float) -> None:
             "val_all": row.get("val_all"),
             "val_nce": row.get("val_nce"),
             "val_acc": row.get("val_acc"),
+            # the one "until it stops improving" judges by: what a progress display shows
+            "held_out_loss": watched(row),
             "val_step": st.step,
         },
     )  # tells two validations with equal scores apart

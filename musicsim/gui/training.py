@@ -46,9 +46,10 @@ def stage_text(p: Progress) -> str:
 
 
 def held_out_loss(info: dict) -> float | None:
-    """The validation loss the panel shows: the one "until it stops improving" watches
-    (InfoNCE over every held-out negative, ``val_nce``), else what an older trainer reports."""
-    return next((info[k] for k in ("val_nce", "val_all", "val_loss") if info.get(k) is not None), None)
+    """The validation loss the panel shows: the one the trainer reports as what "until it
+    stops improving" watches (``held_out_loss``; the trainer decides which loss that is)."""
+    v = info.get("held_out_loss")
+    return None if v is None else float(v)
 
 
 def format_eta(seconds: float | None) -> str:
@@ -70,8 +71,8 @@ def format_plateau_eta(likely: float | None, at_most: float | None, cooling: boo
 LABEL_TIPS = {
     "loss": "Training loss: the mean over the triplets of each batch that still break the margin (batch-all "
     "mining), so it stays well above the validation loss even while the model improves",
-    "val_loss": "Triplet loss on tracks held out from training, each segment against every segment of "
-    "another track: what 'Until it stops improving' watches",
+    "val_loss": "Loss on tracks held out from training (InfoNCE: each segment's neighbour against every "
+    "segment of another track): what 'Until it stops improving' watches",
     "val_acc": "Share of held-out triplets whose neighbour (same track, close in time) is nearer than their "
     "distant segment (another track)",
 }

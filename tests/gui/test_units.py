@@ -325,14 +325,15 @@ def test_loss_curve_takes_points_from_training_only(qtbot):
     panel = TrainingPanel()
     qtbot.addWidget(panel)
     panel.on_progress(Progress("train", 5, 10, "epoch 1", info={"loss": 0.5}))
-    panel.on_progress(Progress("validate", 5, 10, "epoch 1", info={"loss": 0.5, "val_loss": 0.4, "val_step": 5}))
+    panel.on_progress(Progress("validate", 5, 10, "epoch 1", info={"loss": 0.5, "held_out_loss": 0.4, "val_step": 5}))
     # what the GUI delivers during re-embedding: the job's merged info still holds the last loss
-    panel.on_progress(Progress("reembed", 60, 113, "a.ogg", info={"loss": 0.5, "val_loss": 0.4, "val_step": 5}))
+    panel.on_progress(Progress("reembed", 60, 113, "a.ogg", info={"loss": 0.5, "held_out_loss": 0.4, "val_step": 5}))
     assert [x for x, _ in panel.curve.loss] == [5.0, 5.0] and panel.curve.val_loss == [(5.0, 0.4)]
-    # the loss over every held-out negative, where the trainer reports it, is the validation loss shown
-    panel.on_progress(Progress("validate", 8, 10, "epoch 2", info={"val_loss": 0.0, "val_all": 0.25, "val_step": 8}))
-    assert panel.curve.val_loss[-1] == (8.0, 0.25) and panel.labels["val_loss"].text() == "0.2500"
-    # the held-out InfoNCE, which "until it stops improving" watches, comes first where reported
-    info = {"val_loss": 0.0, "val_all": 1e-5, "val_nce": 1.5, "val_step": 9}
+    # the loss the trainer names as the one it watches is what the panel shows, whichever losses
+    # the report also carries (the panel does not choose among them)
+    info = {"val_loss": 0.0, "val_all": 1e-5, "val_nce": 1.5, "held_out_loss": 1.5, "val_step": 9}
     panel.on_progress(Progress("validate", 9, 10, "epoch 3", info=info))
+    assert panel.curve.val_loss[-1] == (9.0, 1.5) and panel.labels["val_loss"].text() == "1.5000"
+    info = {"val_loss": 0.7, "val_acc": 0.5, "val_step": 10}  # no watched loss: no point, no label change
+    panel.on_progress(Progress("validate", 10, 10, "epoch 4", info=info))
     assert panel.curve.val_loss[-1] == (9.0, 1.5) and panel.labels["val_loss"].text() == "1.5000"

@@ -384,7 +384,7 @@ def test_training_panel_shows_progress_and_cancels_with_a_stand_in_trainer(qtbot
                 return {"cancelled": True}
             info = {"loss": 1.0 / step, "epoch": step / 100, "device": "CPU (stand-in)"}
             if step % 20 == 0:
-                info.update(val_loss=1.2 / step, val_acc=min(0.99, 0.5 + step / 800))
+                info.update(held_out_loss=1.2 / step, val_acc=min(0.99, 0.5 + step / 800))
             progress(Progress("train", step, 400, f"epoch {step / 100:.2f}", eta_s=(400 - step) * 0.005, info=info))
             _time.sleep(0.005)
         return {"name": "stand-in", "cancelled": False}
@@ -479,9 +479,9 @@ def test_loss_curve_keeps_every_validation_even_with_equal_scores(qtbot):
     # As the GUI delivers them: info merged over the job, so the last validation rides along.
     for step, extra in (
         (10, {}),
-        (20, {"val_loss": 0.01, "val_acc": 1.0, "val_step": 20}),
+        (20, {"held_out_loss": 0.01, "val_acc": 1.0, "val_step": 20}),
         (30, {}),
-        (40, {"val_loss": 0.01, "val_acc": 1.0, "val_step": 40}),
+        (40, {"held_out_loss": 0.01, "val_acc": 1.0, "val_step": 40}),
         (50, {}),
     ):
         merged.update(extra, loss=1.0 / step)

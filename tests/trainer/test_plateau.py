@@ -9,7 +9,7 @@ import torch
 from musicsim.jobs import CancelToken
 from musicsim.model.checkpoint import read_checkpoint
 from tests.trainer.test_training import _opts
-from trainer.plateau import Plateau
+from trainer.plateau import Plateau, watched
 from trainer.train import TrainOptions, train
 
 
@@ -87,8 +87,6 @@ def test_a_run_until_it_stops_improving_cools_down_ends_and_resumes_exactly(trai
     spe = read_checkpoint(full.checkpoint)["extra"]["steps_per_epoch"]
     assert spe < 200  # so each epoch's end is a check
     # (the BatchNorm statistics of the new network still settle in the first epoch)
-    from trainer.plateau import watched
-
     checks = [(h["step"], watched(h)) for h in full.history]
     start = next(s for s, _ in checks if f"stopped improving at step {s}" in full.stopped)
     assert start % spe == 0 and start >= 4 * spe, checks
@@ -153,8 +151,14 @@ def test_the_loss_over_every_held_out_negative_is_watched_and_the_warm_up_is_no_
 
 def test_validation_reports_the_loss_over_every_held_out_negative(train_library, mel_cache_dir, tmp_path):
     root, _ = train_library
-    res = train(_opts(root, mel_cache_dir, tmp_path / "v", steps=2))
+    seen = []
+    res = train(_opts(root, mel_cache_dir, tmp_path / "v", steps=2), progress=seen.append)
     first = res.history[0]
+    # each validation's report names the loss "until it stops improving" watches, for a display
+    reports = [p.info for p in seen if p.info.get("val_step") is not None]
+    by_step = {row["step"]: row for row in res.history}
+    assert reports and all(r["held_out_loss"] == watched(by_step[r["val_step"]]) for r in reports)
+    assert reports[-1]["held_out_loss"] == res.history[-1]["val_nce"]
     assert first["val_all"] > 0 and math.isfinite(first["val_all"])
     assert first["val_nce"] > 0 and math.isfinite(first["val_nce"])
     header = (tmp_path / "v" / "log.csv").read_text().splitlines()[0].split(",")
