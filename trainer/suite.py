@@ -10,7 +10,12 @@ label (a soundtrack, an artist). For every library, in one run:
    ``pymusly`` is installed; 30-s excerpts, its ``timbre`` method) are evaluated on the
    library's labels (:func:`trainer.evaluate.evaluate_folder`, decoded as a library scans);
 
-then one table prints every library's rows and their mean over the libraries. Finished
+then one table prints every library's rows and their mean over the libraries.
+
+A candidate default (``--candidate LIB=CHECKPOINT``, one per library, each trained without that
+library's music) adds a "candidate" row, and that library's fine-tune starts from it: the
+protocol for judging a new default without evaluating a model on music it trained on (the
+suite refuses a candidate whose recorded training folders hold the library). Finished
 fine-tunes are kept in the work folder (``--work``), so a run that was stopped goes on where it
 was. Musly has no vectors: its rows have precision@5 and 1-NN only.
 ``tests/benchmarks/suite_libraries.sh SUITE`` builds the three libraries of the protocol from
@@ -44,7 +49,21 @@ from trainer.evaluate import (
     metric_cell,
 )
 
-ROWS = ("default", "fine-tuned", "MFCC mean/std", "untrained network", "Musly")
+ROWS = ("default", "candidate", "fine-tuned", "MFCC mean/std", "untrained network", "Musly")
+
+
+def trained_on(checkpoint: str | os.PathLike, library: str | os.PathLike) -> str | None:
+    """The training folder recorded in ``checkpoint``'s card that holds ``library`` or lies
+    inside it, or None: a model is never evaluated on music it trained on."""
+    from musicsim.model.checkpoint import read_checkpoint
+
+    card = read_checkpoint(str(checkpoint)).get("card") or {}
+    lib = Path(library).expanduser().resolve()
+    for folder in (card.get("data") or {}).get("folders") or []:
+        f = Path(folder).expanduser().resolve()
+        if f == lib or f in lib.parents or lib in f.parents:
+            return str(folder)
+    return None
 
 
 def suite_libraries(suite: str | os.PathLike) -> list[Path]:
@@ -94,14 +113,15 @@ def fine_tune(
     threads: int,
     cache: str | None,
     recipe: dict | None = None,
+    start: str | None = None,
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
 ) -> dict:
-    """Fine-tune the default model on ``flat`` on the CPU (no labels, as the app's fine-tune
+    """Fine-tune the default model (or the checkpoint ``start``) on ``flat`` on the CPU (no labels, as the app's fine-tune
     does), or reuse the finished run of the same budget and recipe recorded in ``run_dir``;
     ``recipe``: further :class:`~trainer.options.TrainOptions` fields. Returns ``{"model",
     "steps", "seconds", ...}``."""
-    recipe = dict(recipe or {})
+    recipe = dict(recipe or {}, **({"init": str(start)} if start else {}))
     done = run_dir / "suite-finetune.json"
     if done.exists():
         rec = json.loads(done.read_text())
@@ -183,16 +203,32 @@ def run_suite(
     workers: int = 0,
     musly: bool = True,
     recipe: dict | None = None,
+    candidates: dict[str, str] | None = None,
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
 ) -> dict:
     """Run the protocol on every library of ``suite``; returns ``{"libraries": {name: {"tracks",
-    "labels", "finetune", "rows": {row: metrics}}}, "mean": {row: metrics}, "seconds"}``."""
+    "labels", "finetune", "rows": {row: metrics}}}, "mean": {row: metrics}, "seconds"}``.
+    ``candidates``: library name -> a candidate default trained without that library, the
+    start of its fine-tune."""
     import torch
 
     t0 = time.perf_counter()
     work = Path(work)
     libs = suite_libraries(suite)
+    candidates = dict(candidates or {})
+    unknown = sorted(set(candidates) - {lib.name for lib in libs})
+    if unknown:
+        raise ValueError(f"{suite}: no library named {', '.join(unknown)} for a candidate")
+    for lib in libs:
+        if lib.name in candidates:
+            if not Path(candidates[lib.name]).is_file():
+                raise FileNotFoundError(f"{candidates[lib.name]}: no such checkpoint (candidate for {lib.name})")
+            seen = trained_on(candidates[lib.name], lib)
+            if seen:
+                raise ValueError(
+                    f"{candidates[lib.name]}: trained on {seen}, which holds {lib}: not a held-out library"
+                )
     out: dict = {
         "suite": str(suite),
         "libraries": {},
@@ -205,28 +241,34 @@ def run_suite(
         report(progress, "suite", i, len(libs), lib.name)
         flat = work / lib.name / "flat"
         flat_copy(lib, flat)
+        start = candidates.get(lib.name)
         ft = fine_tune(
             flat,
-            work / lib.name / "run",
+            work / lib.name / ("run" if start is None else f"run-{Path(start).stem}"),
             minutes=minutes,
             steps=steps,
             threads=threads,
             cache=cache,
             recipe=recipe,
+            start=start,
             progress=progress,
             cancel=cancel,
         )
         torch.set_num_threads(threads)
+        compare = ([start] if start else []) + [ft["model"]]
         res = evaluate_folder(
-            lib, compare=[ft["model"]], cache=cache, device=device, workers=workers, seeds=seeds, cancel=cancel
+            lib, compare=compare, cache=cache, device=device, workers=workers, seeds=seeds, cancel=cancel
         )
-        default, tuned = res["order"][0], res["order"][1]
-        rows = {
-            "default": res["methods"][default],
-            "fine-tuned": res["methods"][tuned],
-            "MFCC mean/std": res["methods"]["MFCC mean/std"],
-            "untrained network": res["methods"]["untrained network"],
-        }
+        rows = {"default": res["methods"][res["order"][0]]}
+        if start:
+            rows["candidate"] = res["methods"][res["order"][1]]
+        rows.update(
+            {
+                "fine-tuned": res["methods"][res["order"][len(compare)]],
+                "MFCC mean/std": res["methods"]["MFCC mean/std"],
+                "untrained network": res["methods"]["untrained network"],
+            }
+        )
         if musly:
             labelled = labelled_files(lib)
             got = musly_metrics([p for p, _ in labelled], [lab for _, lab in labelled])
@@ -279,13 +321,39 @@ def format_suite(result: dict) -> str:
             )
         block(name[:16], lib["rows"])
     block("mean", result["mean"])
-    base, tuned = result["mean"].get("default", {}), result["mean"].get("fine-tuned", {})
-    gains = [
-        f"{METRIC_NAMES[m]} {100 * (tuned[m] - base[m]):+.1f}"
-        for m in METRICS
-        if base.get(m) is not None and tuned.get(m) is not None
-    ]
-    lines.append("fine-tune gain over the default, mean over libraries (points): " + ", ".join(gains))
+
+    def gains(a: dict, b: dict) -> str:
+        return ", ".join(
+            f"{METRIC_NAMES[m]} {100 * (b[m] - a[m]):+.1f}"
+            for m in METRICS
+            if a.get(m) is not None and b.get(m) is not None
+        )
+
+    libs = result["libraries"].values()
+    with_candidate = [lib for lib in libs if "candidate" in lib["rows"]]
+    if not with_candidate:
+        lines.append(
+            "fine-tune gain over the default, mean over libraries (points): "
+            + gains(result["mean"].get("default", {}), result["mean"].get("fine-tuned", {}))
+        )
+    else:
+        # each gain over the libraries that have both rows, so that a partial set of candidates
+        # is still compared like with like
+        def mean_of(row: str) -> dict:
+            return {
+                m: float(np.mean([lib["rows"][row][m] for lib in with_candidate]))
+                for m in METRICS
+                if all(lib["rows"][row].get(m) is not None for lib in with_candidate)
+            }
+
+        where = "" if len(with_candidate) == len(libs) else f" ({len(with_candidate)} of {len(libs)} libraries)"
+        lines.append(
+            f"candidate's gain over the default{where} (points): " + gains(mean_of("default"), mean_of("candidate"))
+        )
+        lines.append(
+            f"fine-tune's gain over the candidate it starts from{where} (points): "
+            + gains(mean_of("candidate"), mean_of("fine-tuned"))
+        )
     lines.append(f"({result['seconds']:.0f} s)")
     return "\n".join(lines)
 
@@ -316,9 +384,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--mutual-positives", type=float, default=0.0, metavar="P", help="the fine-tunes' --mutual-positives"
     )
+    ap.add_argument(
+        "--candidate",
+        action="append",
+        default=[],
+        metavar="LIB=CHECKPOINT",
+        help="a candidate default for library LIB, trained without it: a 'candidate' row, and LIB's fine-tune "
+        "starts from it (repeat for each library)",
+    )
     ap.add_argument("--no-musly", action="store_true", help="no Musly rows even when pymusly is installed")
     ap.add_argument("--json", help="also write the result as JSON to this file")
     a = ap.parse_args(argv)
+    candidates = {}
+    for item in a.candidate:
+        lib, sep, path = item.partition("=")
+        if not sep or not lib or not path:
+            ap.error(f"--candidate {item}: expected LIB=CHECKPOINT")
+        candidates[lib] = path
     from musicsim import paths
 
     work = a.work or str(paths.cache_dir() / "suite" / Path(a.suite).expanduser().absolute().name)
@@ -337,6 +419,7 @@ def main(argv: list[str] | None = None) -> int:
             **({"until_plateau": True} if a.until_plateau else {}),
             **({"mutual_positives": a.mutual_positives} if a.mutual_positives else {}),
         },
+        candidates=candidates,
     )
     print(format_suite(res))
     if a.json:
@@ -344,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["flat_copy", "format_suite", "main", "musly_metrics", "run_suite", "suite_libraries"]
+__all__ = ["flat_copy", "format_suite", "main", "musly_metrics", "run_suite", "suite_libraries", "trained_on"]
 
 
 if __name__ == "__main__":

@@ -80,3 +80,43 @@ def test_suite_fine_tunes_each_library_and_averages(suite, tmp_path, capsys):
     assert third["recipe"] == {"until_plateau": True, "mutual_positives": 0.3}
     for name, lib in third["libraries"].items():
         assert lib["finetune"]["recipe"] == third["recipe"] and lib["finetune"]["seconds"] != stamps[name]
+
+
+def test_a_candidate_default_is_judged_only_on_libraries_it_never_trained_on(suite, tmp_path, capsys):
+    from tests.trainer.test_training import _opts
+    from trainer.suite import trained_on
+    from trainer.train import train
+
+    cache = tmp_path / "cache"
+    cand = train(_opts(suite / "lib-a", cache, tmp_path / "cand", steps=2, segment_frames=128)).model_path
+    assert trained_on(cand, suite / "lib-a") == str(suite / "lib-a")
+    assert trained_on(cand, suite / "lib-b") is None
+    kw = dict(work=tmp_path / "work", minutes=None, steps=2, threads=1, seeds=1, cache=str(cache), workers=1)
+    with pytest.raises(ValueError, match="trained on .*lib-a"):
+        run_suite(suite, musly=False, candidates={"lib-a": cand}, **kw)
+    with pytest.raises(ValueError, match="no library named lib-c"):
+        run_suite(suite, musly=False, candidates={"lib-c": cand}, **kw)
+
+    res = run_suite(suite, musly=False, candidates={"lib-b": cand}, **kw)
+    a, b = res["libraries"]["lib-a"], res["libraries"]["lib-b"]
+    assert "candidate" not in a["rows"] and "init" not in a["finetune"]["recipe"]
+    # lib-b's fine-tune starts from the candidate, and the candidate has a row of its own
+    assert b["finetune"]["recipe"]["init"] == cand and "run-" in b["finetune"]["model"]
+    assert set(b["rows"]) == {"default", "candidate", "fine-tuned", "MFCC mean/std", "untrained network"}
+    assert b["rows"]["candidate"]["checksum"] != b["rows"]["default"]["checksum"]
+    assert b["rows"]["fine-tuned"]["checksum"] not in (
+        b["rows"]["candidate"]["checksum"],
+        a["rows"]["fine-tuned"]["checksum"],
+    )
+    table = format_suite(res)
+    assert "candidate's gain over the default (1 of 2 libraries)" in table
+    assert "fine-tune's gain over the candidate it starts from (1 of 2 libraries)" in table
+
+    # the command line: LIB=CHECKPOINT, and a clear error for anything else
+    base = [str(suite), "--steps", "2", "--threads", "1", "--seeds", "1", "--workers", "1", "--no-musly"]
+    base += ["--work", str(kw["work"]), "--cache", str(cache)]
+    assert main([*base, "--candidate", f"lib-b={cand}"]) == 0
+    assert "candidate's gain over the default" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main([*base, "--candidate", cand])
+    assert "expected LIB=CHECKPOINT" in capsys.readouterr().err
