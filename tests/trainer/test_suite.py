@@ -104,6 +104,7 @@ def test_a_candidate_default_is_judged_only_on_libraries_it_never_trained_on(sui
     assert b["finetune"]["recipe"]["init"] == cand and "run-" in b["finetune"]["model"]
     assert set(b["rows"]) == {"default", "candidate", "fine-tuned", "MFCC mean/std", "untrained network"}
     assert b["rows"]["candidate"]["checksum"] != b["rows"]["default"]["checksum"]
+    assert "candidate" not in res["mean"] and "default" in res["mean"]  # no mean of one library's row
     assert b["rows"]["fine-tuned"]["checksum"] not in (
         b["rows"]["candidate"]["checksum"],
         a["rows"]["fine-tuned"]["checksum"],
