@@ -203,7 +203,9 @@ def card_base(opts: TrainOptions, start: Start, data: RunData, device: torch.dev
             "tracks_val": len(data.val_paths),
             "hours": round(data.store.total_frames * frame_s / 3600, 2),
             "db": opts.db,
-            "folders": opts.folders,
+            # absolute, so that a later check (trainer.suite: never judged on music it trained
+            # on) does not depend on where the run was started
+            "folders": [str(Path(f).expanduser().absolute()) for f in opts.folders],
             "cache_failures": len(data.failures),
         },
         "hardware": hardware(device) + (f"; {world} processes (DDP)" if world > 1 else ""),

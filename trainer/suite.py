@@ -117,10 +117,10 @@ def fine_tune(
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
 ) -> dict:
-    """Fine-tune the default model (or the checkpoint ``start``) on ``flat`` on the CPU (no labels, as the app's fine-tune
-    does), or reuse the finished run of the same budget and recipe recorded in ``run_dir``;
-    ``recipe``: further :class:`~trainer.options.TrainOptions` fields. Returns ``{"model",
-    "steps", "seconds", ...}``."""
+    """Fine-tune the default model (or the checkpoint ``start``) on ``flat`` on the CPU (no
+    labels, as the app's fine-tune does), or reuse the finished run of the same budget, recipe
+    and start recorded in ``run_dir``; ``recipe``: further :class:`~trainer.options.TrainOptions`
+    fields. Returns ``{"model", "steps", "seconds", ...}``."""
     recipe = dict(recipe or {}, **({"init": str(start)} if start else {}))
     done = run_dir / "suite-finetune.json"
     if done.exists():

@@ -89,7 +89,7 @@ def test_a_candidate_default_is_judged_only_on_libraries_it_never_trained_on(sui
 
     cache = tmp_path / "cache"
     cand = train(_opts(suite / "lib-a", cache, tmp_path / "cand", steps=2, segment_frames=128)).model_path
-    assert trained_on(cand, suite / "lib-a") == str(suite / "lib-a")
+    assert trained_on(cand, suite / "lib-a") == str((suite / "lib-a").absolute())
     assert trained_on(cand, suite / "lib-b") is None
     kw = dict(work=tmp_path / "work", minutes=None, steps=2, threads=1, seeds=1, cache=str(cache), workers=1)
     with pytest.raises(ValueError, match="trained on .*lib-a"):
