@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The rest of the allowed sources' music that neither the training corpus, extra_corpus.sh nor
-# the evaluation suite (tests/benchmarks/suite_libraries.sh) uses: about 1.5 h in 31 tracks,
+# the evaluation suite (tests/benchmarks/suite_libraries.sh) uses: about 1.3 h in 27 tracks,
 # from Debian's archive (about 660 MB of downloads; only the music is kept):
 #   broad_corpus.sh DIR   -> DIR/asc, DIR/fretsonfire, DIR/lugaru, DIR/various
 # Frets on Fire ships each song as a backing track and a guitar part: they are mixed into one
