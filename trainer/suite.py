@@ -276,10 +276,7 @@ def run_suite(
                 rows["Musly"] = got
         out["libraries"][lib.name] = {"tracks": res["tracks"], "labels": res["labels"], "finetune": ft, "rows": rows}
     out["mean"] = {
-        row: {
-            m: _mean([lib["rows"][row].get(m) for lib in out["libraries"].values() if row in lib["rows"]])
-            for m in METRICS
-        }
+        row: _row_mean(out["libraries"].values(), row)
         for row in ROWS
         # a mean only of rows every library has: a candidate for some libraries is compared in
         # format_suite's gains over just those, never as a mean beside the others' means
@@ -287,6 +284,12 @@ def run_suite(
     }
     out["seconds"] = time.perf_counter() - t0
     return out
+
+
+def _row_mean(libraries, row: str) -> dict:
+    """Each metric of ``row`` averaged over ``libraries`` (results of :func:`run_suite`), None
+    where a library lacks it."""
+    return {m: _mean([lib["rows"][row].get(m) for lib in libraries]) for m in METRICS}
 
 
 def _mean(values: list) -> float | None:
@@ -341,20 +344,14 @@ def format_suite(result: dict) -> str:
     else:
         # each gain over the libraries that have both rows, so that a partial set of candidates
         # is still compared like with like
-        def mean_of(row: str) -> dict:
-            return {
-                m: float(np.mean([lib["rows"][row][m] for lib in with_candidate]))
-                for m in METRICS
-                if all(lib["rows"][row].get(m) is not None for lib in with_candidate)
-            }
-
         where = "" if len(with_candidate) == len(libs) else f" ({len(with_candidate)} of {len(libs)} libraries)"
         lines.append(
-            f"candidate's gain over the default{where} (points): " + gains(mean_of("default"), mean_of("candidate"))
+            f"candidate's gain over the default{where} (points): "
+            + gains(_row_mean(with_candidate, "default"), _row_mean(with_candidate, "candidate"))
         )
         lines.append(
             f"fine-tune's gain over the candidate it starts from{where} (points): "
-            + gains(mean_of("candidate"), mean_of("fine-tuned"))
+            + gains(_row_mean(with_candidate, "candidate"), _row_mean(with_candidate, "fine-tuned"))
         )
     lines.append(f"({result['seconds']:.0f} s)")
     return "\n".join(lines)
