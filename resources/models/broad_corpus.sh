@@ -7,6 +7,7 @@
 # track. Tracker and WavPack files are rendered to FLAC with ffmpeg. Needs apt-get and ffmpeg.
 # Nothing here is to be committed to the project.
 set -euo pipefail
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/debs.sh"  # get, unpack
 shopt -s nullglob
 DIR=${1:?usage: broad_corpus.sh DIR}
 mkdir -p "$DIR"
@@ -15,8 +16,6 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/broad.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 cd "$work"
 command -v ffmpeg >/dev/null || { apt-get update -qq; apt-get install -y -qq ffmpeg >/dev/null; }
-get() { apt-get download "$1" >/dev/null 2>&1 || { apt-get update -qq; apt-get download "$1" >/dev/null; }; }
-unpack() { get "$1"; rm -rf x; mkdir x; dpkg -x "$1"_*.deb x; rm -f "$1"_*.deb; }
 flac() { # src dest-folder
   mkdir -p "$2"
   out="$2/$(basename "${1%.*}").flac"

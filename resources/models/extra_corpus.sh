@@ -6,14 +6,13 @@
 # Warzone 2100's three albums keep their album name in the file name (their track numbers repeat).
 # Nothing here is to be committed to the project.
 set -euo pipefail
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/debs.sh"  # get, unpack
 DIR=${1:?usage: extra_corpus.sh DIR}
 mkdir -p "$DIR"
 DIR=$(cd "$DIR" && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/extra.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-get() { apt-get download "$1" >/dev/null 2>&1 || { apt-get update -qq; apt-get download "$1" >/dev/null; }; }
-unpack() { get "$1"; rm -rf x; mkdir x; dpkg -x "$1"_*.deb x; rm -f "$1"_*.deb; }
 
 if [ -z "$(ls -A "$DIR/warzone2100" 2>/dev/null)" ]; then
   unpack warzone2100-music; mkdir -p "$DIR/warzone2100"
