@@ -275,12 +275,15 @@ def run_suite(
             if got is not None:
                 rows["Musly"] = got
         out["libraries"][lib.name] = {"tracks": res["tracks"], "labels": res["labels"], "finetune": ft, "rows": rows}
+    started = {"candidate" in lib["rows"] for lib in out["libraries"].values()}
     out["mean"] = {
         row: _row_mean(out["libraries"].values(), row)
         for row in ROWS
-        # a mean only of rows every library has: a candidate for some libraries is compared in
-        # format_suite's gains over just those, never as a mean beside the others' means
+        # a mean only of rows every library has, and of fine-tunes that all start from the same
+        # kind of model: a candidate for some libraries is compared in format_suite's gains over
+        # just those, never as a mean beside the others' means
         if all(row in lib["rows"] for lib in out["libraries"].values())
+        and not (row == "fine-tuned" and len(started) > 1)
     }
     out["seconds"] = time.perf_counter() - t0
     return out

@@ -105,6 +105,8 @@ def test_a_candidate_default_is_judged_only_on_libraries_it_never_trained_on(sui
     assert set(b["rows"]) == {"default", "candidate", "fine-tuned", "MFCC mean/std", "untrained network"}
     assert b["rows"]["candidate"]["checksum"] != b["rows"]["default"]["checksum"]
     assert "candidate" not in res["mean"] and "default" in res["mean"]  # no mean of one library's row
+    # nor of fine-tunes from different starts (lib-a's from the default, lib-b's from the candidate)
+    assert "fine-tuned" not in res["mean"]
     assert b["rows"]["fine-tuned"]["checksum"] not in (
         b["rows"]["candidate"]["checksum"],
         a["rows"]["fine-tuned"]["checksum"],
