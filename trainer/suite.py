@@ -387,6 +387,13 @@ def main(argv: list[str] | None = None) -> int:
         "--mutual-positives", type=float, default=0.0, metavar="P", help="the fine-tunes' --mutual-positives"
     )
     ap.add_argument(
+        "--freeze",
+        type=int,
+        default=0,
+        metavar="N",
+        help="the fine-tunes keep the input norm, the stem and the first N stages as they are (python -m trainer --freeze)",
+    )
+    ap.add_argument(
         "--candidate",
         action="append",
         default=[],
@@ -420,6 +427,7 @@ def main(argv: list[str] | None = None) -> int:
         recipe={
             **({"until_plateau": True} if a.until_plateau else {}),
             **({"mutual_positives": a.mutual_positives} if a.mutual_positives else {}),
+            **({"freeze": a.freeze} if a.freeze else {}),
         },
         candidates=candidates,
     )

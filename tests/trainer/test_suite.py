@@ -7,6 +7,7 @@ import json
 import mutagen
 import numpy as np
 import pytest
+import torch
 
 from trainer.evaluate import knn_from_distances
 from trainer.suite import flat_copy, format_suite, main, run_suite, suite_libraries
@@ -63,6 +64,11 @@ def test_suite_fine_tunes_each_library_and_averages(suite, tmp_path, capsys):
 
     # the command, run again: it finds the finished fine-tunes in the work folder and does not train again
     stamps = {name: lib["finetune"]["seconds"] for name, lib in res["libraries"].items()}
+    from musicsim.model.checkpoint import read_checkpoint
+    from musicsim.resources import default_model
+
+    start = read_checkpoint(str(default_model()))["model"]
+    plain = read_checkpoint(res["libraries"]["lib-a"]["finetune"]["model"])["model"]
     args = [str(suite), "--steps", "2", "--threads", "1", "--seeds", "1", "--workers", "1", "--no-musly"]
     args += ["--work", str(kw["work"]), "--cache", kw["cache"], "--json", str(tmp_path / "suite.json")]
     assert main(args) == 0
@@ -73,13 +79,20 @@ def test_suite_fine_tunes_each_library_and_averages(suite, tmp_path, capsys):
 
     # another recipe is a new fine-tune, recorded with the result (and shown in the table)
     args2 = [*args[:-2], "--json", str(tmp_path / "suite2.json"), "--until-plateau", "--mutual-positives", "0.3"]
-    assert main(args2) == 0
+    assert main([*args2, "--freeze", "2"]) == 0
     out = capsys.readouterr().out
-    assert "until it stops improving, at most 2 steps, mutual positives 0.3" in out
+    assert "until it stops improving, at most 2 steps, mutual positives 0.3, freeze 2" in out
     third = json.loads((tmp_path / "suite2.json").read_text())
-    assert third["recipe"] == {"until_plateau": True, "mutual_positives": 0.3}
+    assert third["recipe"] == {"until_plateau": True, "mutual_positives": 0.3, "freeze": 2}
     for name, lib in third["libraries"].items():
         assert lib["finetune"]["recipe"] == third["recipe"] and lib["finetune"]["seconds"] != stamps[name]
+    # --freeze 2 reached the fine-tunes: the stem and the first two stages stay the default's,
+    # which the first, unfrozen fine-tune changed
+    tuned = read_checkpoint(third["libraries"]["lib-a"]["finetune"]["model"])["model"]
+    lower = [k for k in start if k.startswith(("in_norm.", "stem.", "layers.0.")) and start[k].is_floating_point()]
+    assert all(torch.equal(start[k], tuned[k]) for k in lower)
+    assert not all(torch.equal(start[k], plain[k]) for k in lower)
+    assert not all(torch.equal(start[k], tuned[k]) for k in start if k.startswith("proj."))
 
 
 def test_a_candidate_default_is_judged_only_on_libraries_it_never_trained_on(suite, tmp_path, capsys):
