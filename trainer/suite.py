@@ -393,6 +393,7 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help="the fine-tunes keep the input norm, the stem and the first N stages as they are (python -m trainer --freeze)",
     )
+    ap.add_argument("--seed", type=int, default=0, help="the fine-tunes' training seed (default 0)")
     ap.add_argument(
         "--candidate",
         action="append",
@@ -428,6 +429,7 @@ def main(argv: list[str] | None = None) -> int:
             **({"until_plateau": True} if a.until_plateau else {}),
             **({"mutual_positives": a.mutual_positives} if a.mutual_positives else {}),
             **({"freeze": a.freeze} if a.freeze else {}),
+            **({"seed": a.seed} if a.seed else {}),
         },
         candidates=candidates,
     )
