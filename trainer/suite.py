@@ -425,12 +425,9 @@ def main(argv: list[str] | None = None) -> int:
         device=a.device,
         workers=a.workers,
         musly=not a.no_musly,
-        recipe={
-            **({"until_plateau": True} if a.until_plateau else {}),
-            **({"mutual_positives": a.mutual_positives} if a.mutual_positives else {}),
-            **({"freeze": a.freeze} if a.freeze else {}),
-            **({"seed": a.seed} if a.seed else {}),
-        },
+        # the TrainOptions fields the command sets, only where they differ from the trainer's
+        # defaults (so the recorded recipe, and a finished fine-tune's reuse, stay as before)
+        recipe={k: getattr(a, k) for k in ("until_plateau", "mutual_positives", "freeze", "seed") if getattr(a, k)},
         candidates=candidates,
     )
     print(format_suite(res))
