@@ -11,6 +11,7 @@ from trainer.options import (
     DEFAULT_EPOCHS_FINETUNE,
     DEFAULT_EPOCHS_SCRATCH,
     FINETUNE_MAX_STEPS,
+    FREEZE_FINETUNE,
     LR_FINETUNE,
     LR_SCRATCH,
     SIMILAR_K_FINETUNE,
@@ -214,9 +215,9 @@ def _training_arguments(ap: argparse.ArgumentParser, d: TrainOptions) -> None:
         default=d.freeze,
         metavar="N",
         choices=range(5),
-        help="fine-tuning: keep the input norm, the stem and the first N of the 4 ResNet stages as they "
-        "are (weights and BatchNorm statistics) and train the rest; steps are ~2x faster with 3 "
-        f"(default {d.freeze}: train every layer)",
+        help="keep the input norm, the stem and the first N of the 4 ResNet stages as they are (weights "
+        "and BatchNorm statistics) and train the rest; 0: every layer "
+        f"(default {FREEZE_FINETUNE} when fine-tuning, about twice the steps a minute; 0 from scratch)",
     )
     t.add_argument("--no-augment", dest="augment", action="store_false", help="no gain/EQ/masking augmentation")
     t.add_argument(

@@ -10,8 +10,9 @@ from dataclasses import asdict, dataclass, field, fields
 
 DEFAULT_EPOCHS_SCRATCH = 30
 DEFAULT_EPOCHS_FINETUNE = 3
-# ...but at most this many steps (~6 min on a 2-core CPU at width 16): longer fine-tunes
-# measured no better (docs/experiments.md), and a 500-track library must fit in 15 min.
+# ...but at most this many steps (1-2 min on 2 CPU threads at width 16 with the lower stages
+# kept, at the suite's pace): longer fine-tunes measured no better (docs/experiments.md), and
+# a 500-track library must fit in 15 min.
 FINETUNE_MAX_STEPS = 600
 LR_SCRATCH = 2e-3
 LR_FINETUNE = 5e-4
@@ -22,6 +23,10 @@ SIMILAR_K_FINETUNE = 15
 # 12-minute fine-tunes and no worse in the 3-epoch default (docs/experiments.md).
 WINDOW_SECONDS_SCRATCH = 10.0
 WINDOW_SECONDS_FINETUNE = 600.0
+# Fine-tuning keeps the input norm, the stem and the first three of the four ResNet stages as
+# they are and trains the fourth stage and the embedding: on the leave-one-library-out suite the
+# most consistent fine-tune, at twice the steps per minute (docs/experiments.md).
+FREEZE_FINETUNE = 3
 # Fields that describe where/how a run executes, not what it computes: a resumed run takes
 # these from the new call, everything else from the checkpoint.
 RUNTIME_FIELDS = (
@@ -73,8 +78,9 @@ class TrainOptions:
     augment: bool = True
     pitch_shift: int = 0  # augmentation: shift crops by up to this many mel bands
     mix: float = 0.0  # augmentation: chance of mixing another crop in at -20..-8 dB
-    # the input norm, stem and this many ResNet stages keep their weights (and BatchNorm statistics)
-    freeze: int = 0
+    # the input norm, stem and this many ResNet stages keep their weights (and BatchNorm
+    # statistics); None: FREEZE_FINETUNE when fine-tuning, 0 (every layer) from scratch
+    freeze: int | None = None
     head: int = 0  # hidden size of an MLP projection head used only while training (0: none)
     norm_reg: float = 0.0
     width: int = 32

@@ -162,7 +162,7 @@ def build(
     model = start.model.to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
-    trainable = Trainable(model, _head(opts, ckpt, start, device), opts.freeze)
+    trainable = Trainable(model, _head(opts, ckpt, start, device), opts.freeze or 0)
     trainable.train()
     optim = torch.optim.AdamW(param_groups(trainable, opts.weight_decay), lr=opts.lr, betas=(0.9, 0.999))
     scaler = torch.amp.GradScaler("cuda") if amp == torch.float16 else None

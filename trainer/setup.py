@@ -30,6 +30,7 @@ from trainer.options import (
     DEFAULT_EPOCHS_FINETUNE,
     DEFAULT_EPOCHS_SCRATCH,
     FINETUNE_MAX_STEPS,
+    FREEZE_FINETUNE,
     LR_FINETUNE,
     LR_SCRATCH,
     RUNTIME_FIELDS,
@@ -121,6 +122,8 @@ def start_model(opts: TrainOptions, ckpt: dict | None) -> tuple[TrainOptions, St
         opts = replace(opts, similar_k=SIMILAR_K_FINETUNE if start.fine_tuning else 0)
     if opts.window_seconds is None:
         opts = replace(opts, window_seconds=WINDOW_SECONDS_FINETUNE if start.fine_tuning else WINDOW_SECONDS_SCRATCH)
+    if opts.freeze is None:
+        opts = replace(opts, freeze=FREEZE_FINETUNE if start.fine_tuning else 0)
     return opts, start
 
 

@@ -121,7 +121,11 @@ def fine_tune(
     labels, as the app's fine-tune does), or reuse the finished run of the same budget, recipe
     and start recorded in ``run_dir``; ``recipe``: further :class:`~trainer.options.TrainOptions`
     fields. Returns ``{"model", "steps", "seconds", ...}``."""
-    recipe = dict(recipe or {}, **({"init": str(start)} if start else {}))
+    from trainer.options import FREEZE_FINETUNE
+
+    # the frozen stages are always recorded: a fine-tune from before --freeze 3 became the
+    # default trained every layer, and must not be reused as one of today's default
+    recipe = {"freeze": FREEZE_FINETUNE, **(recipe or {}), **({"init": str(start)} if start else {})}
     done = run_dir / "suite-finetune.json"
     if done.exists():
         rec = json.loads(done.read_text())
@@ -389,9 +393,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--freeze",
         type=int,
-        default=0,
         metavar="N",
-        help="the fine-tunes keep the input norm, the stem and the first N stages as they are (python -m trainer --freeze)",
+        help="the fine-tunes keep the input norm, the stem and the first N stages as they are; 0: every layer "
+        "(python -m trainer --freeze; default: the trainer's)",
     )
     ap.add_argument("--seed", type=int, default=0, help="the fine-tunes' training seed (default 0)")
     ap.add_argument(
@@ -425,9 +429,13 @@ def main(argv: list[str] | None = None) -> int:
         device=a.device,
         workers=a.workers,
         musly=not a.no_musly,
-        # the TrainOptions fields the command sets, only where they differ from the trainer's
-        # defaults (so the recorded recipe, and a finished fine-tune's reuse, stay as before)
-        recipe={k: getattr(a, k) for k in ("until_plateau", "mutual_positives", "freeze", "seed") if getattr(a, k)},
+        # the TrainOptions fields the command sets, only where they differ from its defaults (so
+        # the recorded recipe, and a finished fine-tune's reuse, stay as before)
+        recipe={
+            k: getattr(a, k)
+            for k in ("until_plateau", "mutual_positives", "freeze", "seed")
+            if getattr(a, k) != ap.get_default(k)
+        },
         candidates=candidates,
     )
     print(format_suite(res))

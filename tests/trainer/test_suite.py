@@ -80,22 +80,25 @@ def test_suite_fine_tunes_each_library_and_averages(suite, tmp_path, capsys):
 
     # another recipe is a new fine-tune, recorded with the result (and shown in the table)
     args2 = [*args[:-2], "--json", str(tmp_path / "suite2.json"), "--until-plateau", "--mutual-positives", "0.3"]
-    assert main([*args2, "--freeze", "2", "--seed", "3"]) == 0
+    assert main([*args2, "--freeze", "0", "--seed", "3"]) == 0
     out = capsys.readouterr().out
-    assert "until it stops improving, at most 2 steps, mutual positives 0.3, freeze 2, seed 3" in out
+    assert "until it stops improving, at most 2 steps, mutual positives 0.3, freeze 0, seed 3" in out
     third = json.loads((tmp_path / "suite2.json").read_text())
-    assert third["recipe"] == {"until_plateau": True, "mutual_positives": 0.3, "freeze": 2, "seed": 3}
+    assert third["recipe"] == {"until_plateau": True, "mutual_positives": 0.3, "freeze": 0, "seed": 3}
     tuned_run = Path(third["libraries"]["lib-a"]["finetune"]["model"]).parent
     assert read_checkpoint(str(tuned_run / "last.pt"))["extra"]["options"]["seed"] == 3
     for name, lib in third["libraries"].items():
         assert lib["finetune"]["recipe"] == third["recipe"] and lib["finetune"]["seconds"] != stamps[name]
-    # --freeze 2 reached the fine-tunes: the stem and the first two stages stay the default's,
-    # which the first, unfrozen fine-tune changed
+    # the plain fine-tunes kept the input norm, the stem and the first three stages as the
+    # default has them (the trainer's --freeze 3) and trained the rest; --freeze 0 reached the
+    # fine-tunes and trained every layer
+    assert res["libraries"]["lib-a"]["finetune"]["recipe"] == {"freeze": 3}
     tuned = read_checkpoint(third["libraries"]["lib-a"]["finetune"]["model"])["model"]
     lower = [k for k in start if k.startswith(("in_norm.", "stem.", "layers.0.")) and start[k].is_floating_point()]
-    assert all(torch.equal(start[k], tuned[k]) for k in lower)
-    assert not all(torch.equal(start[k], plain[k]) for k in lower)
-    assert not all(torch.equal(start[k], tuned[k]) for k in start if k.startswith("proj."))
+    assert all(torch.equal(start[k], plain[k]) for k in lower)
+    assert not all(torch.equal(start[k], tuned[k]) for k in lower)
+    for model in (plain, tuned):
+        assert not all(torch.equal(start[k], model[k]) for k in start if k.startswith("proj."))
 
 
 def test_a_candidate_default_is_judged_only_on_libraries_it_never_trained_on(suite, tmp_path, capsys):
