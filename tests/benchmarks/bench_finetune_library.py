@@ -1,6 +1,6 @@
 """Fine-tune the shipped model on a whole library, end to end, at default settings (a script).
 
-    python tests/benchmarks/bench_finetune_library.py [--tracks 500] [--library DIR] [--cold]
+    python tests/benchmarks/bench_finetune_library.py [--tracks 500] [--library DIR] [--cold] [--freeze N]
 
 Generates ``--tracks`` tracks of 2.5-5.5 minutes (mean 4 min; four timbre families, lengths
 spread like a real library's) unless ``--library`` names real music, scans them into a fresh
@@ -8,7 +8,8 @@ library (which fills the mel cache as a by-product), then runs what "Train on my
 and ``python -m trainer --db LIBRARY`` run: fine-tune the shipped model with the default
 options, re-embed every track, and apply the album/folder check. Prints the wall time of each
 stage (measured from the trainer's progress reports) and in all. ``--cold`` trains from an
-empty mel cache instead, as a library scanned with the cache turned off would.
+empty mel cache instead, as a library scanned with the cache turned off would; ``--freeze N``
+keeps N stages instead of the fine-tune's default (0: every layer, the default before issue 32).
 The issue's target: 500 tracks in under 15 minutes on a 2-core CPU.
 """
 
@@ -53,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--library", help="real music to use instead of generated tracks")
     ap.add_argument("--cold", action="store_true", help="train from an empty mel cache (decode everything again)")
     ap.add_argument("--keep", help="work in this folder and keep it (default: a temporary one)")
+    ap.add_argument("--freeze", type=int, help="stages kept as they are (default: the fine-tune's, 3)")
     a = ap.parse_args(argv)
 
     work = Path(a.keep or tempfile.mkdtemp(prefix="musicsim-bench-ft-"))
@@ -70,6 +72,7 @@ def run(a: argparse.Namespace, work: Path) -> int:
     from musicsim.jobs import Progress
     from musicsim.library import Library
     from musicsim.library.finetune import finetune
+    from trainer.options import FREEZE_FINETUNE
     from trainer.train import TrainOptions
 
     print(f"machine: {os.cpu_count()} CPUs, torch {torch.__version__} ({torch.get_num_threads()} threads)", flush=True)
@@ -99,13 +102,14 @@ def run(a: argparse.Namespace, work: Path) -> int:
         span = stages.setdefault(p.stage, [now, now])
         span[1] = now
 
-    opts = TrainOptions(db=str(db), cache=str(work / "cold-cache") if a.cold else None)
+    opts = TrainOptions(db=str(db), cache=str(work / "cold-cache") if a.cold else None, freeze=a.freeze)
     t0 = time.perf_counter()
     with Library(db) as lib:
         res = finetune(lib, opts, progress=progress)
     total = time.perf_counter() - t0
     print(
-        f"fine-tune of {n} tracks at default settings ({'cold' if a.cold else 'mel cache filled by the scan'}): "
+        f"fine-tune of {n} tracks at default settings, freeze {FREEZE_FINETUNE if a.freeze is None else a.freeze} "
+        f"({'cold' if a.cold else 'mel cache filled by the scan'}): "
         f"{total / 60:.1f} min in all",
         flush=True,
     )
