@@ -48,6 +48,8 @@ from trainer.evaluate import (
     library_decoding,
     metric_cell,
 )
+from trainer.loss import MINING_MODES
+from trainer.options import FREEZE_FINETUNE, TrainOptions
 
 ROWS = ("default", "candidate", "fine-tuned", "MFCC mean/std", "untrained network", "Musly")
 
@@ -121,8 +123,6 @@ def fine_tune(
     labels, as the app's fine-tune does), or reuse the finished run of the same budget, recipe
     and start recorded in ``run_dir``; ``recipe``: further :class:`~trainer.options.TrainOptions`
     fields. Returns ``{"model", "steps", "seconds", ...}``."""
-    from trainer.options import FREEZE_FINETUNE
-
     # the frozen stages are always recorded: a fine-tune from before --freeze 3 became the
     # default trained every layer, and must not be reused as one of today's default
     recipe = {"freeze": FREEZE_FINETUNE, **(recipe or {}), **({"init": str(start)} if start else {})}
@@ -134,7 +134,6 @@ def fine_tune(
             return rec
         if run_dir.exists():  # another budget or recipe: a new run, not a resumed one
             shutil.rmtree(run_dir)
-    from trainer.options import TrainOptions
     from trainer.train import train
 
     opts = TrainOptions(
@@ -397,6 +396,12 @@ def main(argv: list[str] | None = None) -> int:
         help="the fine-tunes keep the input norm, the stem and the first N stages as they are; 0: every layer "
         "(python -m trainer --freeze; default: the trainer's)",
     )
+    ap.add_argument(
+        "--mining",
+        choices=MINING_MODES,
+        default=TrainOptions.mining,
+        help=f"the fine-tunes' loss (python -m trainer --mining; default {TrainOptions.mining})",
+    )
     ap.add_argument("--seed", type=int, default=0, help="the fine-tunes' training seed (default 0)")
     ap.add_argument(
         "--candidate",
@@ -433,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
         # the recorded recipe, and a finished fine-tune's reuse, stay as before)
         recipe={
             k: getattr(a, k)
-            for k in ("until_plateau", "mutual_positives", "freeze", "seed")
+            for k in ("until_plateau", "mutual_positives", "freeze", "mining", "seed")
             if getattr(a, k) != ap.get_default(k)
         },
         candidates=candidates,
