@@ -72,7 +72,7 @@ def run(a: argparse.Namespace, work: Path) -> int:
     from musicsim.jobs import Progress
     from musicsim.library import Library
     from musicsim.library.finetune import finetune
-    from trainer.options import FREEZE_FINETUNE
+    from musicsim.model.checkpoint import read_checkpoint
     from trainer.train import TrainOptions
 
     print(f"machine: {os.cpu_count()} CPUs, torch {torch.__version__} ({torch.get_num_threads()} threads)", flush=True)
@@ -107,8 +107,9 @@ def run(a: argparse.Namespace, work: Path) -> int:
     with Library(db) as lib:
         res = finetune(lib, opts, progress=progress)
     total = time.perf_counter() - t0
+    freeze = read_checkpoint(res.checkpoint)["extra"]["options"]["freeze"]  # as the run resolved it
     print(
-        f"fine-tune of {n} tracks at default settings, freeze {FREEZE_FINETUNE if a.freeze is None else a.freeze} "
+        f"fine-tune of {n} tracks at default settings, freeze {freeze} "
         f"({'cold' if a.cold else 'mel cache filled by the scan'}): "
         f"{total / 60:.1f} min in all",
         flush=True,
