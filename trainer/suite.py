@@ -402,6 +402,21 @@ def main(argv: list[str] | None = None) -> int:
         default=TrainOptions.mining,
         help=f"the fine-tunes' loss (python -m trainer --mining; default {TrainOptions.mining})",
     )
+    ap.add_argument(
+        "--pitch-shift",
+        type=int,
+        default=TrainOptions.pitch_shift,
+        metavar="BANDS",
+        help="the fine-tunes' pitch-shift augmentation (python -m trainer --pitch-shift; default "
+        f"{TrainOptions.pitch_shift})",
+    )
+    ap.add_argument(
+        "--mix",
+        type=float,
+        default=TrainOptions.mix,
+        metavar="P",
+        help=f"the fine-tunes' mixing augmentation (python -m trainer --mix; default {TrainOptions.mix})",
+    )
     ap.add_argument("--seed", type=int, default=0, help="the fine-tunes' training seed (default 0)")
     ap.add_argument(
         "--candidate",
@@ -438,7 +453,7 @@ def main(argv: list[str] | None = None) -> int:
         # the recorded recipe, and a finished fine-tune's reuse, stay as before)
         recipe={
             k: getattr(a, k)
-            for k in ("until_plateau", "mutual_positives", "freeze", "mining", "seed")
+            for k in ("until_plateau", "mutual_positives", "freeze", "mining", "pitch_shift", "mix", "seed")
             if getattr(a, k) != ap.get_default(k)
         },
         candidates=candidates,
