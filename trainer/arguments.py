@@ -133,6 +133,63 @@ def _model_arguments(ap: argparse.ArgumentParser, d: TrainOptions) -> None:
     m.add_argument("--name", help="model name (default: trained-/finetune-<library>-<date>)")
 
 
+# The options that make a fine-tune's recipe, declared once for ``python -m trainer`` and for
+# ``python -m trainer.suite``, which passes them on to each library's fine-tune (in this order,
+# the order its table's heading names them in). Each is a TrainOptions field.
+RECIPE_OPTIONS = ("similar_k", "mutual_positives", "freeze", "mining", "pitch_shift", "mix", "seed")
+
+
+def add_recipe_arguments(g: argparse.ArgumentParser | argparse._ArgumentGroup, d: TrainOptions) -> None:
+    """Declare the :data:`RECIPE_OPTIONS` on ``g`` (a parser or an argument group), defaults from ``d``."""
+    g.add_argument(
+        "--similar-k",
+        type=int,
+        default=None,
+        metavar="K",
+        help="treat each track's K nearest tracks under the starting model as alike: never its distant "
+        f"segment nor an in-batch negative; at most a quarter of the library's other tracks; 0: off "
+        f"(default {SIMILAR_K_FINETUNE} when fine-tuning, 0 from scratch)",
+    )
+    g.add_argument(
+        "--mutual-positives",
+        type=float,
+        default=d.mutual_positives,
+        metavar="P",
+        help="with chance P a segment's neighbour is a crop of a track it is mutually nearest to "
+        "(each among the other's two nearest under the starting model; needs --similar-k)",
+    )
+    g.add_argument(
+        "--freeze",
+        type=int,
+        default=d.freeze,
+        metavar="N",
+        choices=range(5),
+        help="keep the input norm, the stem and the first N of the 4 ResNet stages as they are (weights "
+        "and BatchNorm statistics) and train the rest; 0: every layer "
+        f"(default {FREEZE_FINETUNE} when fine-tuning, about twice the steps a minute; 0 from scratch)",
+    )
+    g.add_argument(
+        "--mining", choices=MINING_MODES, default=d.mining, help=f"in-batch negative mining (default {d.mining})"
+    )
+    g.add_argument(
+        "--pitch-shift",
+        type=int,
+        default=d.pitch_shift,
+        metavar="BANDS",
+        help=f"augmentation: shift crops by up to this many mel bands (default {d.pitch_shift})",
+    )
+    g.add_argument(
+        "--mix",
+        type=float,
+        default=d.mix,
+        metavar="P",
+        help=f"augmentation: chance of mixing another crop in at -20..-8 dB (default {d.mix})",
+    )
+    g.add_argument(
+        "--seed", type=int, default=d.seed, help=f"seed of initialisation, split and sampling (default {d.seed})"
+    )
+
+
 def _training_arguments(ap: argparse.ArgumentParser, d: TrainOptions) -> None:
     """The recipe: length, optimizer, loss, sampling, augmentation."""
     t = ap.add_argument_group("training")
@@ -189,49 +246,8 @@ def _training_arguments(ap: argparse.ArgumentParser, d: TrainOptions) -> None:
         f"{WINDOW_SECONDS_FINETUNE:g} when fine-tuning: anywhere in all but the longest tracks; "
         f"{WINDOW_SECONDS_SCRATCH:g} from scratch)",
     )
-    t.add_argument(
-        "--mining", choices=MINING_MODES, default=d.mining, help=f"in-batch negative mining (default {d.mining})"
-    )
-    t.add_argument(
-        "--similar-k",
-        type=int,
-        default=None,
-        metavar="K",
-        help="treat each track's K nearest tracks under the starting model as alike: never its distant "
-        f"segment nor an in-batch negative; at most a quarter of the library's other tracks; 0: off "
-        f"(default {SIMILAR_K_FINETUNE} when fine-tuning, 0 from scratch)",
-    )
-    t.add_argument(
-        "--mutual-positives",
-        type=float,
-        default=d.mutual_positives,
-        metavar="P",
-        help="with chance P a segment's neighbour is a crop of a track it is mutually nearest to "
-        "(each among the other's two nearest under the starting model; needs --similar-k)",
-    )
-    t.add_argument(
-        "--freeze",
-        type=int,
-        default=d.freeze,
-        metavar="N",
-        choices=range(5),
-        help="keep the input norm, the stem and the first N of the 4 ResNet stages as they are (weights "
-        "and BatchNorm statistics) and train the rest; 0: every layer "
-        f"(default {FREEZE_FINETUNE} when fine-tuning, about twice the steps a minute; 0 from scratch)",
-    )
+    add_recipe_arguments(t, d)
     t.add_argument("--no-augment", dest="augment", action="store_false", help="no gain/EQ/masking augmentation")
-    t.add_argument(
-        "--pitch-shift",
-        type=int,
-        default=d.pitch_shift,
-        help=f"augmentation: shift crops by up to this many mel bands (default {d.pitch_shift})",
-    )
-    t.add_argument(
-        "--mix",
-        type=float,
-        default=d.mix,
-        help=f"augmentation: chance of mixing another crop in at -20..-8 dB (default {d.mix})",
-    )
     t.add_argument(
         "--head",
         type=int,
@@ -239,9 +255,6 @@ def _training_arguments(ap: argparse.ArgumentParser, d: TrainOptions) -> None:
         help=f"hidden size of an MLP projection head used only for the loss; 0: none (default {d.head})",
     )
     t.add_argument("--norm-reg", type=float, default=d.norm_reg, help="Tile2Vec norm regulariser weight (default 0)")
-    t.add_argument(
-        "--seed", type=int, default=d.seed, help=f"seed of initialisation, split and sampling (default {d.seed})"
-    )
 
 
 def _running_arguments(ap: argparse.ArgumentParser, d: TrainOptions) -> None:

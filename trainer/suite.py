@@ -39,6 +39,7 @@ if __name__ == "__main__":
 import numpy as np
 
 from musicsim.jobs import CancelToken, ProgressFn, report
+from trainer.arguments import RECIPE_OPTIONS, add_recipe_arguments
 from trainer.evaluate import (
     METRIC_NAMES,
     METRICS,
@@ -48,7 +49,6 @@ from trainer.evaluate import (
     library_decoding,
     metric_cell,
 )
-from trainer.loss import MINING_MODES
 from trainer.options import FREEZE_FINETUNE, TrainOptions
 
 ROWS = ("default", "candidate", "fine-tuned", "MFCC mean/std", "untrained network", "Musly")
@@ -386,38 +386,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="each fine-tune stops when it stops improving, within --minutes (python -m trainer --until-plateau)",
     )
-    ap.add_argument(
-        "--mutual-positives", type=float, default=0.0, metavar="P", help="the fine-tunes' --mutual-positives"
+    add_recipe_arguments(
+        ap.add_argument_group(
+            "fine-tune recipe", "passed on to each library's fine-tune (python -m trainer's options)"
+        ),
+        TrainOptions(),
     )
-    ap.add_argument(
-        "--freeze",
-        type=int,
-        metavar="N",
-        help="the fine-tunes keep the input norm, the stem and the first N stages as they are; 0: every layer "
-        "(python -m trainer --freeze; default: the trainer's)",
-    )
-    ap.add_argument(
-        "--mining",
-        choices=MINING_MODES,
-        default=TrainOptions.mining,
-        help=f"the fine-tunes' loss (python -m trainer --mining; default {TrainOptions.mining})",
-    )
-    ap.add_argument(
-        "--pitch-shift",
-        type=int,
-        default=TrainOptions.pitch_shift,
-        metavar="BANDS",
-        help="the fine-tunes' pitch-shift augmentation (python -m trainer --pitch-shift; default "
-        f"{TrainOptions.pitch_shift})",
-    )
-    ap.add_argument(
-        "--mix",
-        type=float,
-        default=TrainOptions.mix,
-        metavar="P",
-        help=f"the fine-tunes' mixing augmentation (python -m trainer --mix; default {TrainOptions.mix})",
-    )
-    ap.add_argument("--seed", type=int, default=0, help="the fine-tunes' training seed (default 0)")
     ap.add_argument(
         "--candidate",
         action="append",
@@ -451,11 +425,7 @@ def main(argv: list[str] | None = None) -> int:
         musly=not a.no_musly,
         # the TrainOptions fields the command sets, only where they differ from its defaults (so
         # the recorded recipe, and a finished fine-tune's reuse, stay as before)
-        recipe={
-            k: getattr(a, k)
-            for k in ("until_plateau", "mutual_positives", "freeze", "mining", "pitch_shift", "mix", "seed")
-            if getattr(a, k) != ap.get_default(k)
-        },
+        recipe={k: getattr(a, k) for k in ("until_plateau", *RECIPE_OPTIONS) if getattr(a, k) != ap.get_default(k)},
         candidates=candidates,
     )
     print(format_suite(res))

@@ -80,14 +80,15 @@ def test_suite_fine_tunes_each_library_and_averages(suite, tmp_path, capsys):
 
     # another recipe is a new fine-tune, recorded with the result (and shown in the table)
     args2 = [*args[:-2], "--json", str(tmp_path / "suite2.json"), "--until-plateau", "--mutual-positives", "0.3"]
-    more = ["--freeze", "0", "--mining", "nce", "--pitch-shift", "2", "--mix", "0.3", "--seed", "3"]
+    more = ["--freeze", "0", "--mining", "nce", "--pitch-shift", "2", "--mix", "0.3", "--seed", "3", "--similar-k", "1"]
     assert main([*args2, *more]) == 0
     out = capsys.readouterr().out
-    heading = "until it stops improving, at most 2 steps, mutual positives 0.3, freeze 0, mining nce, pitch shift 2"
-    assert heading + ", mix 0.3, seed 3" in out
+    heading = "until it stops improving, at most 2 steps, similar k 1, mutual positives 0.3, freeze 0, mining nce"
+    assert heading + ", pitch shift 2, mix 0.3, seed 3" in out
     third = json.loads((tmp_path / "suite2.json").read_text())
     assert third["recipe"] == {
         "until_plateau": True,
+        "similar_k": 1,
         "mutual_positives": 0.3,
         "freeze": 0,
         "mining": "nce",
@@ -98,7 +99,11 @@ def test_suite_fine_tunes_each_library_and_averages(suite, tmp_path, capsys):
     tuned_run = Path(third["libraries"]["lib-a"]["finetune"]["model"]).parent
     tuned_opts = read_checkpoint(str(tuned_run / "last.pt"))["extra"]["options"]
     assert tuned_opts["seed"] == 3 and tuned_opts["mining"] == "nce"
-    assert tuned_opts["pitch_shift"] == 2 and tuned_opts["mix"] == 0.3
+    assert tuned_opts["pitch_shift"] == 2 and tuned_opts["mix"] == 0.3 and tuned_opts["similar_k"] == 1
+    # the options are the trainer's: a stage the network does not have is refused before any work
+    with pytest.raises(SystemExit):
+        main([*args2, "--freeze", "5"])
+    assert "invalid choice: 5" in capsys.readouterr().err
     for name, lib in third["libraries"].items():
         assert lib["finetune"]["recipe"] == third["recipe"] and lib["finetune"]["seconds"] != stamps[name]
     # the plain fine-tunes kept the input norm, the stem and the first three stages as the
