@@ -49,6 +49,7 @@ class TripletSampler:
     ) -> None:
         self.related = related
         self.mutual_p = float(mutual_p) if related is not None and len(related.mutual) else 0.0
+        self._positions: dict[int, np.ndarray] | None = None  # track -> its indices into self.pieces
         self.lengths = np.asarray(lengths, np.int64)
         self.piece_track = np.asarray(piece_track, np.int64)
         self.F = int(seg_frames)
@@ -135,11 +136,19 @@ class TripletSampler:
         piece, start = piece.copy(), start.copy()
         draw = rng.random(len(piece)) < self.mutual_p
         pick, pos = rng.random(len(piece)), rng.random(len(piece))
+        if self._positions is None:  # once: where each track's pieces are in self.pieces
+            tracks = self.piece_track[self.pieces]
+            order = np.argsort(tracks, kind="stable")
+            cut = np.flatnonzero(np.diff(tracks[order])) + 1
+            self._positions = {int(tracks[g[0]]): g for g in np.split(order, cut) if len(g)}
         for i in np.nonzero(draw)[0]:
             partners = self.related.partners.get(int(track[i]))
             if partners is None:
                 continue
-            mine = self.pieces[np.isin(self.piece_track[self.pieces], partners)]
+            # the partners' pieces in this sampler's order, without a pass over every piece
+            # (each step would otherwise scan the whole library once per drawn positive)
+            found = [self._positions[int(t)] for t in partners if int(t) in self._positions]
+            mine = self.pieces[np.sort(np.concatenate(found))] if found else self.pieces[:0]
             if not len(mine):
                 continue
             p = mine[int(pick[i] * len(mine))]
