@@ -14,6 +14,7 @@ from trainer.options import (
     FREEZE_FINETUNE,
     LR_FINETUNE,
     LR_SCRATCH,
+    MUTUAL_POSITIVES_FINETUNE,
     SIMILAR_K_FINETUNE,
     WINDOW_SECONDS_FINETUNE,
     WINDOW_SECONDS_SCRATCH,
@@ -156,7 +157,8 @@ def add_recipe_arguments(g: argparse.ArgumentParser | argparse._ArgumentGroup, d
         default=d.mutual_positives,
         metavar="P",
         help="with chance P a segment's neighbour is a crop of a track it is mutually nearest to "
-        "(each among the other's two nearest under the starting model; needs --similar-k)",
+        "(each among the other's two nearest under the starting model; needs --similar-k); 0: off "
+        f"(default {MUTUAL_POSITIVES_FINETUNE} when fine-tuning, 0 from scratch)",
     )
     g.add_argument(
         "--freeze",

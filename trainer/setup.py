@@ -33,6 +33,7 @@ from trainer.options import (
     FREEZE_FINETUNE,
     LR_FINETUNE,
     LR_SCRATCH,
+    MUTUAL_POSITIVES_FINETUNE,
     RUNTIME_FIELDS,
     SIMILAR_K_FINETUNE,
     WINDOW_SECONDS_FINETUNE,
@@ -124,6 +125,8 @@ def start_model(opts: TrainOptions, ckpt: dict | None) -> tuple[TrainOptions, St
         opts = replace(opts, window_seconds=WINDOW_SECONDS_FINETUNE if start.fine_tuning else WINDOW_SECONDS_SCRATCH)
     if opts.freeze is None:
         opts = replace(opts, freeze=FREEZE_FINETUNE if start.fine_tuning else 0)
+    if opts.mutual_positives is None:
+        opts = replace(opts, mutual_positives=MUTUAL_POSITIVES_FINETUNE if start.fine_tuning else 0.0)
     return opts, start
 
 

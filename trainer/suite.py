@@ -49,7 +49,7 @@ from trainer.evaluate import (
     library_decoding,
     metric_cell,
 )
-from trainer.options import FREEZE_FINETUNE, TrainOptions
+from trainer.options import FREEZE_FINETUNE, MUTUAL_POSITIVES_FINETUNE, TrainOptions
 
 ROWS = ("default", "candidate", "fine-tuned", "MFCC mean/std", "untrained network", "Musly")
 
@@ -123,9 +123,14 @@ def fine_tune(
     labels, as the app's fine-tune does), or reuse the finished run of the same budget, recipe
     and start recorded in ``run_dir``; ``recipe``: further :class:`~trainer.options.TrainOptions`
     fields. Returns ``{"model", "steps", "seconds", ...}``."""
-    # the frozen stages are always recorded: a fine-tune from before --freeze 3 became the
-    # default trained every layer, and must not be reused as one of today's default
-    recipe = {"freeze": FREEZE_FINETUNE, **(recipe or {}), **({"init": str(start)} if start else {})}
+    # the frozen stages and the mutual positives are always recorded: a fine-tune from before
+    # either became the default is of another recipe, and must not be reused as one of today's
+    recipe = {
+        "freeze": FREEZE_FINETUNE,
+        "mutual_positives": MUTUAL_POSITIVES_FINETUNE,
+        **(recipe or {}),
+        **({"init": str(start)} if start else {}),
+    }
     done = run_dir / "suite-finetune.json"
     if done.exists():
         rec = json.loads(done.read_text())

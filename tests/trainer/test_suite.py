@@ -109,7 +109,7 @@ def test_suite_fine_tunes_each_library_and_averages(suite, tmp_path, capsys):
     # the plain fine-tunes kept the input norm, the stem and the first three stages as the
     # default has them (the trainer's --freeze 3) and trained the rest; --freeze 0 reached the
     # fine-tunes and trained every layer
-    assert res["libraries"]["lib-a"]["finetune"]["recipe"] == {"freeze": 3}
+    assert res["libraries"]["lib-a"]["finetune"]["recipe"] == {"freeze": 3, "mutual_positives": 0.3}
     tuned = read_checkpoint(third["libraries"]["lib-a"]["finetune"]["model"])["model"]
     lower = [k for k in start if k.startswith(("in_norm.", "stem.", "layers.0.")) and start[k].is_floating_point()]
     assert all(torch.equal(start[k], plain[k]) for k in lower)

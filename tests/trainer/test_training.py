@@ -153,19 +153,31 @@ def test_checkpoint_round_trip(train_library, mel_cache_dir, tmp_path):
 def test_recipe_defaults_depend_on_the_start(train_library, mel_cache_dir, tmp_path):
     """From scratch a neighbour starts within +-10 s, no track is related and every layer trains;
     fine-tuning takes it from anywhere in the track (+-10 min), keeps each track's 15 nearest
-    tracks apart and trains only the fourth stage and the embedding. Given values win, and the
+    tracks apart, takes 3 positives in 10 from a mutually nearest track and trains only the
+    fourth stage and the embedding. Given values win, and the
     checkpoint records what the run used, so --resume keeps it."""
-    from trainer.options import FREEZE_FINETUNE, SIMILAR_K_FINETUNE, WINDOW_SECONDS_FINETUNE, WINDOW_SECONDS_SCRATCH
+    from trainer.options import (
+        FREEZE_FINETUNE,
+        MUTUAL_POSITIVES_FINETUNE,
+        SIMILAR_K_FINETUNE,
+        WINDOW_SECONDS_FINETUNE,
+        WINDOW_SECONDS_SCRATCH,
+    )
     from trainer.setup import start_model
 
     assert (WINDOW_SECONDS_SCRATCH, WINDOW_SECONDS_FINETUNE) == (10.0, 600.0)
-    assert (SIMILAR_K_FINETUNE, FREEZE_FINETUNE) == (15, 3)
+    assert (SIMILAR_K_FINETUNE, FREEZE_FINETUNE, MUTUAL_POSITIVES_FINETUNE) == (15, 3, 0.3)
+    recipe = ("window_seconds", "similar_k", "freeze", "mutual_positives")
+
+    def chosen(opts):
+        return tuple(getattr(opts, k) for k in recipe)
+
     ft, start = start_model(TrainOptions(), None)  # the shipped model
-    assert start.fine_tuning and (ft.window_seconds, ft.similar_k, ft.freeze) == (600.0, 15, 3)
+    assert start.fine_tuning and chosen(ft) == (600.0, 15, 3, 0.3)
     scratch, start = start_model(TrainOptions(init=None, width=8, embed_dim=32), None)
-    assert not start.fine_tuning and (scratch.window_seconds, scratch.similar_k, scratch.freeze) == (10.0, 0, 0)
-    given, _ = start_model(TrainOptions(window_seconds=4.0, similar_k=2, freeze=0), None)
-    assert (given.window_seconds, given.similar_k, given.freeze) == (4.0, 2, 0)
+    assert not start.fine_tuning and chosen(scratch) == (10.0, 0, 0, 0.0)
+    given, _ = start_model(TrainOptions(window_seconds=4.0, similar_k=2, freeze=0, mutual_positives=0.0), None)
+    assert chosen(given) == (4.0, 2, 0, 0.0)
 
     root, tracks = train_library
     src = train(_opts(root, mel_cache_dir, tmp_path / "src", steps=1, window_seconds=None))
@@ -180,7 +192,7 @@ def test_recipe_defaults_depend_on_the_start(train_library, mel_cache_dir, tmp_p
         progress=seen.append,
     )
     opts = read_checkpoint(res.checkpoint)["extra"]["options"]
-    assert res.steps == 2 and (opts["window_seconds"], opts["similar_k"], opts["freeze"]) == (600.0, 15, 3)
+    assert res.steps == 2 and tuple(opts[k] for k in recipe) == (600.0, 15, 3, 0.3)
     assert [p.info["k"] for p in seen if p.stage == "related" and p.done == 1] == [3] and len(tracks) == 16
     assert res.metrics["train_loss"] > 0
 
