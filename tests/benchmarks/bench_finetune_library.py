@@ -1,6 +1,7 @@
 """Fine-tune the shipped model on a whole library, end to end, at default settings (a script).
 
     python tests/benchmarks/bench_finetune_library.py [--tracks 500] [--library DIR] [--cold] [--freeze N]
+        [--mutual-positives P]
 
 Generates ``--tracks`` tracks of 2.5-5.5 minutes (mean 4 min; four timbre families, lengths
 spread like a real library's) unless ``--library`` names real music, scans them into a fresh
@@ -9,7 +10,8 @@ and ``python -m trainer --db LIBRARY`` run: fine-tune the shipped model with the
 options, re-embed every track, and apply the album/folder check. Prints the wall time of each
 stage (measured from the trainer's progress reports) and in all. ``--cold`` trains from an
 empty mel cache instead, as a library scanned with the cache turned off would; ``--freeze N``
-keeps N stages instead of the fine-tune's default (0: every layer, the default before issue 32).
+keeps N stages instead of the fine-tune's default (0: every layer, the default before issue 32);
+``--mutual-positives 0`` takes no positive from another track (the default before issue 32).
 The issue's target: 500 tracks in under 15 minutes on a 2-core CPU.
 """
 
@@ -55,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cold", action="store_true", help="train from an empty mel cache (decode everything again)")
     ap.add_argument("--keep", help="work in this folder and keep it (default: a temporary one)")
     ap.add_argument("--freeze", type=int, help="stages kept as they are (default: the fine-tune's, 3)")
+    ap.add_argument(
+        "--mutual-positives", type=float, metavar="P", help="the fine-tune's --mutual-positives (default: its own, 0.3)"
+    )
     a = ap.parse_args(argv)
 
     work = Path(a.keep or tempfile.mkdtemp(prefix="musicsim-bench-ft-"))
@@ -102,14 +107,16 @@ def run(a: argparse.Namespace, work: Path) -> int:
         span = stages.setdefault(p.stage, [now, now])
         span[1] = now
 
-    opts = TrainOptions(db=str(db), cache=str(work / "cold-cache") if a.cold else None, freeze=a.freeze)
+    cache = str(work / "cold-cache") if a.cold else None
+    opts = TrainOptions(db=str(db), cache=cache, freeze=a.freeze, mutual_positives=a.mutual_positives)
     t0 = time.perf_counter()
     with Library(db) as lib:
         res = finetune(lib, opts, progress=progress)
     total = time.perf_counter() - t0
-    freeze = read_checkpoint(res.checkpoint)["extra"]["options"]["freeze"]  # as the run resolved it
+    ran = read_checkpoint(res.checkpoint)["extra"]["options"]  # as the run resolved them
     print(
-        f"fine-tune of {n} tracks at default settings, freeze {freeze} "
+        f"fine-tune of {n} tracks at default settings, freeze {ran['freeze']}, "
+        f"mutual positives {ran['mutual_positives']} "
         f"({'cold' if a.cold else 'mel cache filled by the scan'}): "
         f"{total / 60:.1f} min in all",
         flush=True,
