@@ -49,7 +49,6 @@ class TripletSampler:
     ) -> None:
         self.related = related
         self.mutual_p = float(mutual_p) if related is not None and len(related.mutual) else 0.0
-        self._positions: dict[int, np.ndarray] | None = None  # track -> its indices into self.pieces
         self.lengths = np.asarray(lengths, np.int64)
         self.piece_track = np.asarray(piece_track, np.int64)
         self.F = int(seg_frames)
@@ -61,6 +60,13 @@ class TripletSampler:
         self._cum = np.cumsum(lens)
         # Segments per piece on the non-overlapping grid: an epoch visits each once.
         self.grid = np.maximum(1, lens // self.F)
+        # for mutual positives: each track -> its indices into self.pieces, in that order
+        self._positions: dict[int, np.ndarray] = {}
+        if self.mutual_p > 0:
+            tracks = self.piece_track[self.pieces]
+            order = np.argsort(tracks, kind="stable")
+            cut = np.flatnonzero(np.diff(tracks[order])) + 1
+            self._positions = {int(tracks[g[0]]): g for g in np.split(order, cut) if len(g)}
 
     @property
     def n_segments(self) -> int:
@@ -136,11 +142,6 @@ class TripletSampler:
         piece, start = piece.copy(), start.copy()
         draw = rng.random(len(piece)) < self.mutual_p
         pick, pos = rng.random(len(piece)), rng.random(len(piece))
-        if self._positions is None:  # once: where each track's pieces are in self.pieces
-            tracks = self.piece_track[self.pieces]
-            order = np.argsort(tracks, kind="stable")
-            cut = np.flatnonzero(np.diff(tracks[order])) + 1
-            self._positions = {int(tracks[g[0]]): g for g in np.split(order, cut) if len(g)}
         for i in np.nonzero(draw)[0]:
             partners = self.related.partners.get(int(track[i]))
             if partners is None:
