@@ -134,15 +134,17 @@ def _model_arguments(ap: argparse.ArgumentParser, d: TrainOptions) -> None:
     m.add_argument("--name", help="model name (default: trained-/finetune-<library>-<date>)")
 
 
-# The options that make a fine-tune's recipe, declared once for ``python -m trainer`` and for
-# ``python -m trainer.suite``, which passes them on to each library's fine-tune (in this order,
-# the order its table's heading names them in). Each is a TrainOptions field.
-RECIPE_OPTIONS = ("similar_k", "mutual_positives", "freeze", "mining", "pitch_shift", "mix", "seed")
+def add_recipe_arguments(g: argparse.ArgumentParser | argparse._ArgumentGroup, d: TrainOptions) -> tuple[str, ...]:
+    """Declare the options that make a fine-tune's recipe on ``g`` (a parser or an argument
+    group), defaults from ``d``: once for ``python -m trainer`` and ``python -m trainer.suite``,
+    which passes them on to each library's fine-tune. Returns their TrainOptions field names in
+    the order declared (the order the suite's heading names them in)."""
+    actions: list[argparse.Action] = []
 
+    def add(*flags: str, **kw) -> None:
+        actions.append(g.add_argument(*flags, **kw))
 
-def add_recipe_arguments(g: argparse.ArgumentParser | argparse._ArgumentGroup, d: TrainOptions) -> None:
-    """Declare the :data:`RECIPE_OPTIONS` on ``g`` (a parser or an argument group), defaults from ``d``."""
-    g.add_argument(
+    add(
         "--similar-k",
         type=int,
         default=None,
@@ -151,7 +153,7 @@ def add_recipe_arguments(g: argparse.ArgumentParser | argparse._ArgumentGroup, d
         f"segment nor an in-batch negative; at most a quarter of the library's other tracks; 0: off "
         f"(default {SIMILAR_K_FINETUNE} when fine-tuning, 0 from scratch)",
     )
-    g.add_argument(
+    add(
         "--mutual-positives",
         type=float,
         default=d.mutual_positives,
@@ -160,7 +162,7 @@ def add_recipe_arguments(g: argparse.ArgumentParser | argparse._ArgumentGroup, d
         "(each among the other's two nearest under the starting model; needs --similar-k); 0: off "
         f"(default {MUTUAL_POSITIVES_FINETUNE} when fine-tuning, 0 from scratch)",
     )
-    g.add_argument(
+    add(
         "--freeze",
         type=int,
         default=d.freeze,
@@ -170,26 +172,23 @@ def add_recipe_arguments(g: argparse.ArgumentParser | argparse._ArgumentGroup, d
         "and BatchNorm statistics) and train the rest; 0: every layer "
         f"(default {FREEZE_FINETUNE} when fine-tuning, about twice the steps a minute; 0 from scratch)",
     )
-    g.add_argument(
-        "--mining", choices=MINING_MODES, default=d.mining, help=f"in-batch negative mining (default {d.mining})"
-    )
-    g.add_argument(
+    add("--mining", choices=MINING_MODES, default=d.mining, help=f"in-batch negative mining (default {d.mining})")
+    add(
         "--pitch-shift",
         type=int,
         default=d.pitch_shift,
         metavar="BANDS",
         help=f"augmentation: shift crops by up to this many mel bands (default {d.pitch_shift})",
     )
-    g.add_argument(
+    add(
         "--mix",
         type=float,
         default=d.mix,
         metavar="P",
         help=f"augmentation: chance of mixing another crop in at -20..-8 dB (default {d.mix})",
     )
-    g.add_argument(
-        "--seed", type=int, default=d.seed, help=f"seed of initialisation, split and sampling (default {d.seed})"
-    )
+    add("--seed", type=int, default=d.seed, help=f"seed of initialisation, split and sampling (default {d.seed})")
+    return tuple(a.dest for a in actions)
 
 
 def _training_arguments(ap: argparse.ArgumentParser, d: TrainOptions) -> None:

@@ -39,7 +39,7 @@ if __name__ == "__main__":
 import numpy as np
 
 from musicsim.jobs import CancelToken, ProgressFn, report
-from trainer.arguments import RECIPE_OPTIONS, add_recipe_arguments
+from trainer.arguments import add_recipe_arguments
 from trainer.evaluate import (
     METRIC_NAMES,
     METRICS,
@@ -391,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="each fine-tune stops when it stops improving, within --minutes (python -m trainer --until-plateau)",
     )
-    add_recipe_arguments(
+    recipe_options = add_recipe_arguments(
         ap.add_argument_group(
             "fine-tune recipe", "passed on to each library's fine-tune (python -m trainer's options)"
         ),
@@ -430,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
         musly=not a.no_musly,
         # the TrainOptions fields the command sets, only where they differ from its defaults (so
         # the recorded recipe, and a finished fine-tune's reuse, stay as before)
-        recipe={k: getattr(a, k) for k in ("until_plateau", *RECIPE_OPTIONS) if getattr(a, k) != ap.get_default(k)},
+        recipe={k: getattr(a, k) for k in ("until_plateau", *recipe_options) if getattr(a, k) != ap.get_default(k)},
         candidates=candidates,
     )
     print(format_suite(res))
