@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import shlex
 import sys
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 
 DEFAULT_EPOCHS_SCRATCH = 30
 DEFAULT_EPOCHS_FINETUNE = 3
@@ -114,6 +114,19 @@ class TrainOptions:
     def from_dict(cls, d: dict) -> TrainOptions:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def recipe_defaults(opts: TrainOptions, *, fine_tuning: bool) -> TrainOptions:
+    """``opts`` with each recipe option left at None ("depends on the start") filled in with
+    the fine-tune's default or that of a run from scratch: the values a run trains with."""
+    values = {
+        "lr": LR_FINETUNE if fine_tuning else LR_SCRATCH,
+        "similar_k": SIMILAR_K_FINETUNE if fine_tuning else 0,
+        "window_seconds": WINDOW_SECONDS_FINETUNE if fine_tuning else WINDOW_SECONDS_SCRATCH,
+        "freeze": FREEZE_FINETUNE if fine_tuning else 0,
+        "mutual_positives": MUTUAL_POSITIVES_FINETUNE if fine_tuning else 0.0,
+    }
+    return replace(opts, **{k: v for k, v in values.items() if getattr(opts, k) is None})
 
 
 @dataclass

@@ -30,15 +30,9 @@ from trainer.options import (
     DEFAULT_EPOCHS_FINETUNE,
     DEFAULT_EPOCHS_SCRATCH,
     FINETUNE_MAX_STEPS,
-    FREEZE_FINETUNE,
-    LR_FINETUNE,
-    LR_SCRATCH,
-    MUTUAL_POSITIVES_FINETUNE,
     RUNTIME_FIELDS,
-    SIMILAR_K_FINETUNE,
-    WINDOW_SECONDS_FINETUNE,
-    WINDOW_SECONDS_SCRATCH,
     TrainOptions,
+    recipe_defaults,
 )
 from trainer.plateau import CHECK_STEPS as PLATEAU_CHECK_STEPS
 from trainer.plateau import MAX_MINUTES as PLATEAU_MAX_MINUTES
@@ -119,15 +113,7 @@ def start_model(opts: TrainOptions, ckpt: dict | None) -> tuple[TrainOptions, St
     )
     if ckpt is not None and "related" not in ckpt.get("extra", {}):
         opts = replace(opts, similar_k=0)  # a run from before related tracks: resume it as it was
-    elif opts.similar_k is None:
-        opts = replace(opts, similar_k=SIMILAR_K_FINETUNE if start.fine_tuning else 0)
-    if opts.window_seconds is None:
-        opts = replace(opts, window_seconds=WINDOW_SECONDS_FINETUNE if start.fine_tuning else WINDOW_SECONDS_SCRATCH)
-    if opts.freeze is None:
-        opts = replace(opts, freeze=FREEZE_FINETUNE if start.fine_tuning else 0)
-    if opts.mutual_positives is None:
-        opts = replace(opts, mutual_positives=MUTUAL_POSITIVES_FINETUNE if start.fine_tuning else 0.0)
-    return opts, start
+    return recipe_defaults(opts, fine_tuning=start.fine_tuning), start
 
 
 def _resumed(ckpt: dict) -> Start:
@@ -173,6 +159,12 @@ def start_checksum(opts: TrainOptions) -> str | None:
     related tracks; None when it will not (from scratch, a resumed run, no related tracks)."""
     if opts.resume or opts.similar_k == 0:
         return None
+    return init_checksum(opts)
+
+
+def init_checksum(opts: TrainOptions) -> str | None:
+    """The checksum of the model a new run with ``opts`` starts from; None from scratch, or
+    when ``opts.pooling`` re-pools it into another model."""
     init = opts.init
     if init == "default":
         init = str(DEFAULT_RESOURCE) if DEFAULT_RESOURCE.exists() else None
@@ -211,8 +203,6 @@ def schedule(
         if start.fine_tuning:  # a big library: a bounded fine-tune, not 3 full epochs
             steps = FINETUNE_MAX_STEPS
         opts = replace(opts, epochs=epochs, steps=steps)  # stored, so a resumed run keeps the same schedule
-    if opts.lr is None:
-        opts = replace(opts, lr=LR_FINETUNE if start.fine_tuning else LR_SCRATCH)
     total_steps = None
     if steps is not None:
         total_steps = int(steps)

@@ -17,7 +17,8 @@ library's music) adds a "candidate" row, and that library's fine-tune starts fro
 protocol for judging a new default without evaluating a model on music it trained on (the
 suite refuses a candidate whose recorded training folders hold the library). Finished
 fine-tunes are kept in the work folder (``--work``), so a run that was stopped goes on where it
-was. Musly has no vectors: its rows have precision@5 and 1-NN only.
+was; one is reused only if it trained with the same options (defaults resolved) from the same
+model. Musly has no vectors: its rows have precision@5 and 1-NN only.
 ``tests/benchmarks/suite_libraries.sh SUITE`` builds the three libraries of the protocol from
 the allowed Debian packages.
 """
@@ -49,9 +50,12 @@ from trainer.evaluate import (
     library_decoding,
     metric_cell,
 )
-from trainer.options import FREEZE_FINETUNE, MUTUAL_POSITIVES_FINETUNE, TrainOptions
+from trainer.options import TrainOptions, recipe_defaults
+from trainer.setup import init_checksum
 
 ROWS = ("default", "candidate", "fine-tuned", "MFCC mean/std", "untrained network", "Musly")
+# where a fine-tune reads and writes, not what it learns: left out when a finished one is matched
+_PLACE_FIELDS = ("folders", "db", "out", "name", "cache", "command", "log_every")
 
 
 def trained_on(checkpoint: str | os.PathLike, library: str | os.PathLike) -> str | None:
@@ -120,27 +124,10 @@ def fine_tune(
     cancel: CancelToken | None = None,
 ) -> dict:
     """Fine-tune the default model (or the checkpoint ``start``) on ``flat`` on the CPU (no
-    labels, as the app's fine-tune does), or reuse the finished run of the same budget, recipe
-    and start recorded in ``run_dir``; ``recipe``: further :class:`~trainer.options.TrainOptions`
-    fields. Returns ``{"model", "steps", "seconds", ...}``."""
-    # the frozen stages and the mutual positives are always recorded: a fine-tune from before
-    # either became the default is of another recipe, and must not be reused as one of today's
-    recipe = {
-        "freeze": FREEZE_FINETUNE,
-        "mutual_positives": MUTUAL_POSITIVES_FINETUNE,
-        **(recipe or {}),
-        **({"init": str(start)} if start else {}),
-    }
-    done = run_dir / "suite-finetune.json"
-    if done.exists():
-        rec = json.loads(done.read_text())
-        same = rec.get("minutes") == minutes and rec.get("steps_asked") == steps and rec.get("recipe", {}) == recipe
-        if Path(rec["model"]).exists() and same:
-            return rec
-        if run_dir.exists():  # another budget or recipe: a new run, not a resumed one
-            shutil.rmtree(run_dir)
-    from trainer.train import train
-
+    labels, as the app's fine-tune does), or reuse the finished run in ``run_dir`` that trained
+    with the same options from the same model; ``recipe``: further
+    :class:`~trainer.options.TrainOptions` fields. Returns ``{"model", "steps", "seconds", ...}``."""
+    recipe = {**(recipe or {}), **({"init": str(start)} if start else {})}
     opts = TrainOptions(
         folders=[str(flat)],
         out=str(run_dir),
@@ -152,6 +139,21 @@ def fine_tune(
         threads=threads,
         **recipe,
     )
+    # a finished run is matched on every option the trainer will use, with the defaults that
+    # depend on the start filled in, and on the starting model's checksum: a fine-tune from
+    # before a default changed (or the shipped model did) is another recipe, trained again
+    resolved = recipe_defaults(opts, fine_tuning=True).to_dict()
+    trained_with = {k: v for k, v in resolved.items() if k not in _PLACE_FIELDS}
+    trained_with["start_checksum"] = init_checksum(opts)
+    done = run_dir / "suite-finetune.json"
+    if done.exists():
+        rec = json.loads(done.read_text())
+        if Path(rec["model"]).exists() and rec.get("trained_with") == trained_with:
+            return rec
+    if run_dir.exists():  # another budget, recipe or start: a new run, not a resumed one
+        shutil.rmtree(run_dir)
+    from trainer.train import train
+
     res = train(opts, decode=library_decoding(), progress=progress, cancel=cancel)
     if res.cancelled or not res.model_path:
         raise RuntimeError(f"the fine-tune on {flat} was cancelled")
@@ -162,6 +164,7 @@ def fine_tune(
         "minutes": minutes,
         "steps_asked": steps,
         "recipe": recipe,
+        "trained_with": trained_with,
         "stopped": res.stopped,
     }
     done.write_text(json.dumps(rec))
@@ -428,8 +431,8 @@ def main(argv: list[str] | None = None) -> int:
         device=a.device,
         workers=a.workers,
         musly=not a.no_musly,
-        # the TrainOptions fields the command sets, only where they differ from its defaults (so
-        # the recorded recipe, and a finished fine-tune's reuse, stay as before)
+        # the TrainOptions fields the command sets, only where they differ from its defaults (the
+        # recipe the table's heading names; a finished fine-tune is matched on every option resolved)
         recipe={k: getattr(a, k) for k in ("until_plateau", *recipe_options) if getattr(a, k) != ap.get_default(k)},
         candidates=candidates,
     )

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from trainer.evaluate import knn_from_distances
-from trainer.suite import flat_copy, format_suite, main, run_suite, suite_libraries
+from trainer.suite import fine_tune, flat_copy, format_suite, main, run_suite, suite_libraries
 
 
 @pytest.fixture(scope="module")
@@ -109,13 +109,45 @@ def test_suite_fine_tunes_each_library_and_averages(suite, tmp_path, capsys):
     # the plain fine-tunes kept the input norm, the stem and the first three stages as the
     # default has them (the trainer's --freeze 3) and trained the rest; --freeze 0 reached the
     # fine-tunes and trained every layer
-    assert res["libraries"]["lib-a"]["finetune"]["recipe"] == {"freeze": 3, "mutual_positives": 0.3}
+    assert res["libraries"]["lib-a"]["finetune"]["recipe"] == {}
+    assert res["libraries"]["lib-a"]["finetune"]["trained_with"]["freeze"] == 3
     tuned = read_checkpoint(third["libraries"]["lib-a"]["finetune"]["model"])["model"]
     lower = [k for k in start if k.startswith(("in_norm.", "stem.", "layers.0.")) and start[k].is_floating_point()]
     assert all(torch.equal(start[k], plain[k]) for k in lower)
     assert not all(torch.equal(start[k], tuned[k]) for k in lower)
     for model in (plain, tuned):
         assert not all(torch.equal(start[k], model[k]) for k in start if k.startswith("proj."))
+
+
+def test_a_finished_fine_tune_is_reused_only_with_the_same_options_resolved(suite, tmp_path, monkeypatch):
+    from musicsim.model.checkpoint import model_from_checkpoint, read_checkpoint
+    from musicsim.resources import default_model
+    from trainer import options
+
+    flat, run = tmp_path / "flat", tmp_path / "run"
+    flat_copy(suite / "lib-a", flat)
+    kw = dict(minutes=None, steps=2, threads=1, cache=str(tmp_path / "cache"))
+    first = fine_tune(flat, run, **kw)
+    used = first["trained_with"]
+    assert used["freeze"] == options.FREEZE_FINETUNE and used["mutual_positives"] == options.MUTUAL_POSITIVES_FINETUNE
+    assert used["lr"] == options.LR_FINETUNE and used["steps"] == 2 and used["threads"] == 1
+    assert used["start_checksum"] == model_from_checkpoint(read_checkpoint(str(default_model()))).checksum
+    assert fine_tune(flat, run, **kw)["seconds"] == first["seconds"]
+    # the defaults named explicitly are the same recipe: reused
+    same = {"freeze": options.FREEZE_FINETUNE, "mutual_positives": options.MUTUAL_POSITIVES_FINETUNE}
+    assert fine_tune(flat, run, recipe=same, **kw)["seconds"] == first["seconds"]
+
+    # a fine-tune default that changes: the run from before it is another recipe, trained again
+    monkeypatch.setattr(options, "MUTUAL_POSITIVES_FINETUNE", 0.0)
+    second = fine_tune(flat, run, **kw)
+    assert second["seconds"] != first["seconds"] and second["trained_with"]["mutual_positives"] == 0.0
+    assert read_checkpoint(str(Path(second["model"]).parent / "last.pt"))["extra"]["options"]["mutual_positives"] == 0.0
+    # a record from before the resolved options were kept is not reused either
+    done = run / "suite-finetune.json"
+    rec = json.loads(done.read_text())
+    del rec["trained_with"]
+    done.write_text(json.dumps(rec))
+    assert fine_tune(flat, run, **kw)["seconds"] != second["seconds"]
 
 
 def test_a_candidate_default_is_judged_only_on_libraries_it_never_trained_on(suite, tmp_path, capsys):
