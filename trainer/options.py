@@ -29,7 +29,7 @@ WINDOW_SECONDS_FINETUNE = 600.0
 FREEZE_FINETUNE = 3
 # Fine-tuning: with this chance a segment's neighbour is a crop of a track it is mutually nearest
 # to under the starting model (trainer.related), so that what two such tracks share counts as
-# "alike". On the suite at 15 minutes, three seeds: the probe and outlier AUROC above the plain
+# "alike". On the suite at 15 minutes, four seeds: the probe and outlier AUROC above the plain
 # fine-tune at each seed, precision@5 and NMI within a seed's spread, 1-NN below it
 # (docs/experiments.md).
 MUTUAL_POSITIVES_FINETUNE = 0.3
